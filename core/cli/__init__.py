@@ -1,0 +1,29 @@
+"""The `unityplan` command: run the stack, migrate, manage territories, serve and compose.
+
+Each module of this package contributes its commands through a module-level `COMMANDS` list,
+so a concern's commands live beside each other and the entry point never needs editing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """UnityPlan backend."""
+
+
+def _register() -> None:
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        for command in getattr(module, "COMMANDS", []):
+            main.add_command(command)
+
+
+_register()

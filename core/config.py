@@ -1,0 +1,251 @@
+"""Settings of every UnityPlan service, grouped by concern, read from the environment and `.env`.
+
+Each group reads its own variables (names are the env names, documented in `.env.example`).
+`load_settings()` builds the whole tree; invalid values fail with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+Environment = Literal["development", "test", "production"]
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class _Group(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=True,
+        populate_by_name=False,
+    )
+
+
+class AppSettings(_Group):
+    env: Environment = Field("development", validation_alias=_env("APP_ENV"))
+
+
+class DatabaseSettings(_Group):
+    # Empty means "not configured": `unityplan dev` then starts the embedded PostgreSQL.
+    url: str = Field("", validation_alias=_env("DATABASE_URL"))
+    pod_urls: dict[str, str] = Field(default_factory=dict, validation_alias=_env("POD_DATABASE_URLS"))
+    default_pod: str = Field("default", validation_alias=_env("DEFAULT_POD_ID"))
+    pool_size: int = Field(10, ge=1, le=200, validation_alias=_env("DATABASE_POOL_SIZE"))
+    echo: bool = Field(False, validation_alias=_env("DATABASE_ECHO"))
+    territory_cache_ttl_seconds: float = Field(
+        30.0, ge=0, validation_alias=_env("TERRITORY_CACHE_TTL_SECONDS")
+    )
+
+    @field_validator("pod_urls", mode="before")
+    @classmethod
+    def _decode_pods(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return to_asyncpg_url(value) if value else value
+
+    @field_validator("pod_urls")
+    @classmethod
+    def _async_drivers(cls, value: dict[str, str]) -> dict[str, str]:
+        return {pod: to_asyncpg_url(url) for pod, url in value.items()}
+
+    def all_pods(self) -> dict[str, str]:
+        """Every pod id with its URL; the default pod is `DATABASE_URL`."""
+        pods = dict(self.pod_urls)
+        if self.url:
+            pods.setdefault(self.default_pod, self.url)
+        return pods
+
+
+class NatsSettings(_Group):
+    url: str = Field("", validation_alias=_env("NATS_URL"))
+    # Prefix for subjects and stream names, so several stacks (or test runs) can share a server.
+    namespace: str = Field("", pattern=r"^[a-z0-9_]*$", validation_alias=_env("EVENTS_NAMESPACE"))
+    global_retention_days: int = Field(7, ge=1, validation_alias=_env("GLOBAL_EVENTS_RETENTION_DAYS"))
+    territory_retention_days: int = Field(
+        30, ge=1, validation_alias=_env("TERRITORY_EVENTS_RETENTION_DAYS")
+    )
+    cross_retention_days: int = Field(14, ge=1, validation_alias=_env("CROSS_EVENTS_RETENTION_DAYS"))
+    outbox_poll_interval_seconds: float = Field(
+        0.5, gt=0, validation_alias=_env("OUTBOX_POLL_INTERVAL_SECONDS")
+    )
+    outbox_max_backoff_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("OUTBOX_MAX_BACKOFF_SECONDS")
+    )
+
+
+class RedisSettings(_Group):
+    url: str = Field("", validation_alias=_env("REDIS_URL"))
+    key_prefix: str = Field("", validation_alias=_env("REDIS_KEY_PREFIX"))
+
+
+class SecuritySettings(_Group):
+    jwt_issuer: str = Field("unityplan", validation_alias=_env("JWT_ISSUER"))
+    jwt_audience: str = Field("unityplan", validation_alias=_env("JWT_AUDIENCE"))
+    jwt_algorithm: Literal["ES256", "RS256"] = Field("ES256", validation_alias=_env("JWT_ALGORITHM"))
+    # PEM private keys, newest (signing) first; older ones only verify. Empty in development:
+    # keys are generated into DEVSTACK_DIR/keys on first run.
+    jwt_private_keys: list[str] = Field(default_factory=list, validation_alias=_env("JWT_PRIVATE_KEYS"))
+    access_token_ttl_seconds: int = Field(900, ge=60, validation_alias=_env("ACCESS_TOKEN_TTL_SECONDS"))
+    refresh_token_ttl_seconds: int = Field(
+        604800, ge=3600, validation_alias=_env("REFRESH_TOKEN_TTL_SECONDS")
+    )
+    argon2_memory_kib: int = Field(19456, ge=1024, validation_alias=_env("ARGON2_MEMORY_KIB"))
+    argon2_time_cost: int = Field(2, ge=1, validation_alias=_env("ARGON2_TIME_COST"))
+    argon2_parallelism: int = Field(1, ge=1, validation_alias=_env("ARGON2_PARALLELISM"))
+
+    @field_validator("jwt_private_keys", mode="before")
+    @classmethod
+    def _decode_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else []
+        return value
+
+
+class ObservabilitySettings(_Group):
+    otlp_endpoint: str = Field("", validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("LOG_LEVEL")
+    )
+    log_format: Literal["json", "console"] = Field("json", validation_alias=_env("LOG_FORMAT"))
+
+
+class DevstackSettings(_Group):
+    dir: Path = Field(Path(".devstack"), validation_alias=_env("DEVSTACK_DIR"))
+    postgres_port: int = Field(55432, ge=1, le=65535, validation_alias=_env("DEV_POSTGRES_PORT"))
+    nats_port: int = Field(54222, ge=1, le=65535, validation_alias=_env("DEV_NATS_PORT"))
+    redis_port: int = Field(56379, ge=1, le=65535, validation_alias=_env("DEV_REDIS_PORT"))
+
+
+class ServiceSettings(_Group):
+    host: str = Field("127.0.0.1", validation_alias=_env("SERVICE_HOST"))
+    auth_port: int = Field(8001, ge=1, le=65535, validation_alias=_env("AUTH_PORT"))
+    user_port: int = Field(8002, ge=1, le=65535, validation_alias=_env("USER_PORT"))
+    router_port: int = Field(4000, ge=1, le=65535, validation_alias=_env("ROUTER_PORT"))
+    # Where the router finds the subgraphs; empty means http://SERVICE_HOST:<port>/graphql.
+    auth_url: str = Field("", validation_alias=_env("AUTH_SUBGRAPH_URL"))
+    user_url: str = Field("", validation_alias=_env("USER_SUBGRAPH_URL"))
+
+    def subgraph_url(self, name: Literal["auth", "user"]) -> str:
+        explicit = self.auth_url if name == "auth" else self.user_url
+        port = self.auth_port if name == "auth" else self.user_port
+        return explicit or f"http://{self.host}:{port}/graphql"
+
+
+_GROUPS: dict[str, type[_Group]] = {
+    "app": AppSettings,
+    "database": DatabaseSettings,
+    "nats": NatsSettings,
+    "redis": RedisSettings,
+    "security": SecuritySettings,
+    "observability": ObservabilitySettings,
+    "devstack": DevstackSettings,
+    "services": ServiceSettings,
+}
+
+
+class Settings:
+    """The whole configuration: one attribute per concern."""
+
+    app: AppSettings
+    database: DatabaseSettings
+    nats: NatsSettings
+    redis: RedisSettings
+    security: SecuritySettings
+    observability: ObservabilitySettings
+    devstack: DevstackSettings
+    services: ServiceSettings
+
+    def __init__(self, **groups: _Group) -> None:
+        for name in _GROUPS:
+            setattr(self, name, groups[name])
+
+    @property
+    def is_production(self) -> bool:
+        return self.app.env == "production"
+
+    def replace(self, **overrides: Any) -> Settings:
+        """A copy with some variables changed, given by their env names (`DATABASE_URL=...`)."""
+        return load_settings(overrides, base=self)
+
+
+def _variable_names(group: type[_Group]) -> set[str]:
+    names: set[str] = set()
+    for field in group.model_fields.values():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+    return names
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, *, base: Settings | None = None
+) -> Settings:
+    """Build Settings from the environment and `.env`, with `overrides` (env names) on top.
+
+    With `base`, values not overridden are taken from it instead of the environment.
+    """
+    overrides = dict(overrides or {})
+    known = set().union(*(_variable_names(group) for group in _GROUPS.values()))
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"Unknown configuration variable(s): {', '.join(unknown)}")
+    groups: dict[str, _Group] = {}
+    problems: list[str] = []
+    for name, group in _GROUPS.items():
+        mine = {k: v for k, v in overrides.items() if k in _variable_names(group)}
+        try:
+            if base is not None:
+                current = getattr(base, name)
+                groups[name] = group.model_validate(
+                    {**_as_env(current), **mine}
+                )
+            else:
+                groups[name] = group(**mine)
+        except ValidationError as exc:
+            for error in exc.errors():
+                variable = ".".join(str(part) for part in error["loc"]) or name
+                problems.append(f"{variable}: {error['msg']}")
+    if problems:
+        raise ConfigError("Invalid configuration: " + "; ".join(problems))
+    return Settings(**groups)
+
+
+def _as_env(group: _Group) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field_name, field in type(group).model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            values[str(alias.choices[0])] = getattr(group, field_name)
+    return values
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
+
+
+def to_asyncpg_url(url: str) -> str:
+    """`postgresql://...` (or `postgres://`) as the asyncpg URL SQLAlchemy needs."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
