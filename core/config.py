@@ -142,6 +142,8 @@ class ServiceSettings(_Group):
     # Where the router finds the subgraphs; empty means http://SERVICE_HOST:<port>/graphql.
     auth_url: str = Field("", validation_alias=_env("AUTH_SUBGRAPH_URL"))
     user_url: str = Field("", validation_alias=_env("USER_SUBGRAPH_URL"))
+    # Router: serve this supergraph file instead of composing from the subgraphs.
+    supergraph_path: str = Field("", validation_alias=_env("SUPERGRAPH_PATH"))
 
     def subgraph_url(self, name: Literal["auth", "user"]) -> str:
         explicit = self.auth_url if name == "auth" else self.user_url
