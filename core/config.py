@@ -89,6 +89,11 @@ class NatsSettings(_Group):
     outbox_max_backoff_seconds: float = Field(
         30.0, gt=0, validation_alias=_env("OUTBOX_MAX_BACKOFF_SECONDS")
     )
+    # How long JetStream remembers a Nats-Msg-Id: a relay that crashed between publishing and
+    # marking an event sent, and republishes it within this window, creates no duplicate.
+    duplicate_window_seconds: float = Field(
+        600.0, gt=0, validation_alias=_env("EVENTS_DUPLICATE_WINDOW_SECONDS")
+    )
 
 
 class RedisSettings(_Group):
