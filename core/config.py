@@ -124,6 +124,35 @@ class SecuritySettings(_Group):
         return value
 
 
+class AuthSettings(_Group):
+    """The auth subgraph: refresh races, brute-force limits, account tokens, outgoing mail."""
+
+    # A client that raced two refreshes gets the same new pair within this window.
+    refresh_grace_seconds: float = Field(
+        10.0, ge=0, validation_alias=_env("REFRESH_GRACE_SECONDS")
+    )
+    login_failures_per_account: int = Field(
+        10, ge=1, validation_alias=_env("LOGIN_FAILURES_PER_ACCOUNT")
+    )
+    login_failures_per_ip: int = Field(100, ge=1, validation_alias=_env("LOGIN_FAILURES_PER_IP"))
+    login_failure_window_seconds: int = Field(
+        900, ge=1, validation_alias=_env("LOGIN_FAILURE_WINDOW_SECONDS")
+    )
+    password_reset_ttl_seconds: int = Field(
+        1800, ge=60, validation_alias=_env("PASSWORD_RESET_TTL_SECONDS")
+    )
+    email_verification_ttl_seconds: int = Field(
+        86400, ge=60, validation_alias=_env("EMAIL_VERIFICATION_TTL_SECONDS")
+    )
+    # Empty: mail goes to the dev sink in DEVSTACK_DIR/mail. smtp://user:pass@host:587 or smtps://.
+    smtp_url: str = Field("", validation_alias=_env("SMTP_URL"))
+    mail_from: str = Field(
+        "UnityPlan <no-reply@unityplan.local>", validation_alias=_env("MAIL_FROM")
+    )
+    # Take the client IP from X-Forwarded-For (only behind our own router or proxy).
+    trust_forwarded_for: bool = Field(False, validation_alias=_env("TRUST_FORWARDED_FOR"))
+
+
 class ObservabilitySettings(_Group):
     otlp_endpoint: str = Field("", validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -162,6 +191,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "nats": NatsSettings,
     "redis": RedisSettings,
     "security": SecuritySettings,
+    "auth": AuthSettings,
     "observability": ObservabilitySettings,
     "devstack": DevstackSettings,
     "services": ServiceSettings,
@@ -176,6 +206,7 @@ class Settings:
     nats: NatsSettings
     redis: RedisSettings
     security: SecuritySettings
+    auth: AuthSettings
     observability: ObservabilitySettings
     devstack: DevstackSettings
     services: ServiceSettings
