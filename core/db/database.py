@@ -1,0 +1,171 @@
+"""Engines per pod and sessions bound to a territory's pod and schema (or to `global`).
+
+This is the only place that chooses a schema: code below a session runs unqualified tables
+(`schema=None`), which the session's `schema_translate_map` sends to the right schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from core.config import DatabaseSettings
+from core.db.registry import find_territory, load_registry
+from core.db.territories import (
+    GLOBAL_SCHEMA,
+    Territory,
+    is_territory_schema,
+    validate_territory_code,
+)
+from core.errors import BadUserInput, InfrastructureError, NotFound
+
+
+class Database:
+    """The pods' engines, the cached territory registry and the session factories."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self._settings = settings
+        self._urls = settings.all_pods()
+        self.pods: list[str] = sorted(self._urls)
+        self.default_pod = settings.default_pod
+        self._engines: dict[str, AsyncEngine] = {}
+        self._sessionmakers: dict[tuple[str, str], async_sessionmaker[AsyncSession]] = {}
+        self._registry: dict[str, Territory] | None = None
+        self._loaded_at = 0.0
+        self._registry_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ engines
+
+    def engine(self, pod_id: str) -> AsyncEngine:
+        """The pod's engine, created on first use; one connection pool per pod."""
+        engine = self._engines.get(pod_id)
+        if engine is not None:
+            return engine
+        url = self._urls.get(pod_id)
+        if not url:
+            if pod_id == self.default_pod:
+                raise InfrastructureError(
+                    "No database configured: set DATABASE_URL (or run `unityplan dev`)"
+                )
+            raise InfrastructureError(
+                f"Pod {pod_id!r} has no database URL: add it to POD_DATABASE_URLS"
+            )
+        engine = create_async_engine(
+            url,
+            pool_size=self._settings.pool_size,
+            max_overflow=self._settings.pool_size,
+            pool_pre_ping=True,
+            echo=self._settings.echo,
+            connect_args={"server_settings": {"application_name": f"unityplan:{pod_id}"}},
+        )
+        self._engines[pod_id] = engine
+        return engine
+
+    async def dispose(self) -> None:
+        engines, self._engines = self._engines, {}
+        self._sessionmakers.clear()
+        for engine in engines.values():
+            await engine.dispose()
+
+    # ------------------------------------------------------------------ registry
+
+    async def territory(self, code: str) -> Territory:
+        """The active territory `code`; unknown or inactive codes raise `NotFound`."""
+        validate_territory_code(code)
+        registry, fresh = await self._current_registry()
+        found = registry.get(code)
+        if found is None and not fresh:
+            # Registered since the cache was filled (perhaps by another process): look once.
+            found = await self._lookup(code)
+        if found is None or not found.is_active:
+            raise NotFound("Territory not found", field="territoryCode")
+        return found
+
+    async def territories(self, *, include_inactive: bool = False) -> list[Territory]:
+        registry, _ = await self._current_registry()
+        return [t for t in registry.values() if include_inactive or t.is_active]
+
+    def invalidate_territories(self) -> None:
+        """Forget the cached registry; the next lookup reads it again."""
+        self._registry = None
+
+    async def _current_registry(self) -> tuple[dict[str, Territory], bool]:
+        """The cached registry, and whether it was read from the database just now."""
+        registry = self._registry
+        if registry is not None and not self._expired():
+            return registry, False
+        async with self._registry_lock:
+            if self._registry is not None and not self._expired():
+                return self._registry, False
+            async with self.engine(self.default_pod).connect() as connection:
+                registry = await load_registry(connection)
+            self._registry = registry
+            self._loaded_at = time.monotonic()
+            return registry, True
+
+    def _expired(self) -> bool:
+        return time.monotonic() - self._loaded_at > self._settings.territory_cache_ttl_seconds
+
+    async def _lookup(self, code: str) -> Territory | None:
+        async with self.engine(self.default_pod).connect() as connection:
+            found = await find_territory(connection, code)
+        if found is not None and self._registry is not None:
+            self._registry = {**self._registry, code: found}
+        return found
+
+    # ------------------------------------------------------------------ sessions
+
+    @asynccontextmanager
+    async def _transaction(self, pod_id: str, schema: str) -> AsyncIterator[AsyncSession]:
+        factory = self._sessionmaker(pod_id, schema)
+        async with factory() as session, session.begin():
+            # Raw SQL and server-side functions resolve unqualified names in the same schema
+            # as the mapped tables. `set_config` takes the name as a bound parameter.
+            await session.execute(select(func.set_config("search_path", schema, True)))
+            yield session
+
+    def _sessionmaker(self, pod_id: str, schema: str) -> async_sessionmaker[AsyncSession]:
+        key = (pod_id, schema)
+        factory = self._sessionmakers.get(key)
+        if factory is None:
+            bound = self.engine(pod_id).execution_options(schema_translate_map={None: schema})
+            factory = async_sessionmaker(bound, expire_on_commit=False)
+            self._sessionmakers[key] = factory
+        return factory
+
+    def territory_session(self, code: str) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session in one transaction on the territory's pod, its tables in its schema.
+
+        Commits on normal exit, rolls back on an exception. Unknown or inactive codes raise
+        `NotFound`, invalid ones `BadUserInput`, before any connection is opened.
+        """
+
+        @asynccontextmanager
+        async def session() -> AsyncIterator[AsyncSession]:
+            territory = await self.territory(code)
+            async with self._transaction(territory.pod_id, territory.schema) as bound:
+                yield bound
+
+        return session()
+
+    def global_session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session in one transaction on the default pod, its tables in `global`."""
+        return self._transaction(self.default_pod, GLOBAL_SCHEMA)
+
+    def pod_session(self, pod_id: str, schema: str) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session on any pod and schema (the outbox relay walks every schema of a pod)."""
+        if schema != GLOBAL_SCHEMA and not is_territory_schema(schema):
+            raise BadUserInput("Not a UnityPlan schema", field="schema")
+        if pod_id not in self._urls:
+            raise BadUserInput("Unknown pod", field="podId")
+        return self._transaction(pod_id, schema)
