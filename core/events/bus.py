@@ -1,0 +1,230 @@
+"""The connection to NATS JetStream: streams, publishing CloudEvents, starting durable consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import nats
+import orjson
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import PubAck, StreamInfo
+
+from core.config import Settings
+from core.errors import InfrastructureError
+from core.events.cloudevents import Event
+from core.events.consumer import Consumer, Handler
+from core.events.streams import ensure_streams, stream_specs, territory_stream_spec
+from core.events.subjects import Namespace, validate_subject
+from core.events.tracecontext import capture_trace_context, trace_headers
+
+if TYPE_CHECKING:
+    from core.db.database import Database
+
+log = logging.getLogger(__name__)
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+def redacted(url: str) -> str:
+    """A server URL fit for logs: credentials removed."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
+
+
+class EventBus:
+    """One NATS connection with its JetStream context; reconnects by itself once connected."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database | None = None,
+        *,
+        name: str = "unityplan",
+        publish_timeout: float = 2.0,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._name = name
+        self._publish_timeout = publish_timeout
+        self.namespace = Namespace.from_settings(settings.nats)
+        self._client: NatsClient | None = None
+        self._js: JetStreamContext | None = None
+        self._consumers: list[Consumer] = []
+        self._closing = False
+
+    # ------------------------------------------------------------------ connection
+
+    async def connect(self, *, within_seconds: float = 5.0) -> None:
+        """Connect, or raise `InfrastructureError` when NATS is not reached in `within_seconds`."""
+        if self._client is not None and not self._client.is_closed:
+            return
+        url = self._settings.nats.url
+        if not url:
+            raise InfrastructureError("No NATS configured: set NATS_URL (or run `unityplan dev`)")
+        client = NatsClient()
+        try:
+            # Unlimited reconnects keep an established connection alive through an outage;
+            # the timeout bounds the first attempt, which would otherwise retry forever.
+            await asyncio.wait_for(
+                client.connect(
+                    servers=[url],
+                    name=self._name,
+                    connect_timeout=max(1, min(2, int(within_seconds))),
+                    reconnect_time_wait=1,
+                    max_reconnect_attempts=-1,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                ),
+                within_seconds,
+            )
+        except (TimeoutError, OSError, nats.errors.Error) as exc:
+            await _abandon(client)
+            raise InfrastructureError(f"NATS is not reachable at {redacted(url)}") from exc
+        self._client = client
+        self._js = client.jetstream(timeout=self._publish_timeout)
+
+    async def close(self) -> None:
+        """Stop the consumers this bus started, then drain and close the connection."""
+        consumers, self._consumers = self._consumers, []
+        for consumer in consumers:
+            await consumer.stop()
+        client, self._client, self._js = self._client, None, None
+        if client is not None and not client.is_closed:
+            self._closing = True
+            try:
+                await asyncio.wait_for(client.drain(), 5.0)
+            except (TimeoutError, nats.errors.Error, OSError):
+                await _abandon(client)
+            finally:
+                self._closing = False
+
+    async def __aenter__(self) -> EventBus:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def has_client(self) -> bool:
+        """Whether `connect` succeeded and `close` has not been called (even if reconnecting)."""
+        return self._client is not None and not self._client.is_closed
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self._client.is_connected
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise InfrastructureError("Not connected to NATS")
+        return self._js
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("NATS: %s", exc or type(exc).__name__)
+
+    async def _on_disconnected(self) -> None:
+        if not self._closing:
+            log.warning("NATS disconnected; reconnecting")
+
+    async def _on_reconnected(self) -> None:
+        log.info("NATS reconnected")
+
+    # ------------------------------------------------------------------ streams
+
+    async def ensure_streams(
+        self, territory_codes: Iterable[str] | None = None
+    ) -> list[StreamInfo]:
+        """Create or update the global, cross-territory and territory streams.
+
+        Without codes, every active territory of the registry gets its stream.
+        """
+        if territory_codes is None:
+            territory_codes = (
+                [t.code for t in await self._db.territories()] if self._db is not None else []
+            )
+        return await ensure_streams(self.js, stream_specs(self._settings.nats, territory_codes))
+
+    async def ensure_territory_stream(self, code: str) -> StreamInfo:
+        """The stream of one territory (for a territory provisioned while services run)."""
+        spec = territory_stream_spec(self._settings.nats, code)
+        return (await ensure_streams(self.js, [spec]))[0]
+
+    # ------------------------------------------------------------------ publishing
+
+    async def publish(self, event: Event, *, headers: Mapping[str, str] | None = None) -> PubAck:
+        """Publish directly (not through the outbox), with the current trace context unless
+        `headers` carries one. Prefer `core.events.enqueue` for events about a change."""
+        return await self.publish_document(
+            event.subject,
+            event.to_dict(),
+            event_id=str(event.id),
+            headers=capture_trace_context() if headers is None else headers,
+        )
+
+    async def publish_document(
+        self,
+        subject: str,
+        document: Mapping[str, Any],
+        *,
+        event_id: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> PubAck:
+        """Publish a serialized CloudEvent; JetStream drops a repeat of `event_id` within the
+        duplicate window (the ack then says `duplicate`)."""
+        wire_headers = {**trace_headers(headers), MSG_ID_HEADER: event_id}
+        return await self.js.publish(
+            self.namespace.wire_subject(validate_subject(subject)),
+            orjson.dumps(document),
+            headers=wire_headers,
+            timeout=self._publish_timeout,
+        )
+
+    # ------------------------------------------------------------------ consuming
+
+    async def consume(
+        self,
+        durable_name: str,
+        subject_filter: str,
+        handler: Handler,
+        *,
+        batch_size: int = 16,
+        ack_wait_seconds: float = 30.0,
+    ) -> Consumer:
+        """Start a durable consumer; see `Consumer`. It stops when the bus closes."""
+        if self._db is None:
+            raise InfrastructureError("Consumers need the database: EventBus(settings, db)")
+        consumer = Consumer(
+            js=self.js,
+            db=self._db,
+            namespace=self.namespace,
+            durable_name=durable_name,
+            subject_filter=subject_filter,
+            handler=handler,
+            batch_size=batch_size,
+            ack_wait_seconds=ack_wait_seconds,
+            max_retry_delay=self._settings.nats.outbox_max_backoff_seconds,
+        )
+        await consumer.start()
+        self._consumers.append(consumer)
+        return consumer
+
+
+async def _abandon(client: NatsClient) -> None:
+    try:
+        await asyncio.wait_for(client.close(), 2.0)
+    except (TimeoutError, nats.errors.Error, OSError):
+        log.debug("NATS client did not close cleanly", exc_info=True)

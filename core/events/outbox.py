@@ -1,0 +1,53 @@
+"""The transactional outbox: an event is written in the same transaction as the change it
+describes, so it is published if and only if that change commits (see `OutboxRelay`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.tables import outbox
+from core.db.territories import validate_territory_code
+from core.errors import BadUserInput
+from core.events.cloudevents import Event
+from core.events.subjects import Scope, parse_subject
+from core.events.tracecontext import capture_trace_context
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    subject: str,
+    type: str,  # the CloudEvents attribute's name
+    source: str,
+    data: Any,
+    territory: str | None = None,
+) -> Event:
+    """Write a CloudEvent to the outbox of the session's schema, in the caller's transaction.
+
+    The current trace context travels with it. A territory or cross-territory subject names
+    its territory, which `territory` may repeat but not contradict. Nothing is committed here.
+    """
+    parsed = parse_subject(subject)
+    if territory is not None:
+        validate_territory_code(territory)
+    if parsed.scope in (Scope.TERRITORY, Scope.CROSS):
+        if territory not in (None, parsed.origin):
+            raise BadUserInput(
+                "The event's territory differs from its subject's", field="territory"
+            )
+        territory = parsed.origin
+    event = Event(type=type, source=source, subject=subject, data=data, territory=territory)
+    await session.execute(
+        insert(outbox).values(
+            id=event.id,
+            subject=subject,
+            type=type,
+            source=source,
+            payload=event.to_dict(),
+            headers=capture_trace_context(),
+        )
+    )
+    return event

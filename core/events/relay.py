@@ -1,0 +1,279 @@
+"""The outbox relay: publishes committed outbox events of every schema on every pod to JetStream.
+
+Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several relays share the work without
+publishing one row twice; `Nats-Msg-Id` = event id makes a republish after a crash between
+publishing and marking a no-op in JetStream. Failures back off exponentially; while NATS is
+unreachable nothing is marked, and everything is published once it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import nats.errors
+from nats.errors import BadSubjectError, MaxPayloadError
+from nats.js.errors import BadRequestError, NoStreamResponseError
+from prometheus_client import CollectorRegistry
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.config import Settings
+from core.db.tables import outbox
+from core.db.territories import GLOBAL_SCHEMA
+from core.errors import InfrastructureError
+from core.events.bus import EventBus
+from core.events.metrics import GLOBAL_LABEL, OutboxMetrics
+from core.events.retry import backoff_seconds
+
+if TYPE_CHECKING:
+    from core.db.database import Database
+
+log = logging.getLogger(__name__)
+
+_ERROR_TEXT_MAX = 500
+# Failures that say nothing about the connection: a missing stream, an oversized or invalid
+# event. Anything else (timeouts, JetStream unavailable) ends the pass.
+_EVENT_SPECIFIC_ERRORS = (
+    BadRequestError,
+    NoStreamResponseError,
+    MaxPayloadError,
+    BadSubjectError,
+    ValueError,
+)
+
+
+@dataclass(frozen=True)
+class OutboxSource:
+    """One outbox table: a schema on a pod, labelled by its territory (or `global`)."""
+
+    label: str
+    pod_id: str
+    schema: str
+
+
+@dataclass
+class _Batch:
+    published: int = 0
+    claimed: int = 0
+    # The connection (not one event) failed: stop this pass instead of timing out on each row.
+    halted: bool = False
+
+
+class OutboxRelay:
+    """Background publisher of outbox events; `start()` / `stop()` (or `async with`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        bus: EventBus | None = None,
+        batch_size: int = 100,
+        registry: CollectorRegistry | None = None,
+        connect_timeout: float = 2.0,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._owns_bus = bus is None
+        self._bus = bus if bus is not None else EventBus(settings, db, name="outbox-relay")
+        self._batch_size = batch_size
+        self._connect_timeout = connect_timeout
+        self._poll_interval = settings.nats.outbox_poll_interval_seconds
+        self._max_backoff = settings.nats.outbox_max_backoff_seconds
+        self.metrics = OutboxMetrics.on(registry)
+        self._streams_ready: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.connect_failures = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stop.clear()
+            self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Finish the pass in progress (so no claimed row is left half-done), then stop."""
+        self._stop.set()
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            await task
+        if self._owns_bus:
+            await self._bus.close()
+
+    async def __aenter__(self) -> OutboxRelay:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def wake(self) -> None:
+        """Poll now rather than at the next interval (after committing an event, say)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                published = await self.run_once()
+            except Exception:
+                # A database outage or a bug in one pass must not end the relay.
+                log.exception("outbox relay pass failed")
+                published = 0
+            if published:
+                continue  # more may be waiting: drain before sleeping
+            if self.connect_failures:
+                delay = backoff_seconds(
+                    self.connect_failures, base=self._poll_interval, cap=self._max_backoff
+                )
+            else:
+                delay = self._poll_interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()
+
+    # ------------------------------------------------------------------ one pass
+
+    async def run_once(self) -> int:
+        """Publish what is due in every outbox once; returns how many events were published."""
+        if not await self._ensure_connected():
+            return 0
+        sources = await self.sources()
+        if not await self._ensure_streams(sources):
+            return 0
+        published = 0
+        for source in sources:
+            try:
+                batch = await self._publish_batch(source)
+            except Exception:
+                # One broken schema (being migrated, say) must not hold up the others.
+                log.exception("outbox relay cannot read %s on pod %s", source.schema, source.pod_id)
+                continue
+            published += batch.published
+            if batch.halted:
+                break
+        return published
+
+    async def sources(self) -> list[OutboxSource]:
+        """The global outbox and the outbox of every active territory, on their pods."""
+        found = [OutboxSource(GLOBAL_LABEL, self._db.default_pod, GLOBAL_SCHEMA)]
+        for territory in await self._db.territories():
+            found.append(OutboxSource(territory.code, territory.pod_id, territory.schema))
+        return found
+
+    async def _ensure_connected(self) -> bool:
+        if self._bus.has_client:
+            # Connected, or the client is reconnecting by itself; then this pass is skipped.
+            return self._bus.connected
+        try:
+            await self._bus.connect(within_seconds=self._connect_timeout)
+        except InfrastructureError as exc:
+            self.connect_failures += 1
+            log.warning("outbox relay: %s (attempt %d)", exc, self.connect_failures)
+            return False
+        self.connect_failures = 0
+        return True
+
+    async def _ensure_streams(self, sources: list[OutboxSource]) -> bool:
+        """Streams exist before events are published to them, including those of territories
+        provisioned while the relay runs."""
+        for source in sources:
+            if source.label in self._streams_ready:
+                continue
+            try:
+                if source.label == GLOBAL_LABEL:
+                    await self._bus.ensure_streams([])  # global and cross-territory
+                else:
+                    await self._bus.ensure_territory_stream(source.label)
+            except (TimeoutError, nats.errors.Error, InfrastructureError) as exc:
+                log.warning("outbox relay cannot prepare the stream of %s: %s", source.label, exc)
+                return False
+            self._streams_ready.add(source.label)
+        return True
+
+    async def _publish_batch(self, source: OutboxSource) -> _Batch:
+        batch = _Batch()
+        async with self._db.pod_session(source.pod_id, source.schema) as session:
+            due = (
+                await session.execute(
+                    select(
+                        outbox.c.id,
+                        outbox.c.subject,
+                        outbox.c.payload,
+                        outbox.c.headers,
+                        outbox.c.attempts,
+                    )
+                    .where(outbox.c.sent_at.is_(None), outbox.c.available_at <= func.now())
+                    .order_by(outbox.c.available_at, outbox.c.created_at)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            batch.claimed = len(due)
+            sent: list[uuid.UUID] = []
+            for row in due:
+                try:
+                    await self._bus.publish_document(
+                        row.subject, row.payload, event_id=str(row.id), headers=row.headers
+                    )
+                except Exception as exc:  # every failure is recorded and retried
+                    self.metrics.failures.labels(territory=source.label).inc()
+                    await self._record_failure(session, row.id, row.attempts + 1, exc)
+                    if not _event_specific(exc) or not self._bus.connected:
+                        batch.halted = True
+                        break
+                    continue
+                sent.append(row.id)
+            if sent:
+                await session.execute(
+                    update(outbox).where(outbox.c.id.in_(sent)).values(sent_at=func.now())
+                )
+            await self._refresh_gauges(session, source)
+        # Counted after the commit: an event is "published" once it is also marked sent.
+        batch.published = len(sent)
+        if sent:
+            self.metrics.published.labels(territory=source.label).inc(len(sent))
+        return batch
+
+    async def _record_failure(
+        self, session: AsyncSession, row_id: uuid.UUID, attempts: int, exc: Exception
+    ) -> None:
+        delay = backoff_seconds(attempts, base=self._poll_interval, cap=self._max_backoff)
+        log.warning("outbox event %s not published (attempt %d): %s", row_id, attempts, exc)
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id)
+            .values(
+                attempts=attempts,
+                last_error=(f"{type(exc).__name__}: {exc}")[:_ERROR_TEXT_MAX],
+                available_at=func.now() + timedelta(seconds=delay),
+            )
+        )
+
+    async def _refresh_gauges(self, session: AsyncSession, source: OutboxSource) -> None:
+        backlog, oldest_age = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.coalesce(
+                        func.extract("epoch", func.now() - func.min(outbox.c.created_at)), 0
+                    ),
+                ).where(outbox.c.sent_at.is_(None))
+            )
+        ).one()
+        self.metrics.backlog.labels(territory=source.label).set(backlog)
+        self.metrics.lag.labels(territory=source.label).set(float(oldest_age))
+
+
+def _event_specific(exc: Exception) -> bool:
+    """Whether the failure concerns this event only (the next one may well succeed)."""
+    return isinstance(exc, _EVENT_SPECIFIC_ERRORS)
