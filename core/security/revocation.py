@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
+from core.cache import GLOBAL_NAMESPACE
 from core.config import Settings
 
 # Tokens are accepted up to the verifier's leeway after `exp`; keep entries a little longer.
@@ -27,7 +28,7 @@ class SessionRegistry:
     def from_settings(cls, redis: Redis, settings: Settings) -> SessionRegistry:
         return cls(
             redis,
-            f"{settings.redis.key_prefix}_global:",
+            f"{settings.redis.key_prefix}{GLOBAL_NAMESPACE}:",
             default_ttl_seconds=settings.security.access_token_ttl_seconds,
         )
 
