@@ -6,7 +6,6 @@ live under `{REDIS_KEY_PREFIX}_global:`, a name no territory code can take (code
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,10 +13,10 @@ import orjson
 from redis.asyncio import Redis
 
 from core.config import RedisSettings
-from core.errors import BadUserInput, ConfigError
+from core.db.territories import validate_territory_code
+from core.errors import ConfigError
 
 GLOBAL_NAMESPACE = "_global"
-_TERRITORY_CODE = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 _SOCKET_TIMEOUT_SECONDS = 5.0
 
 
@@ -83,8 +82,7 @@ class TerritoryCache:
 
     def territory(self, code: str) -> CacheNamespace:
         # The code becomes part of a key: never let `dk:x` or `*` smuggle in another namespace.
-        if not _TERRITORY_CODE.fullmatch(code):
-            raise BadUserInput("Invalid territory code", field="territoryCode")
+        validate_territory_code(code)
         return CacheNamespace(self._redis, f"{self._key_prefix}{code}:")
 
     @property
