@@ -10,10 +10,10 @@ import json
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.errors import ConfigError
 
@@ -41,7 +41,10 @@ class AppSettings(_Group):
 class DatabaseSettings(_Group):
     # Empty means "not configured": `unityplan dev` then starts the embedded PostgreSQL.
     url: str = Field("", validation_alias=_env("DATABASE_URL"))
-    pod_urls: dict[str, str] = Field(default_factory=dict, validation_alias=_env("POD_DATABASE_URLS"))
+    # NoDecode: the validator below parses the JSON, so bad or empty values name the variable.
+    pod_urls: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("POD_DATABASE_URLS")
+    )
     default_pod: str = Field("default", validation_alias=_env("DEFAULT_POD_ID"))
     pool_size: int = Field(10, ge=1, le=200, validation_alias=_env("DATABASE_POOL_SIZE"))
     echo: bool = Field(False, validation_alias=_env("DATABASE_ECHO"))
