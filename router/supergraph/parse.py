@@ -1,0 +1,350 @@
+"""Reading a Federation supergraph SDL (join v0.1 to v0.5) into the `Supergraph` model."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from graphql import GraphQLSyntaxError, parse
+from graphql.language import (
+    BooleanValueNode,
+    ConstDirectiveNode,
+    DocumentNode,
+    EnumTypeDefinitionNode,
+    EnumValueNode,
+    FieldDefinitionNode,
+    InputObjectTypeDefinitionNode,
+    InterfaceTypeDefinitionNode,
+    ListTypeNode,
+    NamedTypeNode,
+    NonNullTypeNode,
+    ObjectTypeDefinitionNode,
+    ScalarTypeDefinitionNode,
+    SchemaDefinitionNode,
+    StringValueNode,
+    TypeDefinitionNode,
+    TypeExtensionNode,
+    TypeNode,
+    UnionTypeDefinitionNode,
+    ValueNode,
+    print_ast,
+)
+
+from router.supergraph.api_schema import build_api_sdl
+from router.supergraph.fieldsets import parse_field_set
+from router.supergraph.links import Links, read_links
+from router.supergraph.model import (
+    EntityKey,
+    FieldInfo,
+    FieldSource,
+    Subgraph,
+    Supergraph,
+    SupergraphError,
+    TypeInfo,
+    TypeKind,
+)
+
+_KINDS: dict[type[TypeDefinitionNode], TypeKind] = {
+    ObjectTypeDefinitionNode: "object",
+    InterfaceTypeDefinitionNode: "interface",
+    UnionTypeDefinitionNode: "union",
+    EnumTypeDefinitionNode: "enum",
+    InputObjectTypeDefinitionNode: "input",
+    ScalarTypeDefinitionNode: "scalar",
+}
+
+
+def _arguments(directive: ConstDirectiveNode) -> dict[str, ValueNode]:
+    return {argument.name.value: argument.value for argument in directive.arguments or ()}
+
+
+def _str(value: ValueNode | None) -> str | None:
+    return value.value if isinstance(value, StringValueNode) else None
+
+
+def _bool(value: ValueNode | None, default: bool = False) -> bool:
+    return value.value if isinstance(value, BooleanValueNode) else default
+
+
+def _enum(value: ValueNode | None) -> str | None:
+    return value.value if isinstance(value, EnumValueNode) else None
+
+
+def _named(
+    directives: Iterable[ConstDirectiveNode] | None, name: str | None
+) -> list[ConstDirectiveNode]:
+    return [d for d in directives or () if d.name.value == name] if name else []
+
+
+def _unwrap(type_node: TypeNode) -> tuple[str, int]:
+    depth = 0
+    while not isinstance(type_node, NamedTypeNode):
+        if isinstance(type_node, ListTypeNode):
+            depth += 1
+        assert isinstance(type_node, ListTypeNode | NonNullTypeNode)
+        type_node = type_node.type
+    return type_node.name.value, depth
+
+
+class _Reader:
+    def __init__(self, document: DocumentNode, links: Links) -> None:
+        self.links = links
+        join = links.join
+        self.join_version = join.version
+        self.d_graph = join.directive("graph")
+        self.d_type = join.directive("type")
+        self.d_field = join.directive("field")
+        self.d_owner = join.directive("owner")
+        self.d_implements = join.directive("implements")
+        self.d_member = join.directive("unionMember")
+        self.d_enum_value = join.directive("enumValue")
+        self.d_inaccessible = links.directive("inaccessible", "inaccessible")
+        self.graph_enum = join.type_name("Graph")
+        self.definitions: list[TypeDefinitionNode] = []
+        for definition in document.definitions:
+            if isinstance(definition, TypeExtensionNode):
+                raise SupergraphError("A supergraph must not contain type extensions")
+            if isinstance(definition, TypeDefinitionNode):
+                self.definitions.append(definition)
+        self.subgraphs = self._read_graphs()
+        self.by_graph = {s.graph: s.name for s in self.subgraphs.values()}
+
+    def _read_graphs(self) -> dict[str, Subgraph]:
+        for definition in self.definitions:
+            if (
+                isinstance(definition, EnumTypeDefinitionNode)
+                and definition.name.value == self.graph_enum
+            ):
+                found: dict[str, Subgraph] = {}
+                for value in definition.values or ():
+                    for directive in _named(value.directives, self.d_graph):
+                        args = _arguments(directive)
+                        name = _str(args.get("name")) or value.name.value.lower()
+                        found[name] = Subgraph(name, value.name.value, _str(args.get("url")) or "")
+                if not found:
+                    raise SupergraphError(f"{self.graph_enum} lists no subgraphs")
+                return found
+        raise SupergraphError(f"Not a supergraph: enum {self.graph_enum} is missing")
+
+    def graph(self, value: ValueNode | None, where: str) -> str:
+        enum_value = _enum(value)
+        if enum_value is None or enum_value not in self.by_graph:
+            raise SupergraphError(f"{where}: unknown join graph {enum_value!r}")
+        return self.by_graph[enum_value]
+
+    def inaccessible(self, node: object) -> bool:
+        return bool(_named(getattr(node, "directives", None), self.d_inaccessible))
+
+    def read_type(self, definition: TypeDefinitionNode) -> TypeInfo:
+        name = definition.name.value
+        kind = _KINDS[type(definition)]
+        every = frozenset(self.subgraphs)
+        joins = _named(definition.directives, self.d_type)
+        subgraphs: set[str] = set()
+        keys: list[EntityKey] = []
+        interface_object_in: set[str] = set()
+        for directive in joins:
+            args = _arguments(directive)
+            graph = self.graph(args.get("graph"), f"@join__type on {name}")
+            subgraphs.add(graph)
+            key = _str(args.get("key"))
+            if key is not None:
+                keys.append(
+                    EntityKey(graph, parse_field_set(key), _bool(args.get("resolvable"), True))
+                )
+            if _bool(args.get("isInterfaceObject")):
+                interface_object_in.add(graph)
+        in_subgraphs = frozenset(subgraphs) if joins else every
+        owner = None
+        for directive in _named(definition.directives, self.d_owner):
+            owner = self.graph(_arguments(directive).get("graph"), f"@join__owner on {name}")
+        fields: dict[str, FieldInfo] = {}
+        if isinstance(definition, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode):
+            for field_node in definition.fields or ():
+                field_info = self.read_field(name, field_node, in_subgraphs, owner)
+                fields[field_info.name] = field_info
+        info = TypeInfo(
+            name=name,
+            kind=kind,
+            subgraphs=in_subgraphs,
+            keys=tuple(keys),
+            interface_object_in=frozenset(interface_object_in),
+            fields=fields,
+            inaccessible=self.inaccessible(definition),
+        )
+        if isinstance(definition, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode):
+            interfaces = tuple(i.name.value for i in definition.interfaces or ())
+            implements: dict[str, set[str]] = {}
+            declared = _named(definition.directives, self.d_implements)
+            for directive in declared:
+                args = _arguments(directive)
+                graph = self.graph(args.get("graph"), f"@join__implements on {name}")
+                implements.setdefault(graph, set()).add(_str(args.get("interface")) or "")
+            object.__setattr__(info, "interfaces", interfaces)
+            object.__setattr__(
+                info,
+                "implements_in",
+                {g: frozenset(i) for g, i in implements.items()} if declared else None,
+            )
+        if isinstance(definition, UnionTypeDefinitionNode):
+            members = tuple(m.name.value for m in definition.types or ())
+            members_in: dict[str, set[str]] = {}
+            declared = _named(definition.directives, self.d_member)
+            for directive in declared:
+                args = _arguments(directive)
+                graph = self.graph(args.get("graph"), f"@join__unionMember on {name}")
+                members_in.setdefault(graph, set()).add(_str(args.get("member")) or "")
+            object.__setattr__(info, "members", members)
+            object.__setattr__(
+                info,
+                "members_in",
+                {g: frozenset(m) for g, m in members_in.items()} if declared else None,
+            )
+        if isinstance(definition, EnumTypeDefinitionNode):
+            values: dict[str, frozenset[str]] = {}
+            for value in definition.values or ():
+                graphs = {
+                    self.graph(_arguments(d).get("graph"), f"@join__enumValue on {name}")
+                    for d in _named(value.directives, self.d_enum_value)
+                }
+                values[value.name.value] = frozenset(graphs) if graphs else in_subgraphs
+            object.__setattr__(info, "enum_values", values)
+        return info
+
+    def read_field(
+        self,
+        parent: str,
+        node: FieldDefinitionNode,
+        in_subgraphs: frozenset[str],
+        owner: str | None,
+    ) -> FieldInfo:
+        name = node.name.value
+        where = f"{parent}.{name}"
+        type_name, depth = _unwrap(node.type)
+        sources: list[FieldSource] = []
+        joins = _named(node.directives, self.d_field)
+        for directive in joins:
+            args = _arguments(directive)
+            if "graph" not in args:
+                continue  # a field no subgraph resolves by itself (e.g. from @interfaceObject)
+            if "contextArguments" in args:
+                raise SupergraphError(f"{where}: @fromContext arguments are not supported yet")
+            sources.append(
+                FieldSource(
+                    subgraph=self.graph(args.get("graph"), f"@join__field on {where}"),
+                    external=_bool(args.get("external")),
+                    requires=parse_field_set(_str(args.get("requires")) or ""),
+                    provides=parse_field_set(_str(args.get("provides")) or ""),
+                    override=_str(args.get("override")),
+                    override_label=_str(args.get("overrideLabel")),
+                    used_overridden=_bool(args.get("usedOverridden")),
+                )
+            )
+        if not joins:
+            graphs = [owner] if owner else sorted(in_subgraphs, key=list(self.subgraphs).index)
+            sources = [FieldSource(graph) for graph in graphs]
+        # Progressive override labels count as fully overridden: one answer, not a coin toss.
+        overridden = {s.override for s in sources if s.override}
+        resolvable = frozenset(
+            s.subgraph
+            for s in sources
+            if not s.external and not s.used_overridden and s.subgraph not in overridden
+        )
+        arguments = tuple((a.name.value, print_ast(a.type)) for a in node.arguments or ())
+        return FieldInfo(
+            name=name,
+            type_name=type_name,
+            type_ref=print_ast(node.type),
+            list_depth=depth,
+            sources=tuple(sources),
+            resolvable_in=resolvable,
+            arguments=arguments,
+        )
+
+
+def _implementations(
+    types: dict[str, TypeInfo], subgraphs: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for info in types.values():
+        if info.kind != "object":
+            continue
+        for interface in info.interfaces:
+            found.setdefault(interface, []).append(info.name)
+    return {name: tuple(objects) for name, objects in found.items()}
+
+
+def _complete_memberships(types: dict[str, TypeInfo]) -> None:
+    """Without `@join__implements`/`@join__unionMember`, a subgraph has whatever it defines."""
+    for info in types.values():
+        if info.kind in {"object", "interface"} and info.implements_in is None:
+            object.__setattr__(
+                info,
+                "implements_in",
+                {
+                    graph: frozenset(i for i in info.interfaces if graph in types[i].subgraphs)
+                    for graph in info.subgraphs
+                },
+            )
+        if info.kind == "union" and info.members_in is None:
+            object.__setattr__(
+                info,
+                "members_in",
+                {
+                    graph: frozenset(m for m in info.members if graph in types[m].subgraphs)
+                    for graph in info.subgraphs
+                },
+            )
+
+
+def _roots(document: DocumentNode) -> dict[str, str]:
+    for definition in document.definitions:
+        if isinstance(definition, SchemaDefinitionNode):
+            return {op.operation.value: op.type.name.value for op in definition.operation_types}
+    return {}
+
+
+def parse_supergraph(sdl: str) -> Supergraph:
+    """Read a supergraph SDL; raises `SupergraphError` naming what is wrong or unsupported."""
+    try:
+        document = parse(sdl, no_location=True)
+    except GraphQLSyntaxError as exc:
+        raise SupergraphError(f"Supergraph SDL syntax error: {exc.message}") from exc
+    schema_node = next(
+        (d for d in document.definitions if isinstance(d, SchemaDefinitionNode)), None
+    )
+    links = read_links(schema_node)
+    reader = _Reader(document, links)
+    types: dict[str, TypeInfo] = {}
+    for definition in reader.definitions:
+        if links.is_spec_element(definition.name.value):
+            continue
+        types[definition.name.value] = reader.read_type(definition)
+    _complete_memberships(types)
+    roots = _roots(document)
+    query = roots.get("query", "Query")
+    if query not in types:
+        raise SupergraphError("The supergraph has no query type")
+    _refuse_unsupported(types, reader)
+    api_sdl = build_api_sdl(document, links)
+    return Supergraph(
+        subgraphs=reader.subgraphs,
+        types=types,
+        query_type=query,
+        mutation_type=roots.get("mutation", "Mutation" if "Mutation" in types else None),
+        subscription_type=roots.get(
+            "subscription", "Subscription" if "Subscription" in types else None
+        ),
+        api_sdl=api_sdl,
+        hash=hashlib.sha256(sdl.encode()).hexdigest(),
+        implementations=_implementations(types, list(reader.subgraphs)),
+    )
+
+
+def _refuse_unsupported(types: dict[str, TypeInfo], reader: _Reader) -> None:
+    del reader
+    for info in types.values():
+        if info.interface_object_in:
+            raise SupergraphError(
+                f"{info.name}: @interfaceObject is not supported by this router yet"
+            )
