@@ -156,6 +156,15 @@ class AuthSettings(_Group):
     trust_forwarded_for: bool = Field(False, validation_alias=_env("TRUST_FORWARDED_FOR"))
 
 
+class UserSettings(_Group):
+    """The user subgraph: where avatar images are stored and the address they are served at."""
+
+    # Empty: <DEVSTACK_DIR>/avatars.
+    avatar_storage_dir: str = Field("", validation_alias=_env("AVATAR_STORAGE_DIR"))
+    # Base of the avatar URLs handed to clients; empty: http://SERVICE_HOST:USER_PORT.
+    avatar_public_base_url: str = Field("", validation_alias=_env("AVATAR_PUBLIC_BASE_URL"))
+
+
 class ObservabilitySettings(_Group):
     otlp_endpoint: str = Field("", validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -195,6 +204,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "redis": RedisSettings,
     "security": SecuritySettings,
     "auth": AuthSettings,
+    "user": UserSettings,
     "observability": ObservabilitySettings,
     "devstack": DevstackSettings,
     "services": ServiceSettings,
@@ -210,6 +220,7 @@ class Settings:
     redis: RedisSettings
     security: SecuritySettings
     auth: AuthSettings
+    user: UserSettings
     observability: ObservabilitySettings
     devstack: DevstackSettings
     services: ServiceSettings
