@@ -7,13 +7,10 @@ import uuid
 from core.config import Settings
 from core.events import Event, EventBus, ensure_streams, stream_specs
 from core.events.subjects import Namespace, territory_stream, territory_subject
-from tests.core.test_events_fixtures import (  # noqa: F401 - fixtures
-    EventTerritories,
-    bus,
-    db,
-    event_territories,
-    stored_messages,
-)
+from tests.core.test_events_fixtures import EventTerritories, stored_messages
+
+# The shared fixtures (db, event_territories, bus) come from this plugin module.
+pytest_plugins = ["tests.core.test_events_fixtures"]
 
 DAY = 86400
 

@@ -1,0 +1,281 @@
+"""The outbox relay: every committed event reaches JetStream exactly once, across NATS outages,
+crashes between publishing and marking, failures of single events, and competing relays."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import func, select, update
+
+from core.config import Settings
+from core.db import Database
+from core.db.tables import outbox
+from core.events import Event, EventBus, OutboxRelay, enqueue
+from core.events.subjects import (
+    Namespace,
+    StreamName,
+    global_subject,
+    territory_stream,
+    territory_subject,
+)
+from tests.core.test_events_fixtures import EventTerritories, eventually, stored_messages
+
+# The shared fixtures (db, event_territories, bus) come from this plugin module.
+pytest_plugins = ["tests.core.test_events_fixtures"]
+
+
+def _dead_nats_url() -> str:
+    """A port nothing listens on (bound then released, so no other test picks it meanwhile)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"nats://127.0.0.1:{port}"
+
+
+async def _enqueue_many(
+    db: Database, territories: EventTerritories, count: int, tag: str
+) -> list[Event]:
+    """`count` events spread over the global outbox and both territories' (on two pods)."""
+    events: list[Event] = []
+    for index in range(count):
+        target = index % 3
+        if target == 0:
+            async with db.global_session() as session:
+                events.append(
+                    await enqueue(
+                        session,
+                        subject=global_subject("test", "counted"),
+                        type="org.unityplan.test.counted",
+                        source=f"/tests/{tag}",
+                        data={"n": index},
+                    )
+                )
+            continue
+        code = (territories.home if target == 1 else territories.remote).code
+        async with db.territory_session(code) as session:
+            events.append(
+                await enqueue(
+                    session,
+                    subject=territory_subject(code, "test", "counted"),
+                    type="org.unityplan.test.counted",
+                    source=f"/tests/{tag}",
+                    data={"n": index},
+                )
+            )
+    return events
+
+
+async def _published_ids(
+    settings: Settings, bus: EventBus, territories: EventTerritories
+) -> Counter[str]:
+    namespace = Namespace.from_settings(settings.nats)
+    streams = [
+        namespace.stream(StreamName.GLOBAL),
+        namespace.stream(territory_stream(territories.home.code)),
+        namespace.stream(territory_stream(territories.remote.code)),
+    ]
+    counts: Counter[str] = Counter()
+    for stream in streams:
+        counts.update(message.event_id for message in await stored_messages(bus, stream))
+    return counts
+
+
+async def _sent_at(db: Database, events: list[Event]) -> dict[uuid.UUID, object]:
+    """sent_at of each event's outbox row, wherever it lives."""
+    found: dict[uuid.UUID, object] = {}
+    ids = [event.id for event in events]
+    sessions = [db.global_session()] + [
+        db.territory_session(t.code) for t in await db.territories()
+    ]
+    for opened in sessions:
+        async with opened as session:
+            rows = await session.execute(
+                select(outbox.c.id, outbox.c.sent_at).where(outbox.c.id.in_(ids))
+            )
+            found.update({row.id: row.sent_at for row in rows})
+    return found
+
+
+async def test_every_event_is_published_exactly_once_across_a_nats_outage(
+    settings: Settings, db: Database, bus: EventBus, event_territories: EventTerritories
+) -> None:
+    down = OutboxRelay(
+        settings.replace(NATS_URL=_dead_nats_url()),
+        db,
+        registry=CollectorRegistry(),
+        connect_timeout=0.5,
+    )
+    await down.start()
+    events = await _enqueue_many(db, event_territories, 30, "outage")
+
+    async def relay_kept_failing() -> bool:
+        return down.connect_failures >= 3
+
+    await eventually(relay_kept_failing, what="the relay to retry the dead NATS")
+    started = time.monotonic()
+    await down.stop()
+    assert time.monotonic() - started < 5, "the relay must stop promptly while NATS is down"
+    sent = await _sent_at(db, events)
+    assert len(sent) == len(events)
+    assert all(value is None for value in sent.values()), "nothing may be marked sent"
+
+    async with OutboxRelay(settings, db, registry=CollectorRegistry()):
+
+        async def all_sent() -> bool:
+            return all(value is not None for value in (await _sent_at(db, events)).values())
+
+        await eventually(all_sent, what="every event to be published after NATS returned")
+
+    counts = await _published_ids(settings, bus, event_territories)
+    assert {str(event.id): counts[str(event.id)] for event in events} == {
+        str(event.id): 1 for event in events
+    }
+
+
+async def test_a_republish_after_a_crash_before_marking_is_deduplicated(
+    settings: Settings, db: Database, bus: EventBus, event_territories: EventTerritories
+) -> None:
+    code = event_territories.home.code
+    async with db.territory_session(code) as session:
+        event = await enqueue(
+            session,
+            subject=territory_subject(code, "test", "crashed"),
+            type="org.unityplan.test.crashed",
+            source="/tests",
+            data={},
+        )
+    # The relay's publish, then a crash before its transaction marked the row.
+    async with db.territory_session(code) as session:
+        row = (await session.execute(select(outbox).where(outbox.c.id == event.id))).one()
+    first = await bus.publish_document(
+        row.subject, row.payload, event_id=str(row.id), headers=row.headers
+    )
+    assert not first.duplicate
+
+    registry = CollectorRegistry()
+    relay = OutboxRelay(settings, db, bus=bus, registry=registry)
+    while await relay.run_once():
+        pass
+    assert (await _sent_at(db, [event]))[event.id] is not None
+    counts = await _published_ids(settings, bus, event_territories)
+    assert counts[str(event.id)] == 1
+    assert registry.get_sample_value("outbox_published_total", {"territory": code}) >= 1
+
+
+async def test_competing_relays_never_publish_a_row_twice(
+    settings: Settings, db: Database, event_territories: EventTerritories
+) -> None:
+    # Publish whatever earlier tests left behind, so the relays below see only our events.
+    async with OutboxRelay(settings, db, registry=CollectorRegistry()) as cleaner:
+        while await cleaner.run_once():
+            pass
+    events = await _enqueue_many(db, event_territories, 90, "competing")
+    registries = [CollectorRegistry() for _ in range(3)]
+    relays = [OutboxRelay(settings, db, registry=r, batch_size=5) for r in registries]
+    totals = [0, 0, 0]
+
+    async def drain(index: int) -> None:
+        while True:
+            published = await relays[index].run_once()
+            if not published:
+                return
+            totals[index] += published
+
+    try:
+        await asyncio.gather(*(drain(index) for index in range(3)))
+    finally:
+        for relay in relays:
+            await relay.stop()
+    sent = await _sent_at(db, events)
+    assert all(value is not None for value in sent.values())
+    # Each row was published by exactly one relay, and the work was shared.
+    assert sum(totals) == len(events)
+    assert sum(1 for total in totals if total) >= 2
+    for registry in registries:
+        for label in ("global", event_territories.home.code, event_territories.remote.code):
+            failures = registry.get_sample_value(
+                "outbox_publish_failures_total", {"territory": label}
+            )
+            assert not failures
+
+
+async def test_a_failing_event_backs_off_without_holding_up_the_others(
+    settings: Settings,
+    db: Database,
+    bus: EventBus,
+    event_territories: EventTerritories,
+    run_id: str,
+) -> None:
+    # A territory subject whose stream does not exist yet: JetStream has no one to answer.
+    orphan_code = f"evo-{run_id}"
+    async with db.global_session() as session:
+        orphan = await enqueue(
+            session,
+            subject=territory_subject(orphan_code, "test", "orphaned"),
+            type="org.unityplan.test.orphaned",
+            source="/tests",
+            data={},
+        )
+        fine = await enqueue(
+            session,
+            subject=global_subject("test", "fine"),
+            type="org.unityplan.test.fine",
+            source="/tests",
+            data={},
+        )
+        # Make the orphan due first, so a halt on it would hold up the fine one.
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.id == orphan.id)
+            .values(available_at=func.now() - timedelta(minutes=1))
+        )
+
+    registry = CollectorRegistry()
+    # A long backoff base, so "not yet due again" does not depend on how fast the test runs.
+    patient = settings.replace(OUTBOX_POLL_INTERVAL_SECONDS=30, OUTBOX_MAX_BACKOFF_SECONDS=60)
+    relay = OutboxRelay(patient, db, bus=bus, registry=registry)
+    await relay.run_once()
+    async with db.global_session() as session:
+        rows = {
+            row.id: row
+            for row in await session.execute(
+                select(outbox).where(outbox.c.id.in_([orphan.id, fine.id]))
+            )
+        }
+    assert rows[fine.id].sent_at is not None
+    failed = rows[orphan.id]
+    assert failed.sent_at is None
+    assert failed.attempts == 1
+    assert "NoStreamResponse" in (failed.last_error or "")
+    async with db.global_session() as session:
+        wait = await session.scalar(
+            select(outbox.c.available_at - func.now()).where(outbox.c.id == orphan.id)
+        )
+    assert timedelta(seconds=20) < wait <= timedelta(seconds=30)
+    assert registry.get_sample_value("outbox_publish_failures_total", {"territory": "global"}) == 1
+    assert registry.get_sample_value("outbox_backlog", {"territory": "global"}) >= 1
+    assert registry.get_sample_value("outbox_lag_seconds", {"territory": "global"}) > 0
+
+    # Not retried before its backoff has passed.
+    await relay.run_once()
+    async with db.global_session() as session:
+        attempts = await session.scalar(select(outbox.c.attempts).where(outbox.c.id == orphan.id))
+    assert attempts == 1
+
+    # Once the stream exists and the backoff has passed, the next attempt publishes it.
+    await bus.ensure_territory_stream(orphan_code)
+    async with db.global_session() as session:
+        await session.execute(
+            update(outbox).where(outbox.c.id == orphan.id).values(available_at=func.now())
+        )
+    await relay.run_once()
+    assert (await _sent_at(db, [orphan]))[orphan.id] is not None
+    namespace = Namespace.from_settings(settings.nats)
+    stored = await stored_messages(bus, namespace.stream(territory_stream(orphan_code)))
+    assert [m.event_id for m in stored] == [str(orphan.id)]
