@@ -76,7 +76,6 @@ type User
   email: String @join__field(graph: ACCOUNTS) @tag(name: "private")
   internalNote: String @inaccessible @join__field(graph: ACCOUNTS)
   reviews: [Review!]! @join__field(graph: REVIEWS)
-  favourite: Product @join__field(graph: CATALOG)
 }
 
 type Product

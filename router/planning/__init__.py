@@ -1,0 +1,24 @@
+"""Query planning: a pure function from (supergraph, operation) to a printable plan tree."""
+
+from router.planning.cache import LruCache
+from router.planning.nodes import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
+from router.planning.operation import NormalizedOperation, OperationError, normalize
+from router.planning.planner import PlanningError, plan_operation
+from router.planning.printer import print_plan
+
+__all__ = [
+    "Condition",
+    "Fetch",
+    "Flatten",
+    "LruCache",
+    "NormalizedOperation",
+    "OperationError",
+    "Parallel",
+    "PlanNode",
+    "PlanningError",
+    "QueryPlan",
+    "Sequence",
+    "normalize",
+    "plan_operation",
+    "print_plan",
+]

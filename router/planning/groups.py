@@ -1,0 +1,63 @@
+"""Fetch groups: the mutable working state of the planner, one per future subgraph fetch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from router.planning.operation import ConditionTerm, Field, Fragment, Selection
+from router.planning.selections import OutField, OutFragment, OutSelections
+from router.supergraph import FieldSet, FieldSetItem
+
+
+@dataclass(eq=False)
+class FetchGroup:
+    id: int
+    subgraph: str
+    path: tuple[str, ...]
+    conditions: tuple[ConditionTerm, ...]
+    is_entity: bool
+    run: int  # mutations: index of the root-field run this group belongs to
+    selections: OutSelections = field(default_factory=OutSelections)
+    requires: OutSelections = field(default_factory=OutSelections)
+    depends_on: set[int] = field(default_factory=set)
+
+    def add_requirement(self, type_name: str, field_set: FieldSet) -> None:
+        fragment = self.requires.fragment(type_name)
+        fragment.selections.field("__typename", "__typename")
+        fragment.selections.add_field_set(field_set)
+
+    def requirements(self) -> dict[str, FieldSet]:
+        """Per type, the representation field set (without `__typename`)."""
+        found: dict[str, FieldSet] = {}
+        for item in self.requires.items.values():
+            assert isinstance(item, OutFragment)
+            found[item.type_condition] = tuple(
+                i for i in to_field_set(item.selections) if i.name != "__typename"
+            )
+        return found
+
+
+def to_field_set(selections: OutSelections) -> FieldSet:
+    items: list[FieldSetItem] = []
+    for item in selections.items.values():
+        if isinstance(item, OutField):
+            items.append(FieldSetItem(item.name, to_field_set(item.selections)))
+        else:
+            items.append(FieldSetItem("", to_field_set(item.selections), item.type_condition))
+    return tuple(items)
+
+
+def field_set_selections(field_set: FieldSet) -> tuple[Selection, ...]:
+    """A field set as planner selections, so requirements are planned like client fields."""
+    found: list[Selection] = []
+    for item in field_set:
+        children = field_set_selections(item.selections)
+        if item.type_condition:
+            found.append(Fragment(item.type_condition, "", (), frozenset(), children))
+        else:
+            found.append(Field(item.name, item.name, "", "", (), frozenset(), children))
+    return tuple(found)
+
+
+def unique_conditions(terms: tuple[ConditionTerm, ...]) -> tuple[ConditionTerm, ...]:
+    return tuple(dict.fromkeys(terms))

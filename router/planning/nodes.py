@@ -1,0 +1,66 @@
+"""The query plan: a frozen tree of Sequence, Parallel, Flatten, Fetch and Condition nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from router.supergraph import FieldSet
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """One request to a subgraph; with `requires` it is an `_entities` fetch for the objects
+    found at the enclosing Flatten's path whose `__typename` has an entry in `requires`."""
+
+    id: int
+    subgraph: str
+    operation: str
+    operation_kind: str
+    variable_usages: tuple[str, ...]
+    # Entity fetches: per possible `__typename`, the representation's field set.
+    requires: Mapping[str, FieldSet] = field(default_factory=dict)
+    # Shown in the printed plan: the representation selection as written for the subgraph.
+    requires_text: str = ""
+    # Entity selection without the `_entities` wrapper, for combining fetches into one request.
+    entity_selection: str = ""
+
+    @property
+    def is_entity_fetch(self) -> bool:
+        return bool(self.requires)
+
+
+@dataclass(frozen=True, slots=True)
+class Flatten:
+    path: tuple[str, ...]  # response keys; "@" steps into every element of a list
+    node: Fetch
+
+
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    nodes: tuple[PlanNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Parallel:
+    nodes: tuple[PlanNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """Runs `if_clause` when the Boolean variable is true, else `else_clause`."""
+
+    variable: str
+    if_clause: PlanNode | None
+    else_clause: PlanNode | None
+
+
+PlanNode = Fetch | Flatten | Sequence | Parallel | Condition
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPlan:
+    kind: str
+    node: PlanNode | None
+    # Variable definitions of the client operation (for entity fetch batching).
+    variable_definitions: Mapping[str, str] = field(default_factory=dict)

@@ -1,0 +1,526 @@
+"""The query planner: (supergraph, normalized operation) -> QueryPlan, pure and deterministic.
+
+Fields are placed in the fetch group of the subgraph already being queried whenever it can
+resolve them; otherwise an entity fetch (`_entities`) is added at the field's parent path,
+keyed by a key that the current subgraph can provide. Requirements (`@requires`, keys not
+available locally) are planned like client fields and become dependencies of the fetch.
+"""
+
+from __future__ import annotations
+
+from router.planning.groups import FetchGroup, field_set_selections, unique_conditions
+from router.planning.nodes import QueryPlan
+from router.planning.operation import (
+    ConditionTerm,
+    Field,
+    Fragment,
+    NormalizedOperation,
+    Selection,
+)
+from router.planning.selections import OutSelections
+from router.planning.tree import build_plan
+from router.supergraph import EntityKey, FieldSet, Supergraph
+
+_INTROSPECTION = {"__schema", "__type", "__typename"}
+
+
+class PlanningError(Exception):
+    """The operation cannot be planned against this supergraph."""
+
+
+class _Planner:
+    def __init__(self, supergraph: Supergraph, operation: NormalizedOperation) -> None:
+        self.sg = supergraph
+        self.types = supergraph.types
+        self.operation = operation
+        self.groups: list[FetchGroup] = []
+        self.touched: list[set[int]] = []
+        self.order = {name: index for index, name in enumerate(supergraph.subgraphs)}
+        self.run = 0
+
+    # -- groups ------------------------------------------------------------------------------
+    def new_group(
+        self,
+        subgraph: str,
+        path: tuple[str, ...],
+        conditions: tuple[ConditionTerm, ...],
+        entity: bool,
+    ) -> FetchGroup:
+        group = FetchGroup(len(self.groups), subgraph, path, conditions, entity, self.run)
+        self.groups.append(group)
+        return group
+
+    def ancestors(self, group_id: int) -> set[int]:
+        seen: set[int] = set()
+        stack = [group_id]
+        while stack:
+            for parent in self.groups[stack.pop()].depends_on:
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        return seen
+
+    def find_dependent(
+        self,
+        subgraph: str,
+        path: tuple[str, ...],
+        conditions: tuple[ConditionTerm, ...],
+        deps: set[int],
+    ) -> FetchGroup | None:
+        for group in self.groups:
+            if (
+                group.is_entity
+                and group.subgraph == subgraph
+                and group.path == path
+                and group.conditions == conditions
+                and group.run == self.run
+                and not any(group.id == d or group.id in self.ancestors(d) for d in deps)
+            ):
+                return group
+        return None
+
+    def dependent(
+        self,
+        subgraph: str,
+        path: tuple[str, ...],
+        conditions: tuple[ConditionTerm, ...],
+        deps: set[int],
+    ) -> FetchGroup:
+        group = self.find_dependent(subgraph, path, conditions, deps)
+        if group is None:
+            group = self.new_group(subgraph, path, conditions, entity=True)
+        group.depends_on |= deps
+        return group
+
+    def touch(self, group: FetchGroup) -> None:
+        if self.touched:
+            self.touched[-1].add(group.id)
+
+    # -- what a subgraph can resolve -----------------------------------------------------------
+    def is_key_field(self, type_name: str, field_name: str, subgraph: str) -> bool:
+        return any(
+            item.name == field_name and not item.type_condition
+            for key in self.types[type_name].keys_in(subgraph)
+            for item in key.fields
+        )
+
+    def can_resolve(self, type_name: str, field_name: str, subgraph: str) -> bool:
+        info = self.types[type_name].fields.get(field_name)
+        if info is None:
+            return False
+        if subgraph in info.resolvable_in:
+            source = info.source(subgraph)
+            if source is None or not source.requires:
+                return True
+        return self.is_key_field(type_name, field_name, subgraph)
+
+    def field_set_local(
+        self, type_name: str, field_set: FieldSet, subgraph: str, provided: FieldSet | None
+    ) -> bool:
+        for item in field_set:
+            if item.type_condition:
+                if not self.field_set_local(
+                    item.type_condition, item.selections, subgraph, provided
+                ):
+                    return False
+                continue
+            sub_provided = _provided(provided, type_name, item.name)
+            if sub_provided is None and not self.can_resolve(type_name, item.name, subgraph):
+                return False
+            if item.selections:
+                child = self.types[type_name].fields[item.name].type_name
+                if not self.field_set_local(child, item.selections, subgraph, sub_provided):
+                    return False
+        return True
+
+    def reachable(
+        self,
+        type_name: str,
+        selections: tuple[Selection, ...],
+        subgraph: str,
+        provided: FieldSet | None,
+        depth: int = 0,
+    ) -> bool:
+        """Whether every selected field can be resolved from `subgraph`, locally or by a key."""
+        info = self.types.get(type_name)
+        if info is None or depth > 6 or info.kind not in {"object", "interface", "union"}:
+            return True
+        if info.kind != "object":
+            return all(
+                self.reachable(p, selections, subgraph, provided, depth)
+                for p in self.sg.possible_types(type_name, subgraph)
+            )
+        for selection in selections:
+            if isinstance(selection, Fragment):
+                condition = selection.type_condition
+                if (
+                    condition
+                    and condition != type_name
+                    and type_name not in self.sg.possible_types(condition)
+                ):
+                    continue
+                if not self.reachable(type_name, selection.selections, subgraph, provided, depth):
+                    return False
+                continue
+            field = info.fields.get(selection.name)
+            if field is None:
+                continue
+            sub_provided = _provided(provided, type_name, selection.name)
+            if (
+                sub_provided is not None or self.can_resolve(type_name, selection.name, subgraph)
+            ) and self.reachable(
+                field.type_name, selection.selections, subgraph, sub_provided, depth + 1
+            ):
+                continue
+            # Otherwise the object must be fetched by key from a subgraph that has the field.
+            if not any(
+                info.is_entity_in(other)
+                and other in field.resolvable_in
+                and self.reachable(field.type_name, selection.selections, other, None, depth + 1)
+                for other in field.resolvable_in
+                if other != subgraph
+            ):
+                return False
+        return True
+
+    def coverage(
+        self, type_name: str, selections: tuple[Selection, ...], subgraph: str, depth: int = 0
+    ) -> int:
+        """How many of the selected fields `subgraph` resolves itself (to prefer fewer fetches)."""
+        info = self.types.get(type_name)
+        if depth > 4 or info is None:
+            return 0
+        count = 0
+        for selection in selections:
+            if isinstance(selection, Fragment):
+                condition = selection.type_condition or type_name
+                count += self.coverage(condition, selection.selections, subgraph, depth)
+            elif selection.name in info.fields and self.can_resolve(
+                type_name, selection.name, subgraph
+            ):
+                child = info.fields[selection.name].type_name
+                count += 1 + self.coverage(child, selection.selections, subgraph, depth + 1)
+        return count
+
+    # -- planning ------------------------------------------------------------------------------
+    def plan_value(
+        self,
+        group: FetchGroup,
+        out: OutSelections,
+        type_name: str,
+        selections: tuple[Selection, ...],
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+    ) -> None:
+        kind = self.types[type_name].kind
+        if kind == "object":
+            self.plan_object(group, out, type_name, selections, path, provided, conditions)
+        elif kind in {"interface", "union"}:
+            # Abstract values are planned per possible runtime type, so every jump is for a
+            # concrete entity type, and the response shaper learns each object's type.
+            out.field("__typename", "__typename")
+            for possible in self.sg.possible_types(type_name, group.subgraph):
+                fragment = out.fragment(possible)
+                self.plan_object(
+                    group, fragment.selections, possible, selections, path, provided, conditions
+                )
+
+    def plan_object(
+        self,
+        group: FetchGroup,
+        out: OutSelections,
+        type_name: str,
+        selections: tuple[Selection, ...],
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+    ) -> None:
+        for selection in selections:
+            if isinstance(selection, Fragment):
+                condition = selection.type_condition
+                if (
+                    condition
+                    and condition != type_name
+                    and type_name not in self.sg.possible_types(condition)
+                ):
+                    continue
+                target = out
+                if selection.directives:
+                    target = out.fragment(
+                        type_name, selection.directives, selection.variables
+                    ).selections
+                self.plan_object(
+                    group,
+                    target,
+                    type_name,
+                    selection.selections,
+                    path,
+                    provided,
+                    unique_conditions(conditions + selection.conditions),
+                )
+            elif selection.name not in _INTROSPECTION:
+                self.plan_field(group, out, type_name, selection, path, provided, conditions)
+
+    def plan_field(
+        self,
+        group: FetchGroup,
+        out: OutSelections,
+        type_name: str,
+        selection: Field,
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+    ) -> None:
+        info = self.types[type_name].fields.get(selection.name)
+        if info is None:
+            raise PlanningError(f"Unknown field {type_name}.{selection.name}")
+        conditions = unique_conditions(conditions + selection.conditions)
+        sub_provided = _provided(provided, type_name, selection.name)
+        if sub_provided is None and not self.can_resolve(type_name, selection.name, group.subgraph):
+            self.jump(group, out, type_name, selection, path, provided, conditions)
+            return
+        if sub_provided is None:
+            source = info.source(group.subgraph)
+            sub_provided = source.provides if source and source.provides else None
+        if selection.selections and not self.reachable(
+            info.type_name, selection.selections, group.subgraph, sub_provided
+        ):
+            # Part of the value lives in another subgraph and cannot be fetched by key (a value
+            # type): fetch the whole field from a subgraph that has all of it.
+            if self.jump(
+                group, out, type_name, selection, path, provided, conditions, optional=True
+            ):
+                return
+        self.place(
+            group, out, selection, info.type_name, info.list_depth, path, sub_provided, conditions
+        )
+
+    def place(
+        self,
+        group: FetchGroup,
+        out: OutSelections,
+        selection: Field,
+        type_name: str,
+        list_depth: int,
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+    ) -> None:
+        placed = out.field(
+            selection.response_key,
+            selection.name,
+            selection.arguments,
+            selection.directives,
+            selection.variables,
+        )
+        self.touch(group)
+        if selection.selections:
+            child_path = (*path, selection.response_key, *("@",) * list_depth)
+            self.plan_value(
+                group,
+                placed.selections,
+                type_name,
+                selection.selections,
+                child_path,
+                provided,
+                conditions,
+            )
+
+    def jump(
+        self,
+        group: FetchGroup,
+        out: OutSelections,
+        type_name: str,
+        selection: Field,
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+        optional: bool = False,
+    ) -> bool:
+        """Fetch `selection` by an entity fetch; with `optional`, False when impossible."""
+        info = self.types[type_name].fields[selection.name]
+        best: tuple[tuple[int, int, int, int], str, EntityKey, bool] | None = None
+        for subgraph in sorted(info.resolvable_in, key=self.order.__getitem__):
+            source = info.source(subgraph)
+            if subgraph == group.subgraph and not (source and source.requires):
+                continue
+            if not self.reachable(info.type_name, selection.selections, subgraph, None):
+                continue
+            for key in self.types[type_name].keys_in(subgraph):
+                if not key.resolvable:
+                    continue
+                key_local = self.field_set_local(type_name, key.fields, group.subgraph, provided)
+                existing = self.find_dependent(subgraph, path, conditions, {group.id})
+                score = (
+                    0 if key_local else 1,
+                    0 if existing else 1,
+                    -self.coverage(info.type_name, selection.selections, subgraph),
+                    self.order[subgraph],
+                )
+                if best is None or score < best[0]:
+                    best = (score, subgraph, key, key_local)
+        if best is None:
+            if optional:
+                return False
+            raise PlanningError(
+                f"{type_name}.{selection.name} cannot be reached from subgraph "
+                f"'{group.subgraph}': no subgraph resolving it has a usable @key on {type_name}"
+            )
+        _, target, key, key_local = best
+        deps = {group.id}
+        out.field("__typename", "__typename")
+        if key_local:
+            out.add_field_set(key.fields)
+        else:
+            deps |= self.plan_requirement(
+                group, out, type_name, key.fields, path, provided, conditions
+            )
+        requirement = key.fields
+        source = info.source(target)
+        if source is not None and source.requires:
+            deps |= self.plan_requirement(
+                group, out, type_name, source.requires, path, provided, conditions
+            )
+            requirement = requirement + source.requires
+        dependent = self.dependent(target, path, conditions, deps)
+        dependent.add_requirement(type_name, requirement)
+        fragment = dependent.selections.fragment(type_name)
+        sub_provided = source.provides if source is not None and source.provides else None
+        self.place(
+            dependent,
+            fragment.selections,
+            selection,
+            info.type_name,
+            info.list_depth,
+            path,
+            sub_provided,
+            conditions,
+        )
+        return True
+
+    def plan_requirement(
+        self,
+        group: FetchGroup,
+        out: OutSelections,
+        type_name: str,
+        field_set: FieldSet,
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+    ) -> set[int]:
+        """Plan fields an entity fetch needs in its representation; returns the groups used."""
+        if len(self.touched) > 8:
+            raise PlanningError(f"Requirements on {type_name} form a cycle")
+        self.touched.append(set())
+        try:
+            self.plan_object(
+                group, out, type_name, field_set_selections(field_set), path, provided, conditions
+            )
+        finally:
+            used = self.touched.pop()
+        if self.touched:
+            self.touched[-1] |= used
+        return used
+
+    # -- roots ---------------------------------------------------------------------------------
+    def plan_roots(self) -> list[list[FetchGroup]]:
+        root_type = self.sg.root_type(self.operation.kind)
+        if root_type is None or root_type not in self.types:
+            raise PlanningError(f"The supergraph has no {self.operation.kind} type")
+        occurrences = list(_root_fields(self.operation.selections))
+        runs: list[tuple[str, set[int]]] = []
+        chosen: list[str] = []
+        for root_field in occurrences:
+            if root_field.name in _INTROSPECTION:
+                continue
+            subgraph = self.root_subgraph(root_type, root_field, chosen)
+            if self.operation.kind == "mutation":
+                if not runs or runs[-1][0] != subgraph:
+                    runs.append((subgraph, set()))
+                runs[-1][1].add(id(root_field))
+            else:
+                run = next((r for r in runs if r[0] == subgraph), None)
+                if run is None:
+                    run = (subgraph, set())
+                    runs.append(run)
+                run[1].add(id(root_field))
+            chosen.append(subgraph)
+        planned: list[list[FetchGroup]] = []
+        for index, (subgraph, wanted) in enumerate(runs):
+            if self.operation.kind == "mutation":
+                self.run = index
+            start = len(self.groups)
+            group = self.new_group(subgraph, (), (), entity=False)
+            selections = _only(self.operation.selections, wanted)
+            self.plan_object(group, group.selections, root_type, selections, (), None, ())
+            planned.append(self.groups[start:])
+        if self.operation.kind != "mutation":
+            return [self.groups] if self.groups else []
+        return planned
+
+    def root_subgraph(self, root_type: str, root_field: Field, chosen: list[str]) -> str:
+        info = self.types[root_type].fields.get(root_field.name)
+        if info is None or not info.resolvable_in:
+            raise PlanningError(f"No subgraph resolves {root_type}.{root_field.name}")
+        return min(
+            info.resolvable_in,
+            key=lambda s: (
+                -self.coverage(info.type_name, root_field.selections, s),
+                s not in chosen,
+                self.order[s],
+            ),
+        )
+
+
+def _provided(provided: FieldSet | None, type_name: str, field_name: str) -> FieldSet | None:
+    if provided is None:
+        return None
+    for item in provided:
+        if item.type_condition:
+            if item.type_condition == type_name:
+                found = _provided(item.selections, type_name, field_name)
+                if found is not None:
+                    return found
+        elif item.name == field_name:
+            return item.selections
+    return None
+
+
+def _root_fields(selections: tuple[Selection, ...]) -> list[Field]:
+    found: list[Field] = []
+    for selection in selections:
+        if isinstance(selection, Fragment):
+            found.extend(_root_fields(selection.selections))
+        else:
+            found.append(selection)
+    return found
+
+
+def _only(selections: tuple[Selection, ...], wanted: set[int]) -> tuple[Selection, ...]:
+    kept: list[Selection] = []
+    for selection in selections:
+        if isinstance(selection, Fragment):
+            inner = _only(selection.selections, wanted)
+            if inner:
+                kept.append(
+                    Fragment(
+                        selection.type_condition,
+                        selection.directives,
+                        selection.conditions,
+                        selection.variables,
+                        inner,
+                    )
+                )
+        elif id(selection) in wanted:
+            kept.append(selection)
+    return tuple(kept)
+
+
+def plan_operation(supergraph: Supergraph, operation: NormalizedOperation) -> QueryPlan:
+    """The query plan of a normalized operation; raises `PlanningError`."""
+    if operation.kind == "subscription":
+        raise PlanningError("Subscriptions are not supported by this router yet")
+    planner = _Planner(supergraph, operation)
+    runs = planner.plan_roots()
+    return build_plan(operation, runs)

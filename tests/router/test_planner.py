@@ -1,0 +1,657 @@
+"""Query planner snapshots: supergraph + operation -> printed plan, one per federation feature."""
+
+from __future__ import annotations
+
+import pytest
+from graphql import parse
+
+from router.planning import PlanningError, normalize, plan_operation, print_plan
+from router.supergraph import parse_supergraph
+from tests.router.supergraphs import FIXTURES, SHOP, bench_supergraph
+
+SHOP_SUPERGRAPH = parse_supergraph(SHOP)
+
+
+def plan_text(supergraph_sdl: str | None, query: str, operation_name: str | None = None) -> str:
+    supergraph = SHOP_SUPERGRAPH if supergraph_sdl is None else parse_supergraph(supergraph_sdl)
+    return print_plan(plan_operation(supergraph, normalize(parse(query), operation_name)))
+
+
+def test_root_fields_split_across_subgraphs_with_aliases() -> None:
+    query = "{ me { name } secondMe: me { id } products(first: 2) { sku } }"
+    assert (
+        plan_text(None, query)
+        == """\
+QueryPlan {
+  Parallel {
+    Fetch(service: "accounts") {
+      {
+        me {
+          name
+        }
+        secondMe: me {
+          id
+        }
+      }
+    },
+    Fetch(service: "catalog") {
+      {
+        products(first: 2) {
+          sku
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+def test_provides_used_and_entity_jump_by_the_key_the_parent_has() -> None:
+    query = "{ topReviews { author { id name } product { sku title } } }"
+    assert (
+        plan_text(None, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "reviews") {
+      {
+        topReviews {
+          author {
+            id
+            name
+          }
+          product {
+            __typename
+            id
+          }
+        }
+      }
+    },
+    Flatten(path: "topReviews.@.product") {
+      Fetch(service: "catalog") {
+        {
+          ... on Product {
+            __typename
+            id
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Product {
+              sku
+              title
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+def test_requires_nested_fields_composite_key_value_type_and_arguments() -> None:
+    query = '{ products { title shippingCost inStock price(currency: "DKK") { amount } eur: price { amount } warehouse { city } } }'
+    assert (
+        plan_text(None, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "catalog") {
+      {
+        products {
+          title
+          __typename
+          id
+          warehouse {
+            code
+          }
+          weight
+          dimensions {
+            width
+            height
+          }
+          sku
+        }
+      }
+    },
+    Parallel {
+      Flatten(path: "products.@") {
+        Fetch(service: "stock") {
+          {
+            ... on Product {
+              __typename
+              id
+              warehouse {
+                code
+              }
+              weight
+              dimensions {
+                width
+                height
+              }
+            }
+          } =>
+          query ($representations: [_Any!]!) {
+            _entities(representations: $representations) {
+              ... on Product {
+                shippingCost
+                inStock
+                warehouse {
+                  city
+                }
+              }
+            }
+          }
+        }
+      },
+      Flatten(path: "products.@") {
+        Fetch(service: "pricing") {
+          {
+            ... on Product {
+              __typename
+              sku
+            }
+          } =>
+          query ($representations: [_Any!]!) {
+            _entities(representations: $representations) {
+              ... on Product {
+                price(currency: "DKK") {
+                  amount
+                }
+                eur: price {
+                  amount
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+def test_key_not_available_in_parent_is_fetched_first() -> None:
+    query = "{ users { reviews { product { inStock title } } } }"
+    assert (
+        plan_text(None, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "accounts") {
+      {
+        users {
+          __typename
+          id
+        }
+      }
+    },
+    Flatten(path: "users.@") {
+      Fetch(service: "reviews") {
+        {
+          ... on User {
+            __typename
+            id
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on User {
+              reviews {
+                product {
+                  __typename
+                  id
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    Flatten(path: "users.@.reviews.@.product") {
+      Fetch(service: "catalog") {
+        {
+          ... on Product {
+            __typename
+            id
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Product {
+              warehouse {
+                code
+              }
+              title
+            }
+          }
+        }
+      }
+    },
+    Flatten(path: "users.@.reviews.@.product") {
+      Fetch(service: "stock") {
+        {
+          ... on Product {
+            __typename
+            id
+            warehouse {
+              code
+            }
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Product {
+              inStock
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+def test_unions_interfaces_and_conditional_fetches() -> None:
+    query = 'query($x: Boolean!) { search(text: "a") { ... on Product { sku reviewCount } ... on User { name reviews @include(if: $x) { body author { name email } } } } media { id ... on Book { reviewCount } } }'
+    assert (
+        plan_text(None, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "catalog") {
+      {
+        search(text: "a") {
+          __typename
+          ... on Product {
+            sku
+            __typename
+            id
+          }
+          ... on User {
+            __typename
+            id
+          }
+        }
+        media {
+          __typename
+          ... on Book {
+            id
+            __typename
+          }
+          ... on Film {
+            id
+          }
+        }
+      }
+    },
+    Parallel {
+      Flatten(path: "search.@") {
+        Fetch(service: "reviews") {
+          {
+            ... on Product {
+              __typename
+              id
+            }
+          } =>
+          query ($representations: [_Any!]!) {
+            _entities(representations: $representations) {
+              ... on Product {
+                reviewCount
+              }
+            }
+          }
+        }
+      },
+      Flatten(path: "search.@") {
+        Fetch(service: "accounts") {
+          {
+            ... on User {
+              __typename
+              id
+            }
+          } =>
+          query ($representations: [_Any!]!) {
+            _entities(representations: $representations) {
+              ... on User {
+                name
+              }
+            }
+          }
+        }
+      },
+      Include(if: $x) {
+        Flatten(path: "search.@") {
+          Fetch(service: "reviews") {
+            {
+              ... on User {
+                __typename
+                id
+              }
+            } =>
+            query ($representations: [_Any!]!, $x: Boolean!) {
+              _entities(representations: $representations) {
+                ... on User {
+                  reviews @include(if: $x) {
+                    body
+                    author {
+                      name
+                      __typename
+                      id
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      },
+      Flatten(path: "media.@") {
+        Fetch(service: "reviews") {
+          {
+            ... on Book {
+              __typename
+              id
+            }
+          } =>
+          query ($representations: [_Any!]!) {
+            _entities(representations: $representations) {
+              ... on Book {
+                reviewCount
+              }
+            }
+          }
+        }
+      }
+    },
+    Include(if: $x) {
+      Flatten(path: "search.@.reviews.@.author") {
+        Fetch(service: "accounts") {
+          {
+            ... on User {
+              __typename
+              id
+            }
+          } =>
+          query ($representations: [_Any!]!) {
+            _entities(representations: $representations) {
+              ... on User {
+                email
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+def test_skip_on_fragment_and_named_fragments() -> None:
+    query = 'query($skip: Boolean!) { product(sku: "1") { ... on Product @skip(if: $skip) { price { amount } } ...F } } fragment F on Product { sku reviewCount }'
+    assert (
+        plan_text(None, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "catalog") {
+      query ($skip: Boolean!) {
+        product(sku: "1") {
+          ... on Product @skip(if: $skip) {
+            __typename
+            sku
+          }
+          sku
+          __typename
+          id
+        }
+      }
+    },
+    Parallel {
+      Skip(if: $skip) {
+        Flatten(path: "product") {
+          Fetch(service: "pricing") {
+            {
+              ... on Product {
+                __typename
+                sku
+              }
+            } =>
+            query ($representations: [_Any!]!) {
+              _entities(representations: $representations) {
+                ... on Product {
+                  price {
+                    amount
+                  }
+                }
+              }
+            }
+          }
+        }
+      },
+      Flatten(path: "product") {
+        Fetch(service: "reviews") {
+          {
+            ... on Product {
+              __typename
+              id
+            }
+          } =>
+          query ($representations: [_Any!]!) {
+            _entities(representations: $representations) {
+              ... on Product {
+                reviewCount
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+def test_mutations_run_strictly_in_order() -> None:
+    query = 'mutation { login(name: "a") { id name reviews { body } } addReview(sku: "1", body: "b") { id author { name email } } logout }'
+    assert (
+        plan_text(None, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "accounts") {
+      mutation {
+        login(name: "a") {
+          id
+          name
+          __typename
+        }
+      }
+    },
+    Flatten(path: "login") {
+      Fetch(service: "reviews") {
+        {
+          ... on User {
+            __typename
+            id
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on User {
+              reviews {
+                body
+              }
+            }
+          }
+        }
+      }
+    },
+    Fetch(service: "reviews") {
+      mutation {
+        addReview(sku: "1", body: "b") {
+          id
+          author {
+            name
+            __typename
+            id
+          }
+        }
+      }
+    },
+    Flatten(path: "addReview.author") {
+      Fetch(service: "accounts") {
+        {
+          ... on User {
+            __typename
+            id
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on User {
+              email
+            }
+          }
+        }
+      }
+    },
+    Fetch(service: "accounts") {
+      mutation {
+        logout
+      }
+    }
+  }
+}"""
+    )
+
+
+def test_lists_of_lists() -> None:
+    query = "{ matrix { sku inStock } }"
+    assert (
+        plan_text(None, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "catalog") {
+      {
+        matrix {
+          sku
+          __typename
+          id
+          warehouse {
+            code
+          }
+        }
+      }
+    },
+    Flatten(path: "matrix.@.@") {
+      Fetch(service: "stock") {
+        {
+          ... on Product {
+            __typename
+            id
+            warehouse {
+              code
+            }
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Product {
+              inStock
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+def test_variables_are_declared_in_the_fetches_that_use_them() -> None:
+    query = 'query Q($cur: String = "USD", $n: Int) { products(first: $n) { price(currency: $cur) { amount currency } } }'
+    assert (
+        plan_text(None, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "catalog") {
+      query Q__catalog__0($n: Int) {
+        products(first: $n) {
+          __typename
+          sku
+        }
+      }
+    },
+    Flatten(path: "products.@") {
+      Fetch(service: "pricing") {
+        {
+          ... on Product {
+            __typename
+            sku
+          }
+        } =>
+        query Q__pricing__1($representations: [_Any!]!, $cur: String = "USD") {
+          _entities(representations: $representations) {
+            ... on Product {
+              price(currency: $cur) {
+                amount
+                currency
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+def test_bench_workload_plan_matches_snapshot() -> None:
+    query = (FIXTURES / "query.graphql").read_text()
+    expected = (FIXTURES / "query-plan.txt").read_text().rstrip("\n")
+    assert plan_text(bench_supergraph(), query, "TestQuery") == expected
+
+
+def test_unsatisfiable_field_fails_with_a_clear_error() -> None:
+    sdl = SHOP.replace(
+        "  reviewCount: Int @join__field(graph: REVIEWS)\n}\n\ntype Warehouse",
+        "  reviewCount: Int @join__field(graph: REVIEWS)\n"
+        "  secretCode: String @join__field(graph: ACCOUNTS)\n}\n\ntype Warehouse",
+    )
+    with pytest.raises(PlanningError, match="secretCode"):
+        plan_text(sdl, "{ products { secretCode } }")
+
+
+def test_subscriptions_are_refused_at_planning() -> None:
+    with pytest.raises(PlanningError, match="Subscriptions"):
+        plan_operation(
+            SHOP_SUPERGRAPH,
+            normalize(parse("subscription { me { id } }"), None),
+        )
+
+
+def test_plan_cache_is_bounded_and_counts_hits_and_misses() -> None:
+    from router.planning import LruCache
+
+    cache: LruCache[tuple[str, str], str] = LruCache(max_size=2)
+    built: list[str] = []
+
+    def build(name: str) -> str:
+        built.append(name)
+        return name.upper()
+
+    assert cache.get_or_build(("h", "a"), lambda: build("a")) == "A"
+    assert cache.get_or_build(("h", "a"), lambda: build("a")) == "A"
+    cache.get_or_build(("h", "b"), lambda: build("b"))
+    cache.get_or_build(("h", "c"), lambda: build("c"))  # evicts "a", the least recently used
+    cache.get_or_build(("h", "a"), lambda: build("a"))
+    assert built == ["a", "b", "c", "a"]
+    assert (cache.hits, cache.misses, len(cache)) == (1, 4, 2)
