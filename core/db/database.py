@@ -6,8 +6,6 @@ This is the only place that chooses a schema: code below a session runs unqualif
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -20,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from core.config import DatabaseSettings
-from core.db.registry import find_territory, load_registry
+from core.db.registry_cache import TerritoryRegistryCache
 from core.db.territories import (
     GLOBAL_SCHEMA,
     Territory,
@@ -40,9 +38,9 @@ class Database:
         self.default_pod = settings.default_pod
         self._engines: dict[str, AsyncEngine] = {}
         self._sessionmakers: dict[tuple[str, str], async_sessionmaker[AsyncSession]] = {}
-        self._registry: dict[str, Territory] | None = None
-        self._loaded_at = 0.0
-        self._registry_lock = asyncio.Lock()
+        self._registry = TerritoryRegistryCache(
+            lambda: self.engine(self.default_pod), settings.territory_cache_ttl_seconds
+        )
 
     # ------------------------------------------------------------------ engines
 
@@ -72,6 +70,7 @@ class Database:
         return engine
 
     async def dispose(self) -> None:
+        await self._registry.close()
         engines, self._engines = self._engines, {}
         self._sessionmakers.clear()
         for engine in engines.values():
@@ -82,46 +81,18 @@ class Database:
     async def territory(self, code: str) -> Territory:
         """The active territory `code`; unknown or inactive codes raise `NotFound`."""
         validate_territory_code(code)
-        registry, fresh = await self._current_registry()
-        found = registry.get(code)
-        if found is None and not fresh:
-            # Registered since the cache was filled (perhaps by another process): look once.
-            found = await self._lookup(code)
+        found = await self._registry.get(code)
         if found is None or not found.is_active:
             raise NotFound("Territory not found", field="territoryCode")
         return found
 
     async def territories(self, *, include_inactive: bool = False) -> list[Territory]:
-        registry, _ = await self._current_registry()
+        registry = await self._registry.all()
         return [t for t in registry.values() if include_inactive or t.is_active]
 
     def invalidate_territories(self) -> None:
         """Forget the cached registry; the next lookup reads it again."""
-        self._registry = None
-
-    async def _current_registry(self) -> tuple[dict[str, Territory], bool]:
-        """The cached registry, and whether it was read from the database just now."""
-        registry = self._registry
-        if registry is not None and not self._expired():
-            return registry, False
-        async with self._registry_lock:
-            if self._registry is not None and not self._expired():
-                return self._registry, False
-            async with self.engine(self.default_pod).connect() as connection:
-                registry = await load_registry(connection)
-            self._registry = registry
-            self._loaded_at = time.monotonic()
-            return registry, True
-
-    def _expired(self) -> bool:
-        return time.monotonic() - self._loaded_at > self._settings.territory_cache_ttl_seconds
-
-    async def _lookup(self, code: str) -> Territory | None:
-        async with self.engine(self.default_pod).connect() as connection:
-            found = await find_territory(connection, code)
-        if found is not None and self._registry is not None:
-            self._registry = {**self._registry, code: found}
-        return found
+        self._registry.invalidate()
 
     # ------------------------------------------------------------------ sessions
 

@@ -28,6 +28,9 @@ from core.db.territories import GLOBAL_SCHEMA, Territory, TerritoryType
 
 registry_metadata = MetaData()
 
+# NOTIFY channel of registry changes (a trigger on the table sends it; see registry_cache).
+REGISTRY_CHANNEL = "unityplan_territories"
+
 territories = Table(
     "territories",
     registry_metadata,

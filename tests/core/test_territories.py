@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -194,10 +194,7 @@ async def test_the_registry_cache_follows_changes(
         assert (await other_process.territory(code)).name == "Iceland"
         assert code in {t.code for t in await other_process.territories()}
 
-        async with db.global_session() as session:
-            await session.execute(
-                territories.update().where(territories.c.code == code).values(is_active=False)
-            )
+        await _deactivate(db, code)
         db.invalidate_territories()
         with pytest.raises(NotFound):
             await db.territory(code)
@@ -212,3 +209,47 @@ async def test_the_registry_cache_follows_changes(
             await asyncio.sleep(0.05)
     finally:
         await other_process.dispose()
+
+
+async def _deactivate(db: Database, code: str) -> None:
+    async with db.global_session() as session:
+        await session.execute(
+            territories.update().where(territories.c.code == code).values(is_active=False)
+        )
+
+
+async def test_other_processes_drop_their_cache_when_the_registry_changes(
+    settings: Settings, db: Database, run_id: str
+) -> None:
+    """With a TTL of an hour, only the change notification can explain a fresh answer."""
+    patient = Database(settings.database.model_copy(update={"territory_cache_ttl_seconds": 3600}))
+    try:
+        code = f"gl-{run_id}"
+        missing = f"gl-later-{run_id}"
+        with pytest.raises(NotFound):
+            await patient.territory(missing)  # remembered as missing
+        await create_territory(settings, db, code=code, name="Greenland", type="country")
+        await create_territory(settings, db, code=missing, name="Later", type="country")
+        await _until(lambda: patient.territory(missing), expect_found=True)
+        assert (await patient.territory(code)).name == "Greenland"
+        await _deactivate(db, code)
+        await _until(lambda: patient.territory(code), expect_found=False)
+        assert code not in {t.code for t in await patient.territories()}
+    finally:
+        await patient.dispose()
+
+
+async def _until(
+    lookup: Callable[[], Awaitable[Territory]], *, expect_found: bool, seconds: float = 10
+) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            await lookup()
+            found = True
+        except NotFound:
+            found = False
+        if found == expect_found:
+            return
+        assert time.monotonic() < deadline, "the registry change never reached the cache"
+        await asyncio.sleep(0.02)
