@@ -11,6 +11,7 @@ Revises: u0001
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -24,10 +25,12 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Letter by letter: `translate` maps each character of the first string to the one at the same
-# position of the second.
+# position of the second. Letters without a Unicode decomposition are mapped by hand.
 _ACCENTED = "àáâãäåāăąçćčďđèéêëēėęěìíîïīįłñńňòóôõöøōőŕřśšşťţùúûüūůűųýÿžźż"
-_PLAIN = "aaaaaaaaacccddeeeeeeeeiiiiiilnnnoooooooorrssstttuuuuuuuuyyzzz"
-assert len(_ACCENTED) == len(_PLAIN)
+_UNDECOMPOSABLE = {"đ": "d", "ł": "l", "ø": "o"}
+_PLAIN = "".join(
+    _UNDECOMPOSABLE.get(letter) or unicodedata.normalize("NFKD", letter)[0] for letter in _ACCENTED
+)
 
 SEARCH_EXPRESSION = "user_search_key(username || ' ' || coalesce(display_name, ''))"
 
