@@ -101,6 +101,7 @@ def _run_offline(config: Config) -> None:
         version_table_schema=schema,
     )
     with context.begin_transaction():
+        context.execute(CreateSchema(schema, if_not_exists=True))
         context.run_migrations()
 
 

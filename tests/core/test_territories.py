@@ -253,3 +253,18 @@ async def _until(
             return
         assert time.monotonic() < deadline, "the registry change never reached the cache"
         await asyncio.sleep(0.02)
+
+
+async def test_concurrent_creation_yields_one_territory(
+    settings: Settings, db: Database, run_id: str
+) -> None:
+    code = f"fi-{run_id}"
+    created = await asyncio.gather(
+        *(
+            create_territory(settings, db, code=code, name="Finland", type="country")
+            for _ in range(3)
+        )
+    )
+    assert {territory.code for territory in created} == {code}
+    assert len({territory.created_at for territory in created}) == 1
+    assert await _schema_exists(settings, settings.database.default_pod, created[0].schema)
