@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # made-up codes costs one query per code per TTL, not one per request. Bounded all the same.
 MAX_REMEMBERED_MISSES = 10_000
 
+LISTENER_CONNECT_TIMEOUT_SECONDS = 5.0
+
 _NEVER = float("-inf")
 
 
@@ -115,10 +117,11 @@ class TerritoryRegistryCache:
         try:
             listener = await asyncpg.connect(
                 url.render_as_string(hide_password=False),
+                timeout=LISTENER_CONNECT_TIMEOUT_SECONDS,
                 server_settings={"application_name": "unityplan:registry-listener"},
             )
             await listener.add_listener(REGISTRY_CHANNEL, self._on_change)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             log.warning("Territory registry changes not followed (TTL only): %s", exc)
             return
         listener.add_termination_listener(self._on_lost)

@@ -163,9 +163,9 @@ async def test_unknown_and_inactive_territories_are_not_found(
 
 
 @pytest.mark.parametrize("code", ["dk; drop schema", "../x", "DK", "d" * 200, "", "x"])
-async def test_malicious_codes_never_reach_the_database(db: Database, code: str) -> None:
+async def test_malicious_codes_never_reach_the_database(settings: Settings, code: str) -> None:
     broken = Database(
-        db._settings.model_copy(update={"url": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
+        settings.database.model_copy(update={"url": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
     )
     # A database that cannot be reached proves validation happens before any SQL.
     with pytest.raises(BadUserInput):
