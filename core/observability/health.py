@@ -1,0 +1,100 @@
+"""Readiness checks of a service's dependencies: PostgreSQL per pod, NATS and Redis.
+
+A check is an async callable that returns when the dependency works and raises otherwise.
+The report names each dependency with `ok` or the kind of failure, never addresses or URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeAlias, TypeVar, Union
+
+from nats.aio.client import Client as NatsClient
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.db import Database
+
+logger = logging.getLogger(__name__)
+
+Check = Callable[[], Awaitable[None]]
+T = TypeVar("T")
+# The client itself, or a function returning it once the service's start-up has created it.
+Provider: TypeAlias = Union[T, Callable[[], T | None]]  # noqa: UP007 - a generic alias
+
+DEFAULT_CHECK_TIMEOUT_SECONDS = 2.0
+
+
+def _resolve(provider: object, kind: type[T]) -> T:
+    client = provider() if callable(provider) and not isinstance(provider, kind) else provider
+    if not isinstance(client, kind):
+        raise ConnectionError("not started")
+    return client
+
+
+async def run_checks(
+    checks: Mapping[str, Check], *, timeout_seconds: float = DEFAULT_CHECK_TIMEOUT_SECONDS
+) -> tuple[bool, dict[str, dict[str, str]]]:
+    """Run every check at once, each bounded by `timeout_seconds`: (all ok, status per name)."""
+
+    async def one(name: str, check: Check) -> dict[str, str]:
+        try:
+            await asyncio.wait_for(check(), timeout_seconds)
+        except TimeoutError:
+            logger.warning("readiness check %s timed out after %ss", name, timeout_seconds)
+            return {"status": "error", "error": "timeout"}
+        except Exception as exc:  # any failure means "not ready"; the report says which kind
+            logger.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+            return {"status": "error", "error": type(exc).__name__}
+        return {"status": "ok"}
+
+    names = list(checks)
+    results = await asyncio.gather(*(one(name, checks[name]) for name in names))
+    report = dict(zip(names, results, strict=True))
+    return all(result["status"] == "ok" for result in results), report
+
+
+def engine_check(engine: AsyncEngine) -> Check:
+    """`SELECT 1` on a fresh or pooled connection of `engine`."""
+
+    async def check() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    return check
+
+
+def database_checks(db: Database) -> dict[str, Check]:
+    """One check per configured pod, named `postgres:<pod>` (engines are created lazily)."""
+    return {f"postgres:{pod}": _pod_check(db, pod) for pod in db.pods}
+
+
+def _pod_check(db: Database, pod: str) -> Check:
+    async def check() -> None:
+        await engine_check(db.engine(pod))()
+
+    return check
+
+
+def nats_check(client: Provider[NatsClient]) -> Check:
+    """Connected, and a round trip to the server (PING/PONG) completes."""
+
+    async def check() -> None:
+        nats = _resolve(client, NatsClient)
+        if not nats.is_connected:
+            raise ConnectionError("NATS not connected")
+        await nats.flush(timeout=int(DEFAULT_CHECK_TIMEOUT_SECONDS))
+
+    return check
+
+
+def redis_check(client: Provider[Redis]) -> Check:
+    """Redis answers PING."""
+
+    async def check() -> None:
+        await _resolve(client, Redis).ping()
+
+    return check

@@ -1,0 +1,117 @@
+"""The Litestar app every UnityPlan service is built on: probes, metrics, tracing and access logs.
+
+`create_service_app` adds `/health`, `/ready` and `/metrics`, a server span and RED metrics per
+request, and logging of unexpected exceptions with their trace id; the service brings its routes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from litestar import Litestar, MediaType, Response, get
+from litestar.di import Provide
+from litestar.plugins import PluginProtocol
+from litestar.types import ControllerRouterHandler, LifespanHook, Middleware, Scope
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from core.config import Settings
+from core.observability.health import DEFAULT_CHECK_TIMEOUT_SECONDS, Check, run_checks
+from core.observability.http import RequestTelemetry
+from core.observability.logging import configure_logging
+from core.observability.metrics import METRICS_CONTENT_TYPE, ServiceMetrics
+from core.observability.tracing import setup_tracing
+
+logger = logging.getLogger("unityplan.service")
+
+
+def _probe_handlers(
+    metrics: ServiceMetrics, readiness: Mapping[str, Check], timeout_seconds: float
+) -> list[ControllerRouterHandler]:
+    @get("/health", include_in_schema=False, sync_to_thread=False, media_type=MediaType.JSON)
+    def health() -> dict[str, str]:
+        """Alive: the process answers. Says nothing about dependencies (see /ready)."""
+        return {"status": "ok"}
+
+    @get("/ready", include_in_schema=False, media_type=MediaType.JSON)
+    async def ready() -> Response[dict[str, Any]]:
+        ok, checks = await run_checks(readiness, timeout_seconds=timeout_seconds)
+        return Response(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @get("/metrics", include_in_schema=False, sync_to_thread=False)
+    def prometheus() -> Response[bytes]:
+        return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+
+    return [health, ready, prometheus]
+
+
+async def _log_unexpected(exc: Exception, scope: Scope) -> None:
+    # Runs inside the request span, so the line carries the trace id; the client got a bare 500.
+    status = getattr(exc, "status_code", 500)
+    if status >= 500:
+        logger.error(
+            "unhandled error in %s %s", scope.get("method"), scope.get("path"), exc_info=exc
+        )
+
+
+def create_service_app(
+    name: str,
+    settings: Settings,
+    *,
+    route_handlers: Sequence[ControllerRouterHandler] = (),
+    on_startup: Sequence[LifespanHook] = (),
+    on_shutdown: Sequence[LifespanHook] = (),
+    readiness: Mapping[str, Check] | None = None,
+    middleware: Sequence[Middleware] = (),
+    dependencies: Mapping[str, Provide] | None = None,
+    plugins: Sequence[PluginProtocol] = (),
+    span_exporters: Sequence[SpanExporter] = (),
+    readiness_timeout_seconds: float = DEFAULT_CHECK_TIMEOUT_SECONDS,
+    configure_logs: bool = True,
+) -> Litestar:
+    """A Litestar app named `name` with the platform's probes and telemetry around `route_handlers`.
+
+    `readiness` maps a dependency name to its check (see `core.observability.health` for
+    PostgreSQL, NATS and Redis); checks may reach clients created in `on_startup`.
+    `app.state` holds `settings`, `metrics` (register service metrics on `metrics.registry`)
+    and `tracer_provider`.
+    """
+    metrics = ServiceMetrics(name)
+    tracer_provider = setup_tracing(name, settings, span_exporters=span_exporters)
+
+    def start_logging() -> None:
+        if configure_logs:
+            configure_logging(name, settings.observability)
+
+    def flush_spans() -> None:
+        tracer_provider.force_flush()
+
+    app = Litestar(
+        route_handlers=[
+            *_probe_handlers(metrics, dict(readiness or {}), readiness_timeout_seconds),
+            *route_handlers,
+        ],
+        on_startup=[start_logging, *on_startup],
+        on_shutdown=[*on_shutdown, flush_spans],
+        middleware=list(middleware),
+        dependencies=dict(dependencies or {}),
+        plugins=list(plugins),
+        after_exception=[_log_unexpected],
+        # Logging is configured by `configure_logging`, not by Litestar's own root-logger setup.
+        logging_config=None,
+        # The services speak GraphQL; no generated REST schema is published.
+        openapi_config=None,
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.tracer_provider = tracer_provider
+    # Wrap the whole ASGI handler, not only matched routes, so 404s are measured as well.
+    app.asgi_handler = RequestTelemetry(
+        app.asgi_handler, metrics=metrics, tracer=tracer_provider.get_tracer(f"unityplan.{name}")
+    )
+    return app
