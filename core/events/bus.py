@@ -58,6 +58,8 @@ class EventBus:
         self._js: JetStreamContext | None = None
         self._consumers: list[Consumer] = []
         self._closing = False
+        # Counts reconnections, so users can tell the server may have changed (lost streams).
+        self.reconnections = 0
 
     # ------------------------------------------------------------------ connection
 
@@ -141,6 +143,7 @@ class EventBus:
             log.warning("NATS disconnected; reconnecting")
 
     async def _on_reconnected(self) -> None:
+        self.reconnections += 1
         log.info("NATS reconnected")
 
     # ------------------------------------------------------------------ streams

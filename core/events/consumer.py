@@ -74,6 +74,13 @@ class Consumer:
 
     async def start(self) -> None:
         """Create (or update) the durable consumer on the server and start pulling."""
+        await self._declare()
+        self._subscription = await self._js.pull_subscribe_bind(
+            durable=self.durable_name, stream=self.stream
+        )
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.durable_name}")
+
+    async def _declare(self) -> None:
         await self._js.add_consumer(
             self.stream,
             ConsumerConfig(
@@ -85,10 +92,6 @@ class Consumer:
                 ack_wait=self._ack_wait,
             ),
         )
-        self._subscription = await self._js.pull_subscribe_bind(
-            durable=self.durable_name, stream=self.stream
-        )
-        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.durable_name}")
 
     async def stop(self) -> None:
         """Finish the event in hand, give back the rest of the batch, and stop."""
@@ -121,6 +124,10 @@ class Consumer:
                 failures += 1
                 log.warning("consumer %s cannot fetch: %s", self.durable_name, exc)
                 await asyncio.sleep(backoff_seconds(failures, base=0.2, cap=self._max_retry_delay))
+                # A server restarted without its store has forgotten the durable consumer
+                # (and perhaps the stream, which the relay recreates): declare it again.
+                with contextlib.suppress(Exception):
+                    await self._declare()
                 continue
             failures = 0
             for index, message in enumerate(messages):

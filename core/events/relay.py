@@ -88,10 +88,12 @@ class OutboxRelay:
         self._max_backoff = settings.nats.outbox_max_backoff_seconds
         self.metrics = OutboxMetrics.on(registry)
         self._streams_ready: set[str] = set()
+        self._reconnections_seen = 0
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self.connect_failures = 0
+        self.passes = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -145,6 +147,7 @@ class OutboxRelay:
 
     async def run_once(self) -> int:
         """Publish what is due in every outbox once; returns how many events were published."""
+        self.passes += 1
         if not await self._ensure_connected():
             return 0
         sources = await self.sources()
@@ -185,7 +188,11 @@ class OutboxRelay:
 
     async def _ensure_streams(self, sources: list[OutboxSource]) -> bool:
         """Streams exist before events are published to them, including those of territories
-        provisioned while the relay runs."""
+        provisioned while the relay runs, and after a reconnection to a server that may not
+        have kept them."""
+        if self._bus.reconnections != self._reconnections_seen:
+            self._reconnections_seen = self._bus.reconnections
+            self._streams_ready.clear()
         for source in sources:
             if source.label in self._streams_ready:
                 continue
@@ -227,6 +234,10 @@ class OutboxRelay:
                     )
                 except Exception as exc:  # every failure is recorded and retried
                     self.metrics.failures.labels(territory=source.label).inc()
+                    if isinstance(exc, NoStreamResponseError):
+                        # The server may have lost its streams (restarted without its store):
+                        # check them all again on the next pass.
+                        self._streams_ready.clear()
                     await self._record_failure(session, row.id, row.attempts + 1, exc)
                     if not _event_specific(exc) or not self._bus.connected:
                         batch.halted = True

@@ -73,7 +73,7 @@ class StoredMessage:
 
     @property
     def event_id(self) -> str:
-        return str(self.document["id"])
+        return str(self.document.get("id", ""))
 
 
 async def stored_messages(bus: EventBus, stream: str) -> list[StoredMessage]:
@@ -90,12 +90,16 @@ async def stored_messages(bus: EventBus, stream: str) -> list[StoredMessage]:
             raw = await bus.js.get_msg(stream, seq)
         except NotFoundError:
             continue
+        try:
+            document = orjson.loads(raw.data or b"{}")
+        except orjson.JSONDecodeError:
+            document = {}  # a deliberately malformed message of a consumer test
         found.append(
             StoredMessage(
                 seq=seq,
                 subject=raw.subject or "",
                 headers=dict(raw.headers or {}),
-                document=orjson.loads(raw.data or b"null"),
+                document=document if isinstance(document, dict) else {},
             )
         )
     return found
