@@ -110,7 +110,9 @@ class SecuritySettings(_Group):
     jwt_algorithm: Literal["ES256", "RS256"] = Field("ES256", validation_alias=_env("JWT_ALGORITHM"))
     # PEM private keys, newest (signing) first; older ones only verify. Empty in development:
     # keys are generated into DEVSTACK_DIR/keys on first run.
-    jwt_private_keys: list[str] = Field(default_factory=list, validation_alias=_env("JWT_PRIVATE_KEYS"))
+    jwt_private_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("JWT_PRIVATE_KEYS")
+    )
     access_token_ttl_seconds: int = Field(900, ge=60, validation_alias=_env("ACCESS_TOKEN_TTL_SECONDS"))
     refresh_token_ttl_seconds: int = Field(
         604800, ge=3600, validation_alias=_env("REFRESH_TOKEN_TTL_SECONDS")
