@@ -57,7 +57,7 @@ def test_times_are_utc_rfc3339() -> None:
         "2026-01-01T00:00:00.000000Z"
     )
     with pytest.raises(ValueError, match="timezone"):
-        format_time(datetime(2026, 1, 1))  # noqa: DTZ001 - the naive time is the point
+        format_time(datetime(2026, 1, 1))  # naive on purpose
 
 
 @pytest.mark.parametrize(
