@@ -1,0 +1,106 @@
+"""The typed GraphQL context of one request: runtime, caller, device, loaders."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request
+from strawberry.litestar import BaseContext
+from strawberry.types import Info as StrawberryInfo
+
+from core.errors import Forbidden, Unauthenticated
+from core.security import Principal, authenticate
+from subgraphs.auth.loaders import Loaders
+from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo
+
+PLATFORM_ADMIN = "platform_admin"
+TERRITORY_ADMIN = "territory_admin"
+
+
+class AuthContext(BaseContext, kw_only=True):
+    rt: AuthRuntime
+    viewer: Principal | None
+    # Why the presented token was refused; raised by resolvers that need a caller, so public
+    # operations (login, register) still work with a stale header.
+    auth_error: Unauthenticated | None
+    client: ClientInfo
+    loaders: Loaders
+
+    def require_viewer(self) -> Principal:
+        if self.auth_error is not None:
+            raise self.auth_error
+        if self.viewer is None:
+            raise Unauthenticated()
+        return self.viewer
+
+    def optional_viewer(self) -> Principal | None:
+        if self.auth_error is not None:
+            raise self.auth_error
+        return self.viewer
+
+    @staticmethod
+    def viewer_id(viewer: Principal) -> uuid.UUID:
+        return uuid.UUID(viewer.user_id)
+
+    async def administers(self, territory_code: str) -> bool:
+        """Whether the caller is a territory admin of `territory_code` (or a platform admin)."""
+        viewer = self.viewer
+        if viewer is None or self.auth_error is not None:
+            return False
+        roles = await self.loaders.managed_territories.load(self.viewer_id(viewer))
+        return (territory_code, TERRITORY_ADMIN) in roles or await self.is_platform_admin()
+
+    async def is_platform_admin(self) -> bool:
+        viewer = self.viewer
+        if viewer is None or self.auth_error is not None:
+            return False
+        return await self.loaders.platform_admin.load(self.viewer_id(viewer))
+
+    async def require_platform_admin(self) -> Principal:
+        viewer = self.require_viewer()
+        if not await self.is_platform_admin():
+            raise Forbidden("Platform administrators only")
+        return viewer
+
+
+Info = StrawberryInfo[AuthContext, Any]
+
+
+def client_info(request: Request[Any, Any, Any], *, trust_forwarded_for: bool) -> ClientInfo:
+    ip: str | None = request.client.host if request.client else None
+    if trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            ip = forwarded.split(",")[0].strip() or ip
+    agent = request.headers.get("user-agent")
+    return ClientInfo(ip_address=_valid_ip(ip), user_agent=agent[:512] if agent else None)
+
+
+def _valid_ip(value: str | None) -> str | None:
+    import ipaddress
+
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+async def build_context(rt: AuthRuntime, request: Request[Any, Any, Any]) -> AuthContext:
+    viewer: Principal | None = None
+    error: Unauthenticated | None = None
+    try:
+        viewer = await authenticate(
+            request.headers.get("authorization"), rt.keyring, rt.revocations
+        )
+    except Unauthenticated as exc:
+        error = exc
+    return AuthContext(
+        rt=rt,
+        viewer=viewer,
+        auth_error=error,
+        client=client_info(request, trust_forwarded_for=rt.settings.auth.trust_forwarded_for),
+        loaders=Loaders(rt),
+    )

@@ -1,0 +1,258 @@
+"""Invitations: create, list (newest first), revoke (creator only), validate, consume.
+
+Validation fails in the original's order: unknown, revoked, expired, used up, email mismatch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from core.errors import BadUserInput, InvalidToken, NotFound
+from subgraphs.auth import events
+from subgraphs.auth.models import InvitationToken, InvitationUse
+from subgraphs.auth.repository import TerritoryRepository
+from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
+from subgraphs.auth.tokens import new_invitation_token
+
+SINGLE_USE = "single_use"
+GROUP = "group"
+MIN_GROUP_USES, MAX_GROUP_USES = 2, 1000
+MIN_DAYS, MAX_DAYS = 1, 365
+
+
+class InvalidReason(StrEnum):
+    UNKNOWN = "UNKNOWN"
+    REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"
+    USED_UP = "USED_UP"
+    EMAIL_MISMATCH = "EMAIL_MISMATCH"
+
+
+@dataclass(frozen=True)
+class InvitationCheck:
+    invitation: InvitationToken | None
+    reason: InvalidReason | None
+
+    @property
+    def valid(self) -> bool:
+        return self.reason is None
+
+
+def check_invitation(
+    invitation: InvitationToken | None, *, email: str | None, now: datetime
+) -> InvitationCheck:
+    """Why `invitation` cannot be used now (by `email`), in the original's order; or valid."""
+    if invitation is None:
+        return InvitationCheck(None, InvalidReason.UNKNOWN)
+    reason: InvalidReason | None = None
+    if not invitation.is_active and invitation.current_uses < invitation.max_uses:
+        reason = InvalidReason.REVOKED
+    elif invitation.expires_at <= now:
+        reason = InvalidReason.EXPIRED
+    elif invitation.current_uses >= invitation.max_uses:
+        reason = InvalidReason.USED_UP
+    elif invitation.token_type == SINGLE_USE and (
+        email is None or (invitation.invited_email or "").lower() != email.strip().lower()
+    ):
+        reason = InvalidReason.EMAIL_MISMATCH
+    return InvitationCheck(invitation, reason)
+
+
+def invalid_token(reason: InvalidReason) -> InvalidToken:
+    messages = {
+        InvalidReason.UNKNOWN: "Invitation not found",
+        InvalidReason.REVOKED: "Invitation has been revoked",
+        InvalidReason.EXPIRED: "Invitation has expired",
+        InvalidReason.USED_UP: "Invitation has no uses left",
+        InvalidReason.EMAIL_MISMATCH: "Invitation was issued for another email address",
+    }
+    return InvalidToken(messages[reason], reason=reason.value, field="invitationToken")
+
+
+async def consume_invitation(
+    repo: TerritoryRepository,
+    invitation: InvitationToken,
+    *,
+    user_id: uuid.UUID,
+    client: ClientInfo,
+    territory_code: str,
+) -> None:
+    """Count one use (the row is locked by the caller), record it, close it when used up."""
+    invitation.current_uses += 1
+    if invitation.current_uses >= invitation.max_uses:
+        invitation.is_active = False
+    repo.add(
+        InvitationUse(
+            id=uuid.uuid4(),
+            token_id=invitation.id,
+            used_by_user_id=user_id,
+            ip_address=client.ip_address,
+            user_agent=client.user_agent,
+        )
+    )
+    await events.invitation_event(
+        repo.session,
+        territory_code,
+        "used",
+        invitation.id,
+        invitation.created_by_user_id,
+        usedBy=str(user_id),
+        remainingUses=invitation.max_uses - invitation.current_uses,
+    )
+
+
+def new_invitation(
+    *,
+    creator_id: uuid.UUID | None,
+    token_type: str,
+    email: str | None,
+    max_uses: int | None,
+    expires_in_days: int | None,
+) -> InvitationToken:
+    """A validated, not yet stored invitation (BAD_USER_INPUT names the field at fault)."""
+    days = 30 if expires_in_days is None else expires_in_days
+    if not MIN_DAYS <= days <= MAX_DAYS:
+        raise BadUserInput(
+            f"Invitations expire in {MIN_DAYS} to {MAX_DAYS} days", field="expiresInDays"
+        )
+    if token_type == SINGLE_USE:
+        if not email or not email.strip():
+            raise BadUserInput("A single-use invitation needs an email", field="email")
+        if max_uses not in (None, 1):
+            raise BadUserInput("A single-use invitation has exactly one use", field="maxUses")
+        uses = 1
+        email = validate_email(email)
+    elif token_type == GROUP:
+        if email:
+            raise BadUserInput("A group invitation is not tied to an email", field="email")
+        if max_uses is None or not MIN_GROUP_USES <= max_uses <= MAX_GROUP_USES:
+            raise BadUserInput(
+                f"A group invitation has {MIN_GROUP_USES} to {MAX_GROUP_USES} uses",
+                field="maxUses",
+            )
+        uses = max_uses
+        email = None
+    else:
+        raise BadUserInput("Unknown invitation type", field="type")
+    return InvitationToken(
+        id=uuid.uuid4(),
+        token=new_invitation_token(),
+        token_type=token_type,
+        created_by_user_id=creator_id,
+        invited_email=email,
+        max_uses=uses,
+        current_uses=0,
+        expires_at=utcnow() + timedelta(days=days),
+        is_active=True,
+        created_at=utcnow(),
+    )
+
+
+def validate_email(email: str, field: str = "email") -> str:
+    """A plausible address (one @, a dot in the domain, no spaces), trimmed; at most 254."""
+    value = email.strip()
+    local, at, domain = value.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain.strip(".")
+        or any(c.isspace() for c in value)
+        or len(value) > 254
+    ):
+        raise BadUserInput("Invalid email address", field=field)
+    return value
+
+
+async def create_invitation(
+    repo: TerritoryRepository,
+    *,
+    territory_code: str,
+    creator_id: uuid.UUID,
+    token_type: str,
+    email: str | None,
+    max_uses: int | None,
+    expires_in_days: int | None,
+    client: ClientInfo,
+) -> InvitationToken:
+    invitation = new_invitation(
+        creator_id=creator_id,
+        token_type=token_type,
+        email=email,
+        max_uses=max_uses,
+        expires_in_days=expires_in_days,
+    )
+    repo.add(invitation)
+    repo.audit(
+        "invitation.create",
+        territory_code=territory_code,
+        user_id=creator_id,
+        resource_type="invitation",
+        resource_id=str(invitation.id),
+        changes={"type": token_type, "maxUses": invitation.max_uses},
+        ip_address=client.ip_address,
+        user_agent=client.user_agent,
+    )
+    await repo.flush()
+    await events.invitation_event(
+        repo.session,
+        territory_code,
+        "created",
+        invitation.id,
+        creator_id,
+        type=token_type,
+        maxUses=invitation.max_uses,
+    )
+    return invitation
+
+
+async def revoke_invitation(
+    repo: TerritoryRepository,
+    *,
+    territory_code: str,
+    invitation_id: uuid.UUID,
+    caller_id: uuid.UUID,
+    client: ClientInfo,
+) -> None:
+    """Deactivate; anyone but the creator is told it does not exist."""
+    invitation = await repo.invitation(invitation_id)
+    if invitation is None or invitation.created_by_user_id != caller_id:
+        raise NotFound("Invitation not found", field="id")
+    invitation.is_active = False
+    repo.audit(
+        "invitation.revoke",
+        territory_code=territory_code,
+        user_id=caller_id,
+        resource_type="invitation",
+        resource_id=str(invitation.id),
+        ip_address=client.ip_address,
+        user_agent=client.user_agent,
+    )
+    await repo.flush()
+    await events.invitation_event(repo.session, territory_code, "revoked", invitation.id, caller_id)
+
+
+VALIDATIONS_PER_MINUTE = 30
+
+
+async def validate(
+    rt: AuthRuntime,
+    *,
+    token: str,
+    territory_code: str,
+    email: str | None,
+    client: ClientInfo,
+) -> InvitationCheck:
+    """The public check of an invitation, limited per client IP (tokens are not for guessing)."""
+    if client.ip_address:
+        await rt.guards.requests.enforce(
+            f"validate-invitation:{client.ip_address}", VALIDATIONS_PER_MINUTE, 60
+        )
+    try:
+        async with rt.db.territory_session(territory_code) as session:
+            found = await TerritoryRepository(session).invitation_by_token(token)
+    except NotFound:
+        return InvitationCheck(None, InvalidReason.UNKNOWN)
+    return check_invitation(found, email=email, now=utcnow())
