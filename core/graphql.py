@@ -1,0 +1,120 @@
+"""How GraphQL errors reach clients, shared by every subgraph.
+
+A `UnityPlanError` keeps its message and `extensions` (code, field, reason, retryAfter); request
+errors found before execution get GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED or
+BAD_USER_INPUT; anything else becomes "Internal server error", the real error going only to the
+server log (with the trace id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import strawberry.federation
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
+
+from core.errors import ErrorCode, UnityPlanError
+
+logger = logging.getLogger("unityplan.graphql")
+
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+INTERNAL_MESSAGE = "Internal server error"
+
+_VARIABLE_ERROR_PREFIX = "Variable '$"
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """Whether the client may see `error` as it is (and the server need not log it)."""
+    original = error.original_error
+    if original is None or isinstance(original, UnityPlanError | GraphQLError):
+        return True
+    # Variable values a client sent that failed coercion, a custom scalar's ValueError included.
+    return error.path is None and error.message.startswith(_VARIABLE_ERROR_PREFIX)
+
+
+def _request_error_code(error: GraphQLError) -> str:
+    if error.message.startswith(_VARIABLE_ERROR_PREFIX):
+        return ErrorCode.BAD_USER_INPUT.value
+    if error.message.startswith("Syntax Error"):
+        return GRAPHQL_PARSE_FAILED
+    return GRAPHQL_VALIDATION_FAILED
+
+
+def _located(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+def format_error(error: GraphQLError) -> GraphQLError:
+    """The client's view of `error` (see the module docstring for the policy)."""
+    original = error.original_error
+    if isinstance(original, UnityPlanError):
+        return _located(error, original.message, original.graphql_extensions())
+    if not is_expected(error):
+        return _located(error, INTERNAL_MESSAGE, {"code": ErrorCode.INTERNAL_SERVER_ERROR.value})
+    extensions = dict(error.extensions or {})
+    if error.path is None:
+        code = extensions.get("code") or _request_error_code(error)
+    else:
+        # A GraphQLError raised on purpose during execution: written for clients already.
+        code = extensions.get("code") or ErrorCode.BAD_USER_INPUT.value
+    return _located(error, error.message, {**extensions, "code": code})
+
+
+def log_unexpected_errors(
+    errors: Iterable[GraphQLError], execution_context: ExecutionContext | None = None
+) -> None:
+    """Log, with traceback, every error the client will only see as an internal error."""
+    operation = execution_context.operation_name if execution_context else None
+    for error in errors:
+        if is_expected(error):
+            continue
+        original = error.original_error
+        assert original is not None  # an unexpected error always wraps an exception
+        # Variables are not logged: they may hold passwords and tokens.
+        logger.error(
+            "GraphQL operation %s failed at %s: %s",
+            operation or "(anonymous)",
+            ".".join(str(part) for part in error.path or ()) or "(request)",
+            type(original).__name__,
+            exc_info=(type(original), original, original.__traceback__),
+            extra={"operation": operation},
+        )
+
+
+class UnityPlanErrors(SchemaExtension):
+    """Rewrites the operation's errors into what clients may see (logging is `process_errors`)."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if isinstance(result, GraphQLExecutionResult | StrawberryExecutionResult) and result.errors:
+            result.errors = [format_error(error) for error in result.errors]
+
+
+class FederationSchema(strawberry.federation.Schema):
+    """A federation schema with the platform's error policy: pass everything as usual."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["extensions"] = [*kwargs.get("extensions", ()), UnityPlanErrors]
+        super().__init__(*args, **kwargs)
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry's default logs every error, expected ones too, each with a traceback.
+        log_unexpected_errors(errors, execution_context)
