@@ -55,9 +55,9 @@ def downgrade() -> None:
     op.drop_index("ix_user_connections_following_page", "user_connections", schema=schema)
     for table, columns in _FOREIGN_KEYS.items():
         # Cross-territory rows cannot satisfy the restored keys.
-        op.execute(
-            sa.text(f"DELETE FROM {_quoted(schema)}.{table} WHERE remote_territory IS NOT NULL")
-        )
+        # Both names are ours: a quoted schema from the migration context and a fixed table.
+        delete = f"DELETE FROM {_quoted(schema)}.{table} WHERE remote_territory IS NOT NULL"  # noqa: S608
+        op.execute(sa.text(delete))
         op.drop_column(table, "remote_territory", schema=schema)
         for column in columns:
             op.create_foreign_key(

@@ -1,0 +1,181 @@
+"""The user subgraph's Litestar app: GraphQL at `/graphql` (with multipart uploads), avatar
+images at `/avatars/{userId}/{size}`, probes and metrics.
+
+`create_app(settings)` is what `unityplan serve user` runs. It also runs an outbox relay (so
+its events reach NATS whatever else runs) and the durable consumers of account events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Request, Response, get
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
+from strawberry.litestar import make_graphql_controller
+
+from core.cache import CacheNamespace, TerritoryCache, create_redis
+from core.config import Settings
+from core.db import Database
+from core.errors import Unauthenticated
+from core.events import EventBus, OutboxRelay
+from core.observability.health import database_checks, redis_check
+from core.security import KeyRing, Principal, SessionRegistry, authenticate
+from core.service import create_service_app
+from subgraphs.user.avatar_service import AvatarLinks
+from subgraphs.user.avatars import MAX_UPLOAD_BYTES, OUTPUT_CONTENT_TYPE, AvatarSize
+from subgraphs.user.context import UserContext, UserRuntime
+from subgraphs.user.directory import UserDirectory
+from subgraphs.user.events import UserEventHandlers, start_consumers
+from subgraphs.user.loaders import Loaders
+from subgraphs.user.schema import build_schema
+from subgraphs.user.storage import BlobStore, LocalBlobStore, avatar_key
+
+SERVICE_NAME = "user"
+# Room for the multipart envelope (operations, map, part headers) around a 5 MB file; anything
+# bigger is refused while streaming, before it is read to the end.
+REQUEST_MAX_BYTES = MAX_UPLOAD_BYTES + 256 * 1024
+HOME_TERRITORY_TTL_SECONDS = 3600.0
+_VERSION = re.compile(r"^[0-9a-f]{32}$")
+
+log = logging.getLogger(__name__)
+
+
+def avatar_storage_dir(settings: Settings) -> Path:
+    configured = settings.user.avatar_storage_dir
+    return Path(configured) if configured else settings.devstack.dir / "avatars"
+
+
+def avatar_public_base_url(settings: Settings) -> str:
+    services = settings.services
+    return settings.user.avatar_public_base_url or f"http://{services.host}:{services.user_port}"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    run_outbox_relay: bool = True,
+    run_consumers: bool = True,
+    blobs: BlobStore | None = None,
+) -> Litestar:
+    db = Database(settings.database)
+    redis = create_redis(settings.redis)
+    keyring = KeyRing.from_settings(settings)
+    revocations = SessionRegistry.from_settings(redis, settings)
+    homes = CacheNamespace(
+        redis, TerritoryCache.from_settings(redis, settings.redis).global_.key("user-home:")
+    )
+    directory = UserDirectory(db, redis, homes, ttl_seconds=HOME_TERRITORY_TTL_SECONDS)
+    store = blobs or LocalBlobStore(avatar_storage_dir(settings))
+    runtime = UserRuntime(
+        settings=settings,
+        db=db,
+        directory=directory,
+        blobs=store,
+        links=AvatarLinks(avatar_public_base_url(settings)),
+    )
+    relay: OutboxRelay | None = None
+    bus: EventBus | None = None
+
+    async def context_getter(request: Request[Any, Any, Any]) -> UserContext:
+        viewer: Principal | None = None
+        error: Unauthenticated | None = None
+        try:
+            viewer = await authenticate(request.headers.get("authorization"), keyring, revocations)
+        except Unauthenticated as exc:
+            error = exc
+        viewer_id = uuid.UUID(viewer.user_id) if viewer is not None else None
+        return UserContext(
+            rt=runtime, viewer=viewer, auth_error=error, loaders=Loaders(db, directory, viewer_id)
+        )
+
+    base_controller = make_graphql_controller(
+        build_schema(),
+        path="/graphql",
+        context_getter=context_getter,
+        graphql_ide="graphiql" if not settings.is_production else None,
+        allow_queries_via_get=True,
+        multipart_uploads_enabled=True,
+    )
+
+    class GraphQLController(base_controller):  # type: ignore[misc, valid-type]
+        request_max_body_size = REQUEST_MAX_BYTES
+        exception_handlers = {RequestEntityTooLarge: _too_large}  # noqa: RUF012
+
+    @get("/avatars/{user_id:str}/{size:str}")
+    async def avatar(user_id: str, size: str, v: str | None = None) -> Response[bytes]:
+        """An avatar image; `v` (the version from the profile's URL) is required."""
+        try:
+            owner = uuid.UUID(user_id)
+            rendition = AvatarSize(size)
+        except ValueError:
+            return Response(b"", status_code=404)
+        if v is None or not _VERSION.match(v):
+            return Response(b"", status_code=404)
+        data = await store.get(avatar_key(str(owner), v, rendition.value))
+        if data is None:
+            return Response(b"", status_code=404)
+        return Response(
+            data,
+            media_type=OUTPUT_CONTENT_TYPE,
+            headers={
+                # A version's files never change: a new upload gets a new version (and URL).
+                "Cache-Control": "public, max-age=31536000, immutable",
+                "ETag": f'"{v}-{rendition.value}"',
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    async def start(app: Litestar) -> None:
+        nonlocal relay, bus
+        if not settings.nats.url:
+            return
+        if run_outbox_relay:
+            relay = OutboxRelay(settings, db, registry=app.state.metrics.registry)
+            await relay.start()
+        if run_consumers:
+            bus = EventBus(settings, db, name="unityplan-user")
+            await bus.connect()
+            territories = [t.code for t in await db.territories()]
+            await bus.ensure_streams(territories)
+            await start_consumers(bus, territories, UserEventHandlers(db, store, directory))
+
+    async def stop(app: Litestar) -> None:
+        if bus is not None:
+            with contextlib.suppress(Exception):
+                await bus.close()
+        if relay is not None:
+            await relay.stop()
+        await asyncio.gather(db.dispose(), redis.aclose())
+
+    app = create_service_app(
+        SERVICE_NAME,
+        settings,
+        route_handlers=[GraphQLController, avatar],
+        on_startup=[start],
+        on_shutdown=[stop],
+        readiness={**database_checks(db), "redis": redis_check(redis)},
+    )
+    app.state.user_runtime = runtime
+    return app
+
+
+def _too_large(request: Request[Any, Any, Any], exc: RequestEntityTooLarge) -> Response[Any]:
+    return Response(
+        {
+            "data": None,
+            "errors": [
+                {
+                    "message": "The request is too large: avatars are at most 5 MB",
+                    "extensions": {"code": "BAD_USER_INPUT", "field": "file"},
+                }
+            ],
+        },
+        status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    )

@@ -1,0 +1,107 @@
+"""Avatar uploads and deletion: render, store the new version, point the profile at it, and only
+then remove the old files (so a failed upload leaves the previous avatar intact)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import update
+
+from core.db import Database
+from subgraphs.user import events
+from subgraphs.user.avatars import AvatarSize, ProcessedAvatar, process_avatar
+from subgraphs.user.models import users
+from subgraphs.user.records import ProfileRecord
+from subgraphs.user.repository import UserRepository
+from subgraphs.user.storage import BlobStore, avatar_key
+
+log = logging.getLogger(__name__)
+
+
+class AvatarLinks:
+    """Public URLs of stored avatars: `<base>/avatars/<user id>/<size>?v=<version>`.
+
+    The version is random and changes on every upload, so a URL is only known to viewers who
+    were shown the profile, and can be cached forever."""
+
+    def __init__(self, public_base_url: str) -> None:
+        self.base = public_base_url.rstrip("/")
+
+    def url(self, user_id: UUID, avatar: dict[str, Any] | None, size: AvatarSize) -> str | None:
+        if not avatar or not avatar.get("version"):
+            return None
+        return f"{self.base}/avatars/{user_id}/{size.value}?v={avatar['version']}"
+
+
+async def upload_avatar(
+    db: Database, blobs: BlobStore, links: AvatarLinks, user_id: UUID, territory: str, data: bytes
+) -> ProfileRecord:
+    processed = await asyncio.to_thread(process_avatar, data)
+    await _store(blobs, user_id, processed)
+    try:
+        async with db.territory_session(territory) as session:
+            repo = UserRepository(session)
+            before = (await repo.profiles([user_id]))[user_id]
+            metadata = {**processed.metadata(), "updatedAt": datetime.now(UTC).isoformat()}
+            after = await repo.update_profile(user_id, {"avatar": metadata})
+            await _mirror_account_avatar(
+                repo, user_id, links.url(user_id, metadata, AvatarSize.ORIGINAL)
+            )
+            await events.publish(
+                session,
+                territory,
+                events.AVATAR_CHANGED,
+                {**events.ids(userId=user_id), "version": processed.version},
+            )
+    except BaseException:
+        await blobs.delete_prefix(avatar_key(str(user_id), processed.version))
+        raise
+    await _remove_version(blobs, user_id, before.avatar)
+    return after
+
+
+async def delete_avatar(db: Database, blobs: BlobStore, user_id: UUID, territory: str) -> bool:
+    async with db.territory_session(territory) as session:
+        repo = UserRepository(session)
+        before = (await repo.profiles([user_id]))[user_id]
+        if before.avatar is None:
+            return False
+        await repo.update_profile(user_id, {"avatar": None})
+        await _mirror_account_avatar(repo, user_id, None)
+        await events.publish(
+            session,
+            territory,
+            events.AVATAR_CHANGED,
+            {**events.ids(userId=user_id), "version": None},
+        )
+    await _remove_version(blobs, user_id, before.avatar)
+    return True
+
+
+async def _store(blobs: BlobStore, user_id: UUID, processed: ProcessedAvatar) -> None:
+    try:
+        for rendition in processed.renditions:
+            key = avatar_key(str(user_id), processed.version, rendition.size.value)
+            await blobs.put(key, rendition.data)
+    except BaseException:
+        await blobs.delete_prefix(avatar_key(str(user_id), processed.version))
+        raise
+
+
+async def _mirror_account_avatar(repo: UserRepository, user_id: UUID, url: str | None) -> None:
+    # `User.avatarUrl` is resolved by the auth subgraph from the account row of the same
+    # territory schema; keeping it in step here, in the same transaction, makes both
+    # subgraphs answer the same URL.
+    await repo.session.execute(update(users).where(users.c.id == user_id).values(avatar_url=url))
+
+
+async def _remove_version(blobs: BlobStore, user_id: UUID, avatar: dict[str, Any] | None) -> None:
+    if avatar and avatar.get("version"):
+        # The profile no longer points here; a leftover file is garbage, not a failure.
+        with contextlib.suppress(OSError):
+            await blobs.delete_prefix(avatar_key(str(user_id), str(avatar["version"])))

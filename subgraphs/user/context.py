@@ -1,0 +1,60 @@
+"""The typed GraphQL context of one request: the subgraph's runtime, the caller, the loaders."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from strawberry.litestar import BaseContext
+from strawberry.types import Info as StrawberryInfo
+
+from core.config import Settings
+from core.db import Database
+from core.errors import Unauthenticated
+from core.security import Principal
+from subgraphs.user.directory import UserDirectory
+from subgraphs.user.loaders import Loaders
+from subgraphs.user.storage import BlobStore
+
+if TYPE_CHECKING:
+    from subgraphs.user.avatar_service import AvatarLinks
+
+
+@dataclass(frozen=True)
+class UserRuntime:
+    """What lives as long as the app: settings, database, caches, avatar storage."""
+
+    settings: Settings
+    db: Database
+    directory: UserDirectory
+    blobs: BlobStore
+    links: AvatarLinks
+
+
+class UserContext(BaseContext, kw_only=True):
+    rt: UserRuntime
+    viewer: Principal | None
+    # Why the presented token was refused; raised by every resolver that reads the caller, so
+    # a stale token never silently reads as "signed out".
+    auth_error: Unauthenticated | None
+    loaders: Loaders
+
+    def require_viewer(self) -> Principal:
+        if self.auth_error is not None:
+            raise self.auth_error
+        if self.viewer is None:
+            raise Unauthenticated()
+        return self.viewer
+
+    def optional_viewer(self) -> Principal | None:
+        if self.auth_error is not None:
+            raise self.auth_error
+        return self.viewer
+
+    def viewer_id(self) -> uuid.UUID | None:
+        viewer = self.optional_viewer()
+        return uuid.UUID(viewer.user_id) if viewer is not None else None
+
+
+Info = StrawberryInfo[UserContext, Any]

@@ -1,0 +1,447 @@
+"""All SQL of the user subgraph, run on a session already bound to one territory's schema."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from subgraphs.user.models import user_blocks, user_connections, user_profiles, users
+from subgraphs.user.pagination import EdgeCursor, SearchCursor
+from subgraphs.user.privacy import Relationship, Visibility
+from subgraphs.user.records import Block, Edge, Page, ProfileRecord, SearchHit, SearchPage
+
+# Column defaults of a profile, applied by `reset_profile`.
+PROFILE_DEFAULTS: dict[str, Any] = {
+    "about": None,
+    "interests": [],
+    "skills": [],
+    "languages": [],
+    "location": None,
+    "website_url": None,
+    "github_url": None,
+    "linkedin_url": None,
+    "twitter_handle": None,
+    "theme": "auto",
+    "visibility": "public",
+    "show_email": False,
+    "show_real_name": True,
+    "allow_messages_from": "everyone",
+    "metadata": {},
+}
+
+
+def search_key(expression: ColumnElement[str]) -> ColumnElement[str]:
+    """The case- and accent-folded key the search index is built on (migration u0002)."""
+    return func.user_search_key(expression)
+
+
+_USER_SEARCH_KEY = search_key(users.c.username + " " + func.coalesce(users.c.display_name, ""))
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # ------------------------------------------------------------------ users
+
+    async def existing_users(self, user_ids: Collection[UUID]) -> set[UUID]:
+        """Those of `user_ids` with an active account in this territory."""
+        if not user_ids:
+            return set()
+        result = await self.session.execute(
+            select(users.c.id).where(users.c.id.in_(list(user_ids)), users.c.is_active)
+        )
+        return set(result.scalars())
+
+    # ------------------------------------------------------------------ profiles
+
+    async def profiles(self, user_ids: Collection[UUID]) -> dict[UUID, ProfileRecord]:
+        """Profiles of active users; one is created with defaults where none exists yet."""
+        if not user_ids:
+            return {}
+        wanted = list(user_ids)
+        found = await self._select_profiles(wanted)
+        missing = [user_id for user_id in wanted if user_id not in found]
+        if missing:
+            await self.create_profiles(missing)
+            found.update(await self._select_profiles(missing))
+        return found
+
+    async def _select_profiles(self, user_ids: list[UUID]) -> dict[UUID, ProfileRecord]:
+        result = await self.session.execute(
+            select(user_profiles)
+            .join(users, users.c.id == user_profiles.c.user_id)
+            .where(user_profiles.c.user_id.in_(user_ids), users.c.is_active)
+        )
+        return {row.user_id: ProfileRecord.from_mapping(row._mapping) for row in result}
+
+    async def create_profiles(self, user_ids: Collection[UUID]) -> int:
+        """Default profiles for those users of this territory that have none (idempotent)."""
+        statement = (
+            pg_insert(user_profiles)
+            .from_select(["user_id"], select(users.c.id).where(users.c.id.in_(list(user_ids))))
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        )
+        result = await self.session.execute(statement)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def update_profile(self, user_id: UUID, changes: Mapping[str, Any]) -> ProfileRecord:
+        result = await self.session.execute(
+            update(user_profiles)
+            .where(user_profiles.c.user_id == user_id)
+            .values(**changes, updated_at=func.now())
+            .returning(user_profiles)
+        )
+        return ProfileRecord.from_mapping(result.one()._mapping)
+
+    async def relationships(
+        self, viewer_id: UUID, owner_ids: Collection[UUID]
+    ) -> dict[UUID, Relationship]:
+        """How the viewer stands towards each owner, in one query."""
+        if not owner_ids:
+            return {}
+        owners = list(owner_ids)
+        c, b = user_connections, user_blocks
+        rows = await self.session.execute(
+            union_all(
+                select(literal("follows"), c.c.following_id).where(
+                    c.c.follower_id == viewer_id, c.c.following_id.in_(owners)
+                ),
+                select(literal("viewer_blocked"), b.c.blocked_id).where(
+                    b.c.blocker_id == viewer_id, b.c.blocked_id.in_(owners)
+                ),
+                select(literal("owner_blocked"), b.c.blocker_id).where(
+                    b.c.blocked_id == viewer_id, b.c.blocker_id.in_(owners)
+                ),
+            )
+        )
+        flags: dict[UUID, set[str]] = {}
+        for kind, owner_id in rows:
+            flags.setdefault(owner_id, set()).add(kind)
+        return {
+            owner_id: Relationship(
+                viewer_follows_owner="follows" in kinds,
+                viewer_blocked_owner="viewer_blocked" in kinds,
+                owner_blocked_viewer="owner_blocked" in kinds,
+            )
+            for owner_id, kinds in flags.items()
+        }
+
+    # ------------------------------------------------------------------ follows
+
+    async def follow(
+        self, follower_id: UUID, following_id: UUID, *, remote_territory: str | None, at: datetime
+    ) -> tuple[datetime, bool]:
+        """Record the edge; (when it began, whether it is new). A duplicate keeps its time."""
+        inserted = await self.session.execute(
+            pg_insert(user_connections)
+            .values(
+                follower_id=follower_id,
+                following_id=following_id,
+                remote_territory=remote_territory,
+                created_at=at,
+            )
+            .on_conflict_do_nothing(index_elements=["follower_id", "following_id"])
+            .returning(user_connections.c.created_at)
+        )
+        created = inserted.scalar_one_or_none()
+        if created is not None:
+            return created, True
+        existing = await self.session.execute(
+            select(user_connections.c.created_at).where(
+                user_connections.c.follower_id == follower_id,
+                user_connections.c.following_id == following_id,
+            )
+        )
+        return existing.scalar_one(), False
+
+    async def unfollow(self, follower_id: UUID, following_id: UUID) -> bool:
+        result = await self.session.execute(
+            delete(user_connections).where(
+                user_connections.c.follower_id == follower_id,
+                user_connections.c.following_id == following_id,
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def remove_follows_between(self, first: UUID, second: UUID) -> list[tuple[UUID, UUID]]:
+        """Delete the follows in both directions; the (follower, following) pairs removed."""
+        c = user_connections.c
+        result = await self.session.execute(
+            delete(user_connections)
+            .where(
+                or_(
+                    and_(c.follower_id == first, c.following_id == second),
+                    and_(c.follower_id == second, c.following_id == first),
+                )
+            )
+            .returning(c.follower_id, c.following_id)
+        )
+        return [(row[0], row[1]) for row in result]
+
+    async def follower_counts(self, user_ids: Collection[UUID]) -> dict[UUID, int]:
+        return await self._counts(user_connections.c.following_id, user_ids)
+
+    async def following_counts(self, user_ids: Collection[UUID]) -> dict[UUID, int]:
+        return await self._counts(user_connections.c.follower_id, user_ids)
+
+    async def _counts(self, column: Any, user_ids: Collection[UUID]) -> dict[UUID, int]:
+        if not user_ids:
+            return {}
+        result = await self.session.execute(
+            select(column, func.count()).where(column.in_(list(user_ids))).group_by(column)
+        )
+        return {user_id: int(count) for user_id, count in result}
+
+    async def followers_page(
+        self, user_id: UUID, *, after: EdgeCursor | None, limit: int, hidden: Collection[UUID]
+    ) -> Page:
+        """Who follows `user_id`, newest first, without `hidden` users."""
+        c = user_connections.c
+        return await self._page(c.following_id, c.follower_id, user_id, after, limit, hidden)
+
+    async def following_page(
+        self, user_id: UUID, *, after: EdgeCursor | None, limit: int, hidden: Collection[UUID]
+    ) -> Page:
+        """Whom `user_id` follows, newest first, without `hidden` users."""
+        c = user_connections.c
+        return await self._page(c.follower_id, c.following_id, user_id, after, limit, hidden)
+
+    async def _page(
+        self,
+        owner: Any,
+        other: Any,
+        user_id: UUID,
+        after: EdgeCursor | None,
+        limit: int,
+        hidden: Collection[UUID],
+    ) -> Page:
+        created = user_connections.c.created_at
+        conditions: list[ColumnElement[bool]] = [owner == user_id]
+        if hidden:
+            conditions.append(other.not_in(list(hidden)))
+        total = await self.session.execute(
+            select(func.count()).select_from(user_connections).where(*conditions)
+        )
+        if after is not None:
+            # Keyset: strictly older than the cursor, ties broken by the other user's id, so
+            # follows inserted meanwhile (always newer) never shift or repeat a later page.
+            conditions.append(tuple_(created, other) < tuple_(after.at, after.user_id))
+        rows = await self.session.execute(
+            select(other, created)
+            .where(*conditions)
+            .order_by(created.desc(), other.desc())
+            .limit(limit + 1)
+        )
+        edges = [Edge(user_id=row[0], at=row[1]) for row in rows]
+        return Page(
+            edges=edges[:limit],
+            has_next_page=len(edges) > limit,
+            total_count=int(total.scalar_one()),
+        )
+
+    # ------------------------------------------------------------------ blocks
+
+    async def blocked_between(self, first: UUID, second: UUID) -> bool:
+        b = user_blocks.c
+        result = await self.session.execute(
+            select(
+                exists().where(
+                    or_(
+                        and_(b.blocker_id == first, b.blocked_id == second),
+                        and_(b.blocker_id == second, b.blocked_id == first),
+                    )
+                )
+            )
+        )
+        return bool(result.scalar_one())
+
+    async def block(
+        self,
+        blocker_id: UUID,
+        blocked_id: UUID,
+        *,
+        reason: str | None,
+        remote_territory: str | None,
+        at: datetime,
+    ) -> bool:
+        """Record or update the block (a re-block replaces the reason); whether it is new."""
+        statement = pg_insert(user_blocks).values(
+            blocker_id=blocker_id,
+            blocked_id=blocked_id,
+            reason=reason,
+            remote_territory=remote_territory,
+            created_at=at,
+        )
+        result = await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["blocker_id", "blocked_id"],
+                set_={"reason": statement.excluded.reason},
+            ).returning(literal_column_xmax_is_zero())
+        )
+        return bool(result.scalar_one())
+
+    async def unblock(self, blocker_id: UUID, blocked_id: UUID) -> bool:
+        result = await self.session.execute(
+            delete(user_blocks).where(
+                user_blocks.c.blocker_id == blocker_id, user_blocks.c.blocked_id == blocked_id
+            )
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def blocks_by(self, blocker_id: UUID) -> list[Block]:
+        """The users `blocker_id` blocked, newest first."""
+        b = user_blocks.c
+        rows = await self.session.execute(
+            select(b.blocked_id, b.reason, b.created_at)
+            .where(b.blocker_id == blocker_id)
+            .order_by(b.created_at.desc(), b.blocked_id.desc())
+        )
+        return [Block(blocked_id=r[0], reason=r[1], created_at=r[2]) for r in rows]
+
+    async def blocked_with(self, user_id: UUID) -> set[UUID]:
+        """Everyone `user_id` blocked or was blocked by."""
+        b = user_blocks.c
+        rows = await self.session.execute(
+            union_all(
+                select(b.blocked_id).where(b.blocker_id == user_id),
+                select(b.blocker_id).where(b.blocked_id == user_id),
+            )
+        )
+        return set(rows.scalars())
+
+    # ------------------------------------------------------------------ search
+
+    async def search(
+        self,
+        text: str,
+        *,
+        viewer_id: UUID | None,
+        hidden: Collection[UUID],
+        after: SearchCursor | None,
+        limit: int,
+    ) -> SearchPage:
+        """Users whose folded username or display name contains `text` and whose profile the
+        viewer may see, in folded-username order."""
+        pattern = "%" + _escape_like(text) + "%"
+        key = search_key(users.c.username)
+        p = user_profiles.c
+        visibility = func.coalesce(p.visibility, Visibility.PUBLIC.value)
+        visible: list[ColumnElement[bool]] = [visibility == Visibility.PUBLIC.value]
+        if viewer_id is not None:
+            follows = exists().where(
+                user_connections.c.follower_id == viewer_id,
+                user_connections.c.following_id == users.c.id,
+            )
+            visible += [
+                users.c.id == viewer_id,
+                and_(visibility == Visibility.CONNECTIONS.value, follows),
+            ]
+        conditions: list[ColumnElement[bool]] = [
+            users.c.is_active,
+            _USER_SEARCH_KEY.like(search_key(literal(pattern)), escape="\\"),
+            or_(*visible),
+        ]
+        if hidden:
+            conditions.append(users.c.id.not_in(list(hidden)))
+        if after is not None:
+            conditions.append(tuple_(key, users.c.id) > tuple_(after.key, after.user_id))
+        rows = await self.session.execute(
+            select(users.c.id, key)
+            .select_from(users.outerjoin(user_profiles, p.user_id == users.c.id))
+            .where(*conditions)
+            .order_by(key, users.c.id)
+            .limit(limit + 1)
+        )
+        hits = [SearchHit(user_id=row[0], key=row[1]) for row in rows]
+        return SearchPage(hits=hits[:limit], has_next_page=len(hits) > limit)
+
+    # ------------------------------------------------------------------ erasure and export
+
+    async def erase_user(self, user_id: UUID) -> dict[str, int]:
+        """Delete every row of this territory that mentions the user; counts per table."""
+        counts: dict[str, int] = {}
+        for name, statement in (
+            ("profiles", delete(user_profiles).where(user_profiles.c.user_id == user_id)),
+            (
+                "follows",
+                delete(user_connections).where(
+                    or_(
+                        user_connections.c.follower_id == user_id,
+                        user_connections.c.following_id == user_id,
+                    )
+                ),
+            ),
+            (
+                "blocks",
+                delete(user_blocks).where(
+                    or_(user_blocks.c.blocker_id == user_id, user_blocks.c.blocked_id == user_id)
+                ),
+            ),
+        ):
+            result = await self.session.execute(statement)
+            counts[name] = int(getattr(result, "rowcount", 0) or 0)
+        return counts
+
+    async def remote_territories_of(self, user_id: UUID) -> set[str]:
+        """The other territories holding a copy of one of the user's follows or blocks."""
+        c, b = user_connections.c, user_blocks.c
+        rows = await self.session.execute(
+            union_all(
+                select(c.remote_territory).where(
+                    or_(c.follower_id == user_id, c.following_id == user_id),
+                    c.remote_territory.is_not(None),
+                ),
+                select(b.remote_territory).where(
+                    or_(b.blocker_id == user_id, b.blocked_id == user_id),
+                    b.remote_territory.is_not(None),
+                ),
+            )
+        )
+        return {code for code in rows.scalars() if code}
+
+    async def all_edges(self, user_id: UUID) -> tuple[list[Edge], list[Edge]]:
+        """(whom the user follows, who follows the user), newest first, for the data export."""
+        c = user_connections.c
+        following = await self.session.execute(
+            select(c.following_id, c.created_at)
+            .where(c.follower_id == user_id)
+            .order_by(c.created_at.desc())
+        )
+        followers = await self.session.execute(
+            select(c.follower_id, c.created_at)
+            .where(c.following_id == user_id)
+            .order_by(c.created_at.desc())
+        )
+        return (
+            [Edge(user_id=r[0], at=r[1]) for r in following],
+            [Edge(user_id=r[0], at=r[1]) for r in followers],
+        )
+
+
+def literal_column_xmax_is_zero() -> ColumnElement[bool]:
+    """True on the row an upsert inserted, false on one it updated (PostgreSQL's xmax)."""
+    return literal_column("xmax = 0")
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,244 @@
+"""The user subgraph's strawberry federation schema: its query and mutation roots."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import strawberry
+from strawberry.file_uploads import Upload
+
+from core.errors import BadUserInput, NotFound
+from core.graphql import FederationSchema
+from subgraphs.user.avatar_service import delete_avatar, upload_avatar
+from subgraphs.user.avatars import MAX_UPLOAD_BYTES
+from subgraphs.user.context import Info
+from subgraphs.user.pagination import SearchCursor, page_size
+from subgraphs.user.repository import UserRepository
+from subgraphs.user.service import UserService, parse_user_id
+from subgraphs.user.sessions import TerritorySessions
+from subgraphs.user.types import (
+    AvatarSize,
+    BlockedUser,
+    DataExport,
+    MessagePolicy,
+    PageInfo,
+    Profile,
+    ProfileVisibility,
+    Theme,
+    User,
+    UserConnection,
+    UserEdge,
+)
+
+SEARCH_MAX_LENGTH = 100
+
+
+@strawberry.input(description="Absent field: unchanged; explicit null: cleared.")
+class UpdateProfileInput:
+    about: str | None = strawberry.UNSET
+    interests: list[str] | None = strawberry.UNSET
+    skills: list[str] | None = strawberry.UNSET
+    languages: list[str] | None = strawberry.UNSET
+    location: str | None = strawberry.UNSET
+    website_url: str | None = strawberry.UNSET
+    github_url: str | None = strawberry.UNSET
+    linkedin_url: str | None = strawberry.UNSET
+    twitter_handle: str | None = strawberry.UNSET
+    theme: Theme | None = strawberry.UNSET  # type: ignore[valid-type]
+    visibility: ProfileVisibility | None = strawberry.UNSET  # type: ignore[valid-type]
+    show_email: bool | None = strawberry.UNSET
+    show_real_name: bool | None = strawberry.UNSET
+    allow_messages_from: MessagePolicy | None = strawberry.UNSET  # type: ignore[valid-type]
+
+    def sent(self) -> dict[str, Any]:
+        """The fields the client sent, by their GraphQL names (None where sent as null)."""
+        definition = self.__strawberry_definition__  # type: ignore[attr-defined]
+        return {
+            field.graphql_name or _camel(field.python_name): getattr(self, field.python_name)
+            for field in definition.fields
+            if getattr(self, field.python_name) is not strawberry.UNSET
+        }
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _service(sessions: TerritorySessions, info: Info) -> UserService:
+    return UserService(sessions, info.context.rt.directory)
+
+
+@strawberry.type
+class Query:
+    # NOT_FOUND when the profile is hidden from the viewer or missing.
+    @strawberry.field
+    async def profile(self, info: Info, user_id: strawberry.ID) -> Profile | None:
+        owner = parse_user_id(user_id)
+        info.context.optional_viewer()
+        view = await info.context.loaders.owners.load(owner)
+        if view.profile is None:
+            raise NotFound("Profile not found", field="userId")
+        return Profile(record=view.profile)
+
+    # Users by username or display name (case- and accent-insensitive), in the viewer's
+    # territory unless `territoryCode` names another; privacy and blocks respected.
+
+    @strawberry.field
+    async def search_users(
+        self,
+        info: Info,
+        query: str,
+        first: int | None = 20,
+        after: str | None = None,
+        territory_code: strawberry.ID | None = None,
+    ) -> UserConnection:
+        text = query.strip()
+        if not text or len(text) > SEARCH_MAX_LENGTH:
+            raise BadUserInput(
+                f"`query` must be 1 to {SEARCH_MAX_LENGTH} characters", field="query"
+            )
+        limit = page_size(first)
+        cursor = SearchCursor.decode(after) if after else None
+        viewer = info.context.optional_viewer()
+        territory = str(territory_code) if territory_code else None
+        if territory is None:
+            if viewer is None:
+                raise BadUserInput("Sign in or name a territory to search", field="territoryCode")
+            territory = viewer.territory_code
+        viewer_id = uuid.UUID(viewer.user_id) if viewer is not None else None
+        hidden = await info.context.loaders.blocked_with_viewer(
+            viewer.territory_code if viewer is not None else None
+        )
+        async with info.context.rt.db.territory_session(territory) as session:
+            page = await UserRepository(session).search(
+                text, viewer_id=viewer_id, hidden=hidden, after=cursor, limit=limit
+            )
+        edges = [
+            UserEdge(
+                node=User.of(hit.user_id),
+                cursor=SearchCursor(key=hit.key, user_id=hit.user_id).encode(),
+                followed_at=None,
+            )
+            for hit in page.hits
+        ]
+        return UserConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
+            ),
+            total_count=page.total_count,
+        )
+
+    # The users the viewer blocked, newest first.
+    @strawberry.field
+    async def blocked_users(self, info: Info) -> list[BlockedUser]:
+        viewer = info.context.require_viewer()
+        async with TerritorySessions(info.context.rt.db) as sessions:
+            blocks = await _service(sessions, info).blocked_users(
+                uuid.UUID(viewer.user_id), viewer.territory_code
+            )
+        return [BlockedUser.of(block) for block in blocks]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def update_profile(self, info: Info, input: UpdateProfileInput) -> Profile:
+        viewer = info.context.require_viewer()
+        async with TerritorySessions(info.context.rt.db) as sessions:
+            record = await _service(sessions, info).update_profile(
+                uuid.UUID(viewer.user_id), viewer.territory_code, input.sent()
+            )
+        return Profile(record=record)
+
+    @strawberry.mutation
+    async def reset_profile(self, info: Info) -> Profile:
+        viewer = info.context.require_viewer()
+        async with TerritorySessions(info.context.rt.db) as sessions:
+            record = await _service(sessions, info).reset_profile(
+                uuid.UUID(viewer.user_id), viewer.territory_code
+            )
+        return Profile(record=record)
+
+    # PNG, JPEG or WebP, at most 5 MB (GraphQL multipart request).
+    @strawberry.mutation
+    async def upload_avatar(self, info: Info, file: Upload) -> Profile:
+        viewer = info.context.require_viewer()
+        data = await _read_upload(file)
+        rt = info.context.rt
+        record = await upload_avatar(
+            rt.db, rt.blobs, rt.links, uuid.UUID(viewer.user_id), viewer.territory_code, data
+        )
+        return Profile(record=record)
+
+    @strawberry.mutation
+    async def delete_avatar(self, info: Info) -> bool:
+        viewer = info.context.require_viewer()
+        rt = info.context.rt
+        return await delete_avatar(
+            rt.db, rt.blobs, uuid.UUID(viewer.user_id), viewer.territory_code
+        )
+
+    # The followed user; following twice is not an error.
+    @strawberry.mutation
+    async def follow(self, info: Info, user_id: strawberry.ID) -> User:
+        viewer = info.context.require_viewer()
+        target = parse_user_id(user_id)
+        async with TerritorySessions(info.context.rt.db) as sessions:
+            await _service(sessions, info).follow(
+                uuid.UUID(viewer.user_id), viewer.territory_code, target
+            )
+        return User.of(target)
+
+    @strawberry.mutation
+    async def unfollow(self, info: Info, user_id: strawberry.ID) -> bool:
+        viewer = info.context.require_viewer()
+        target = parse_user_id(user_id)
+        async with TerritorySessions(info.context.rt.db) as sessions:
+            return await _service(sessions, info).unfollow(
+                uuid.UUID(viewer.user_id), viewer.territory_code, target
+            )
+
+    # Blocking again replaces the reason; follows both ways end.
+    @strawberry.mutation
+    async def block(self, info: Info, user_id: strawberry.ID, reason: str | None = None) -> bool:
+        viewer = info.context.require_viewer()
+        target = parse_user_id(user_id)
+        async with TerritorySessions(info.context.rt.db) as sessions:
+            await _service(sessions, info).block(
+                uuid.UUID(viewer.user_id), viewer.territory_code, target, reason
+            )
+        return True
+
+    @strawberry.mutation
+    async def unblock(self, info: Info, user_id: strawberry.ID) -> bool:
+        viewer = info.context.require_viewer()
+        target = parse_user_id(user_id)
+        async with TerritorySessions(info.context.rt.db) as sessions:
+            return await _service(sessions, info).unblock(
+                uuid.UUID(viewer.user_id), viewer.territory_code, target
+            )
+
+
+async def _read_upload(file: Any) -> bytes:
+    """The upload's bytes; more than 5 MB is refused without reading the rest."""
+    read = getattr(file, "read", None)
+    if read is None:
+        raise BadUserInput("Expected a file upload", field="file")
+    data = await read(MAX_UPLOAD_BYTES + 1)
+    if isinstance(data, str):
+        data = data.encode()
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise BadUserInput("The image is larger than 5 MB", field="file")
+    return bytes(data)
+
+
+def build_schema() -> FederationSchema:
+    return FederationSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[User, DataExport, AvatarSize],
+        federation_version="2.5",
+    )

@@ -1,0 +1,242 @@
+"""Business rules of profiles, follows and blocks. Stateless: sessions come from the caller.
+
+Each method takes a `TerritorySessions` unit of work opened at the edge (a resolver or an event
+consumer), writes through repositories and the outbox, and never commits by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select
+
+from core.errors import BadUserInput, Forbidden, NotFound
+from subgraphs.user import events
+from subgraphs.user.directory import UserDirectory
+from subgraphs.user.records import Block, ProfileRecord
+from subgraphs.user.repository import PROFILE_DEFAULTS, UserRepository
+from subgraphs.user.sessions import TerritorySessions
+from subgraphs.user.validation import PRIVACY_COLUMNS, validate_changes
+
+BLOCK_REASON_MAX = 500
+
+
+def parse_user_id(value: str, *, field: str = "userId") -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError as exc:
+        raise BadUserInput("Not a user id", field=field) from exc
+
+
+class UserService:
+    def __init__(self, sessions: TerritorySessions, directory: UserDirectory) -> None:
+        self._sessions = sessions
+        self._directory = directory
+
+    # ------------------------------------------------------------------ profiles
+
+    async def own_profile(self, user_id: UUID, territory: str) -> ProfileRecord:
+        repo = await self._sessions.repository(territory)
+        profile = (await repo.profiles([user_id])).get(user_id)
+        if profile is None:
+            raise NotFound("Profile not found")
+        return profile
+
+    async def update_profile(
+        self, user_id: UUID, territory: str, sent: Mapping[str, Any]
+    ) -> ProfileRecord:
+        """Apply the fields sent (absent: unchanged, None: cleared) after validating them all."""
+        changes = validate_changes(sent)
+        before = await self.own_profile(user_id, territory)
+        if not changes:
+            return before
+        repo = await self._sessions.repository(territory)
+        after = await repo.update_profile(user_id, changes)
+        await self._announce_changes(territory, user_id, before, after, set(changes))
+        return after
+
+    async def reset_profile(self, user_id: UUID, territory: str) -> ProfileRecord:
+        """Every field back to its default (the avatar stays: it has its own mutation)."""
+        before = await self.own_profile(user_id, territory)
+        repo = await self._sessions.repository(territory)
+        after = await repo.update_profile(user_id, PROFILE_DEFAULTS)
+        await self._announce_changes(territory, user_id, before, after, set(PROFILE_DEFAULTS))
+        return after
+
+    async def _announce_changes(
+        self,
+        territory: str,
+        user_id: UUID,
+        before: ProfileRecord,
+        after: ProfileRecord,
+        columns: set[str],
+    ) -> None:
+        session = await self._sessions.session(territory)
+        changed = sorted(c for c in columns if getattr(before, c) != getattr(after, c))
+        if not changed:
+            return
+        await events.publish(
+            session,
+            territory,
+            events.PROFILE_UPDATED,
+            {**events.ids(userId=user_id), "fields": changed},
+        )
+        if PRIVACY_COLUMNS & set(changed):
+            await events.publish(
+                session,
+                territory,
+                events.PRIVACY_CHANGED,
+                {
+                    **events.ids(userId=user_id),
+                    "visibility": after.visibility.value,
+                    "showEmail": after.show_email,
+                    "showRealName": after.show_real_name,
+                    "allowMessagesFrom": after.allow_messages_from.value,
+                },
+            )
+
+    # ------------------------------------------------------------------ follows
+
+    async def follow(self, follower_id: UUID, follower_home: str, target_id: UUID) -> datetime:
+        """Follow `target_id`; a duplicate returns the existing follow's time."""
+        if target_id == follower_id:
+            raise BadUserInput("You cannot follow yourself", field="userId")
+        target_home = await self._existing_home(target_id)
+        target_repo = await self._sessions.repository(target_home)
+        await _lock_pair(target_repo, follower_id, target_id)
+        if await target_repo.blocked_between(follower_id, target_id):
+            raise Forbidden("You cannot follow this user")
+        cross = target_home != follower_home
+        now = datetime.now(UTC)
+        # The followed user's territory decides (it holds every block involving them); the
+        # follower's side, when it is another territory, mirrors its answer.
+        at, new = await target_repo.follow(
+            follower_id, target_id, remote_territory=follower_home if cross else None, at=now
+        )
+        follower_session = await self._sessions.session(follower_home)
+        if cross:
+            await UserRepository(follower_session).follow(
+                follower_id, target_id, remote_territory=target_home, at=at
+            )
+        if new:
+            data = {
+                **events.ids(followerId=follower_id, followingId=target_id),
+                "at": at.isoformat(),
+            }
+            await events.publish(follower_session, follower_home, events.FOLLOWED, data)
+            if cross:
+                await events.publish_cross(
+                    follower_session, follower_home, target_home, events.CROSS_FOLLOWED, data
+                )
+        return at
+
+    async def unfollow(self, follower_id: UUID, follower_home: str, target_id: UUID) -> bool:
+        target_home = await self._directory.home_territory(target_id)
+        removed = False
+        if target_home is not None:
+            removed = await (await self._sessions.repository(target_home)).unfollow(
+                follower_id, target_id
+            )
+        if target_home != follower_home:
+            mirror = await (await self._sessions.repository(follower_home)).unfollow(
+                follower_id, target_id
+            )
+            removed = removed or mirror
+        if removed:
+            await events.publish(
+                await self._sessions.session(follower_home),
+                follower_home,
+                events.UNFOLLOWED,
+                events.ids(followerId=follower_id, followingId=target_id),
+            )
+        return removed
+
+    # ------------------------------------------------------------------ blocks
+
+    async def block(
+        self, blocker_id: UUID, blocker_home: str, target_id: UUID, reason: str | None
+    ) -> None:
+        """Block (or re-block with a new reason); follows in both directions end."""
+        if target_id == blocker_id:
+            raise BadUserInput("You cannot block yourself", field="userId")
+        if reason is not None:
+            reason = reason.strip() or None
+            if reason is not None and len(reason) > BLOCK_REASON_MAX:
+                raise BadUserInput(
+                    f"`reason` is longer than {BLOCK_REASON_MAX} characters", field="reason"
+                )
+        target_home = await self._existing_home(target_id)
+        cross = target_home != blocker_home
+        now = datetime.now(UTC)
+        # The target's territory first, under the same pair lock `follow` takes there, so a
+        # concurrent follow either precedes the block (and is removed) or sees it.
+        target_repo = await self._sessions.repository(target_home)
+        await _lock_pair(target_repo, blocker_id, target_id)
+        removed = await target_repo.remove_follows_between(blocker_id, target_id)
+        blocker_repo = await self._sessions.repository(blocker_home)
+        if cross:
+            await target_repo.block(
+                blocker_id, target_id, reason=None, remote_territory=blocker_home, at=now
+            )
+            removed += await blocker_repo.remove_follows_between(blocker_id, target_id)
+        new = await blocker_repo.block(
+            blocker_id,
+            target_id,
+            reason=reason,
+            remote_territory=target_home if cross else None,
+            at=now,
+        )
+        session = await self._sessions.session(blocker_home)
+        await events.publish(
+            session,
+            blocker_home,
+            events.BLOCKED,
+            {**events.ids(blockerId=blocker_id, blockedId=target_id), "new": new},
+        )
+        for follower, following in dict.fromkeys(removed):
+            await events.publish(
+                session,
+                blocker_home,
+                events.UNFOLLOWED,
+                events.ids(followerId=follower, followingId=following),
+            )
+
+    async def unblock(self, blocker_id: UUID, blocker_home: str, target_id: UUID) -> bool:
+        removed = await (await self._sessions.repository(blocker_home)).unblock(
+            blocker_id, target_id
+        )
+        target_home = await self._directory.home_territory(target_id)
+        if target_home is not None and target_home != blocker_home:
+            await (await self._sessions.repository(target_home)).unblock(blocker_id, target_id)
+        if removed:
+            await events.publish(
+                await self._sessions.session(blocker_home),
+                blocker_home,
+                events.UNBLOCKED,
+                events.ids(blockerId=blocker_id, blockedId=target_id),
+            )
+        return removed
+
+    async def blocked_users(self, blocker_id: UUID, blocker_home: str) -> list[Block]:
+        return await (await self._sessions.repository(blocker_home)).blocks_by(blocker_id)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _existing_home(self, user_id: UUID) -> str:
+        """The home territory of an active user; NotFound otherwise."""
+        home = await self._directory.home_territory(user_id)
+        if home is None:
+            raise NotFound("User not found", field="userId")
+        repo = await self._sessions.repository(home)
+        if user_id not in await repo.existing_users([user_id]):
+            raise NotFound("User not found", field="userId")
+        return home
+
+
+async def _lock_pair(repo: UserRepository, first: UUID, second: UUID) -> None:
+    """Serialise follow and block decisions about one pair of users until the transaction ends."""
+    low, high = sorted((str(first), str(second)))
+    await repo.session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"{low}:{high}"))))
