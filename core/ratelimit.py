@@ -159,23 +159,26 @@ class LockoutPolicy:
     """Failed attempts allowed per subject, and how long a lock-out lasts once they run out.
 
     Defaults: 10 failures per 15 minutes, then locked until the window frees up but at least
-    15 minutes, doubling with every further lock-out (up to 4 hours) while strikes are
-    remembered (24 hours), and never more than 100 attempts in any hour.
+    `backoff_base_seconds` (None: one window), doubling with every further lock-out (up to 4
+    hours) while strikes are remembered (24 hours), and never more than 100 attempts an hour.
     """
 
     limit: int = 10
     window_seconds: float = 900
     hourly_limit: int = 100
-    backoff_base_seconds: float = 900
+    backoff_base_seconds: float | None = None
     backoff_max_seconds: float = 4 * 3600
     strike_memory_seconds: float = 24 * 3600
 
     def script_arguments(self) -> list[int]:
+        backoff_base = (
+            self.window_seconds if self.backoff_base_seconds is None else self.backoff_base_seconds
+        )
         return [
             self.limit,
             int(self.window_seconds * 1000),
             self.hourly_limit,
-            int(self.backoff_base_seconds * 1000),
+            int(backoff_base * 1000),
             int(self.backoff_max_seconds * 1000),
             int(self.strike_memory_seconds * 1000),
         ]

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import re
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -30,6 +38,9 @@ class ServiceMetrics:
     def __init__(self, service_name: str) -> None:
         self.service_name = service_name
         self.registry = CollectorRegistry(auto_describe=True)
+        # CPU, memory, file descriptors and GC of the process, as every exporter shows them.
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
         prefix = metric_prefix(service_name)
         self.requests = Counter(
             f"{prefix}_http_requests",

@@ -205,6 +205,22 @@ async def test_back_off_grows_and_is_capped(redis: Redis, prefix: str, clock: Cl
     assert lockouts == [60, 120, 200, 200]
 
 
+async def test_lockout_lasts_a_window_by_default(redis: Redis, prefix: str, clock: Clock) -> None:
+    policy = LockoutPolicy(limit=3, window_seconds=5)
+    guard = AttemptGuard(
+        redis, scope="totp", policies={"account": policy}, key_prefix=prefix, clock=clock
+    )
+    lockouts = []
+    for _ in range(3):
+        for _ in range(3):
+            await guard.begin(account="alice")
+        with pytest.raises(RateLimited) as caught:
+            await guard.begin(account="alice")
+        lockouts.append(caught.value.extensions["retryAfter"])
+        clock.advance(await guard.retry_after(account="alice") + 0.01)
+    assert lockouts == [5, 10, 20]
+
+
 async def test_strikes_are_forgotten_after_their_memory(
     redis: Redis, prefix: str, clock: Clock
 ) -> None:

@@ -11,7 +11,6 @@ from core.observability import (
     inject_headers,
     setup_tracing,
 )
-from core.observability.metrics import ServiceMetrics, metric_prefix
 
 
 def test_spans_reach_the_test_exporter_with_the_service_name(settings: Settings) -> None:
@@ -65,16 +64,3 @@ def test_extract_without_headers_starts_a_new_trace(settings: Settings) -> None:
     with tracer.start_as_current_span("root", context=extract_context({})) as span:
         pass
     assert span.parent is None
-
-
-def test_metric_prefix_is_a_valid_name() -> None:
-    assert metric_prefix("auth") == "auth"
-    assert metric_prefix("user-api") == "user_api"
-    assert metric_prefix("9lives") == "_9lives"
-
-
-def test_each_service_has_its_own_registry() -> None:
-    auth, user = ServiceMetrics("auth"), ServiceMetrics("user")
-    auth.observe_request(method="POST", route="/graphql", status=200, seconds=0.01)
-    assert b"auth_http_requests_total" in auth.exposition()
-    assert b"auth_http_requests_total" not in user.exposition()
