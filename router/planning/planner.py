@@ -283,15 +283,18 @@ class _Planner:
         if sub_provided is None:
             source = info.source(group.subgraph)
             sub_provided = source.provides if source and source.provides else None
-        if selection.selections and not self.reachable(
-            info.type_name, selection.selections, group.subgraph, sub_provided
-        ):
-            # Part of the value lives in another subgraph and cannot be fetched by key (a value
-            # type): fetch the whole field from a subgraph that has all of it.
-            if self.jump(
+        # Part of the value may live in another subgraph that cannot be reached by key (a value
+        # type): then fetch the whole field from a subgraph that has all of it.
+        if (
+            selection.selections
+            and not self.reachable(
+                info.type_name, selection.selections, group.subgraph, sub_provided
+            )
+            and self.jump(
                 group, out, type_name, selection, path, provided, conditions, optional=True
-            ):
-                return
+            )
+        ):
+            return
         self.place(
             group, out, selection, info.type_name, info.list_depth, path, sub_provided, conditions
         )

@@ -1,0 +1,6 @@
+"""Plan execution: subgraph HTTP, entity batching, result merging and response shaping."""
+
+from router.execution.client import SubgraphClient, SubgraphFailure
+from router.execution.gateway import Gateway, PreparedOperation, RequestError
+
+__all__ = ["Gateway", "PreparedOperation", "RequestError", "SubgraphClient", "SubgraphFailure"]

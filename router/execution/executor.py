@@ -1,0 +1,209 @@
+"""Running a query plan: fetches in plan order, entity fetches batched per subgraph and step."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from router.execution.client import SubgraphClient, SubgraphFailure
+from router.execution.merge import Path, deep_merge, objects_at, representation
+from router.planning import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
+from router.planning.cache import LruCache
+
+# Documents that combine several entity fetches to one subgraph into one request.
+_COMBINED: LruCache[tuple[str, ...], str] = LruCache(max_size=2048)
+
+
+class _EntityBatch:
+    """One entity fetch's unique representations and the response objects each one fills."""
+
+    __slots__ = ("fetch", "positions", "representations")
+
+    def __init__(self, fetch: Fetch) -> None:
+        self.fetch = fetch
+        self.representations: list[dict[str, Any]] = []
+        self.positions: list[list[tuple[dict[str, Any], Path]]] = []
+
+
+def _error(message: str, subgraph: str, code: str, path: list[Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": message}
+    if path:
+        error["path"] = path
+    error["extensions"] = {"code": code, "serviceName": subgraph}
+    return error
+
+
+def _rerooted(error: Any, subgraph: str, path: list[Any] | None) -> dict[str, Any]:
+    if not isinstance(error, dict):
+        return _error("Subgraph error", subgraph, "SUBGRAPH_ERROR", path)
+    found: dict[str, Any] = {"message": str(error.get("message", "Subgraph error"))}
+    if path:
+        found["path"] = path
+    extensions = error.get("extensions")
+    found["extensions"] = {
+        **(extensions if isinstance(extensions, dict) else {}),
+        "serviceName": subgraph,
+    }
+    return found
+
+
+class PlanRun:
+    """The state of one request's plan execution: the response tree and the errors so far."""
+
+    def __init__(
+        self,
+        client: SubgraphClient,
+        plan: QueryPlan,
+        variables: Mapping[str, Any],
+        headers: Mapping[str, str],
+    ) -> None:
+        self.client = client
+        self.plan = plan
+        self.variables = variables
+        self.headers = headers
+        self.data: dict[str, Any] = {}
+        self.errors: list[dict[str, Any]] = []
+
+    async def run(self) -> None:
+        if self.plan.node is not None:
+            await self.node(self.plan.node)
+
+    async def node(self, node: PlanNode) -> None:
+        if isinstance(node, Sequence):
+            for child in node.nodes:
+                await self.node(child)
+        elif isinstance(node, Parallel):
+            await self.parallel(node)
+        elif isinstance(node, Flatten):
+            await self.entity_fetches(node.node.subgraph, [node])
+        elif isinstance(node, Fetch):
+            await self.root_fetch(node)
+        elif isinstance(node, Condition):
+            branch = node.if_clause if self.variables.get(node.variable) else node.else_clause
+            if branch is not None:
+                await self.node(branch)
+
+    async def parallel(self, node: Parallel) -> None:
+        by_subgraph: dict[str, list[Flatten]] = {}
+        others: list[PlanNode] = []
+        for child in node.nodes:
+            if isinstance(child, Flatten):
+                by_subgraph.setdefault(child.node.subgraph, []).append(child)
+            else:
+                others.append(child)
+        await asyncio.gather(
+            *(self.entity_fetches(s, flattens) for s, flattens in by_subgraph.items()),
+            *(self.node(child) for child in others),
+        )
+
+    def _variables_for(self, fetch: Fetch) -> dict[str, Any]:
+        return {
+            name: self.variables[name] for name in fetch.variable_usages if name in self.variables
+        }
+
+    async def root_fetch(self, fetch: Fetch) -> None:
+        payload = {"query": fetch.operation, "variables": self._variables_for(fetch)}
+        try:
+            body = await self.client.request(fetch.subgraph, payload, self.headers)
+        except SubgraphFailure as failure:
+            self.errors.append(_error(failure.message, failure.subgraph, failure.code))
+            return
+        data = body.get("data")
+        if isinstance(data, dict):
+            deep_merge(self.data, data)
+        for error in body.get("errors") or ():
+            path = error.get("path") if isinstance(error, dict) else None
+            self.errors.append(
+                _rerooted(error, fetch.subgraph, path if isinstance(path, list) else None)
+            )
+
+    def _batch(self, flatten: Flatten) -> _EntityBatch:
+        fetch = flatten.node
+        batch = _EntityBatch(fetch)
+        seen: dict[bytes, int] = {}
+        for obj, path in objects_at(self.data, flatten.path):
+            typename = obj.get("__typename")
+            field_set = fetch.requires.get(typename) if isinstance(typename, str) else None
+            if field_set is None:
+                continue
+            rep = representation(obj, typename, field_set)  # type: ignore[arg-type]
+            if rep is None:
+                continue
+            identity = orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
+            index = seen.get(identity)
+            if index is None:
+                seen[identity] = len(batch.representations)
+                batch.representations.append(rep)
+                batch.positions.append([(obj, path)])
+            else:
+                batch.positions[index].append((obj, path))
+        return batch
+
+    async def entity_fetches(self, subgraph: str, flattens: list[Flatten]) -> None:
+        batches = [b for b in (self._batch(f) for f in flattens) if b.representations]
+        if not batches:
+            return
+        if len(batches) == 1:
+            fetch = batches[0].fetch
+            variables = self._variables_for(fetch)
+            variables["representations"] = batches[0].representations
+            payload = {"query": fetch.operation, "variables": variables}
+            aliases = ["_entities"]
+        else:
+            payload, aliases = self._combined(batches)
+        try:
+            body = await self.client.request(subgraph, payload, self.headers)
+        except SubgraphFailure as failure:
+            self.errors.append(_error(failure.message, failure.subgraph, failure.code))
+            return
+        data = body.get("data")
+        for alias, batch in zip(aliases, batches, strict=True):
+            entities = data.get(alias) if isinstance(data, dict) else None
+            if isinstance(entities, list):
+                for index, entity in enumerate(entities[: len(batch.positions)]):
+                    if isinstance(entity, dict):
+                        for obj, _ in batch.positions[index]:
+                            deep_merge(obj, entity)
+        for error in body.get("errors") or ():
+            self.errors.append(
+                _rerooted(error, subgraph, _entity_error_path(error, aliases, batches))
+            )
+
+    def _combined(self, batches: list[_EntityBatch]) -> tuple[dict[str, Any], list[str]]:
+        fetches = [b.fetch for b in batches]
+        text = _COMBINED.get_or_build(
+            tuple(f.operation for f in fetches), lambda: self._combined_document(fetches)
+        )
+        variables: dict[str, Any] = {}
+        for fetch in fetches:
+            variables.update(self._variables_for(fetch))
+        for index, batch in enumerate(batches):
+            variables[f"representations{index}"] = batch.representations
+        return {"query": text, "variables": variables}, [f"_{i}" for i in range(len(batches))]
+
+    def _combined_document(self, fetches: list[Fetch]) -> str:
+        usages = sorted({name for fetch in fetches for name in fetch.variable_usages})
+        definitions = [f"$representations{i}: [_Any!]!" for i in range(len(fetches))]
+        definitions += [self.plan.variable_definitions[name] for name in usages]
+        fields = " ".join(
+            f"_{i}: _entities(representations: $representations{i}) {fetch.entity_selection}"
+            for i, fetch in enumerate(fetches)
+        )
+        return f"query({', '.join(definitions)}) {{ {fields} }}"
+
+
+def _entity_error_path(
+    error: Any, aliases: list[str], batches: list[_EntityBatch]
+) -> list[Any] | None:
+    """The client path of an error raised inside `_entities` (never the internal path)."""
+    path = error.get("path") if isinstance(error, dict) else None
+    if not isinstance(path, list) or len(path) < 2 or path[0] not in aliases:
+        return None
+    batch = batches[aliases.index(path[0])]
+    index = path[1]
+    if not isinstance(index, int) or not 0 <= index < len(batch.positions):
+        return None
+    return [*batch.positions[index][0][1], *path[2:]]

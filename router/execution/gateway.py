@@ -1,0 +1,148 @@
+"""The request pipeline of one supergraph: parse, validate, plan (cached), execute, shape."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    build_schema,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_variable_values
+from graphql.language import DocumentNode, OperationDefinitionNode
+
+from router.execution.client import SubgraphClient
+from router.execution.executor import PlanRun
+from router.execution.introspection import introspect, introspection_document
+from router.execution.merge import deep_merge
+from router.execution.shaping import Shape, Shaper
+from router.planning import (
+    LruCache,
+    OperationError,
+    PlanningError,
+    QueryPlan,
+    normalize,
+    plan_operation,
+)
+from router.planning.operation import select_operation
+from router.supergraph import Supergraph
+
+
+class RequestError(Exception):
+    """The request cannot be executed (syntax, validation, variables); no subgraph was called."""
+
+    def __init__(self, errors: list[dict[str, Any]], *, validation: bool = True) -> None:
+        super().__init__(errors[0]["message"] if errors else "Bad request")
+        self.errors = errors
+        self.validation = validation
+
+
+def _formatted(error: GraphQLError, code: str) -> dict[str, Any]:
+    found: dict[str, Any] = dict(error.formatted)
+    extensions = found.get("extensions")
+    found["extensions"] = {**(extensions if isinstance(extensions, dict) else {}), "code": code}
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedOperation:
+    kind: str
+    root_type: str
+    document: DocumentNode
+    definition: OperationDefinitionNode
+    plan: QueryPlan
+    shape: Shape
+    introspection: DocumentNode | None
+
+
+class Gateway:
+    """Everything needed to answer requests for one supergraph; swapped whole on reload."""
+
+    def __init__(
+        self, supergraph: Supergraph, client: SubgraphClient, plan_cache_size: int = 1000
+    ) -> None:
+        self.supergraph = supergraph
+        self.client = client
+        self.schema: GraphQLSchema = build_schema(supergraph.api_sdl)
+        self.plans: LruCache[tuple[str, str, str | None], PreparedOperation | RequestError] = (
+            LruCache(plan_cache_size)
+        )
+
+    def prepare(self, query: str, operation_name: str | None) -> PreparedOperation:
+        """The validated, planned operation (cached by supergraph, document and name)."""
+        found = self.plans.get_or_build(
+            (self.supergraph.hash, query, operation_name),
+            lambda: self._prepare(query, operation_name),
+        )
+        if isinstance(found, RequestError):
+            raise found
+        return found
+
+    def _prepare(self, query: str, operation_name: str | None) -> PreparedOperation | RequestError:
+        try:
+            document = parse(query)
+        except GraphQLSyntaxError as exc:
+            return RequestError([_formatted(exc, "GRAPHQL_PARSE_FAILED")])
+        errors = validate(self.schema, document)
+        if errors:
+            return RequestError([_formatted(e, "GRAPHQL_VALIDATION_FAILED") for e in errors])
+        try:
+            definition = select_operation(document, operation_name)
+            operation = normalize(document, operation_name)
+            plan = plan_operation(self.supergraph, operation)
+        except OperationError as exc:
+            return RequestError([{"message": str(exc), "extensions": {"code": "BAD_REQUEST"}}])
+        except PlanningError as exc:
+            return RequestError(
+                [{"message": str(exc), "extensions": {"code": "QUERY_PLANNING_FAILED"}}],
+                validation=False,
+            )
+        root_type = self.supergraph.root_type(operation.kind) or "Query"
+        return PreparedOperation(
+            kind=operation.kind,
+            root_type=root_type,
+            document=document,
+            definition=definition,
+            plan=plan,
+            shape=Shape(self.schema, operation.selections),
+            introspection=introspection_document(document, definition),
+        )
+
+    def coerce_variables(
+        self, prepared: PreparedOperation, inputs: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        coerced = get_variable_values(
+            self.schema, prepared.definition.variable_definitions or (), dict(inputs or {})
+        )
+        if isinstance(coerced, list):
+            raise RequestError([_formatted(e, "BAD_USER_INPUT") for e in coerced])
+        # graphql-core 3.3 returns the values with their sources; 3.2 returns the dict itself.
+        values: dict[str, Any] = getattr(coerced, "coerced", coerced)  # type: ignore[arg-type]
+        return dict(values)
+
+    async def execute(
+        self,
+        prepared: PreparedOperation,
+        variables: dict[str, Any],
+        headers: Mapping[str, str],
+    ) -> dict[str, Any]:
+        """Run the plan and shape the response (`data`, and `errors` when there are any)."""
+        run = PlanRun(self.client, prepared.plan, variables, headers)
+        await run.run()
+        if prepared.introspection is not None:
+            data, errors = introspect(self.schema, prepared.introspection, variables)
+            deep_merge(run.data, data)
+            run.errors.extend(errors)
+        shaper = Shaper(self.schema, variables, run.errors)
+        response: dict[str, Any] = {
+            "data": shaper.root(prepared.shape, run.data, prepared.root_type)
+        }
+        if run.errors:
+            response["errors"] = run.errors
+        return response

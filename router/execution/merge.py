@@ -1,0 +1,97 @@
+"""Walking and merging the response tree: objects at a plan path, representations, deep merge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from router.supergraph import FieldSet
+
+Path = tuple[str | int, ...]
+
+
+def objects_at(root: Any, path: tuple[str, ...]) -> list[tuple[dict[str, Any], Path]]:
+    """Every object found at `path` ("@" steps into list elements), with its response path."""
+    found: list[tuple[dict[str, Any], Path]] = []
+
+    def walk(value: Any, depth: int, where: Path) -> None:
+        if value is None:
+            return
+        if depth == len(path):
+            if isinstance(value, dict):
+                found.append((value, where))
+            elif isinstance(value, list):  # a list deeper than the path says: flatten it
+                for index, item in enumerate(value):
+                    walk(item, depth, (*where, index))
+            return
+        step = path[depth]
+        if step == "@":
+            if isinstance(value, list):
+                for index, item in enumerate(value):
+                    walk(item, depth + 1, (*where, index))
+            return
+        if isinstance(value, dict):
+            walk(value.get(step), depth + 1, (*where, step))
+
+    walk(root, 0, ())
+    return found
+
+
+def representation(
+    obj: Mapping[str, Any], typename: str, field_set: FieldSet
+) -> dict[str, Any] | None:
+    """The `_Any` representation of `obj`; None when a key field is missing or null."""
+    rep: dict[str, Any] = {"__typename": typename}
+    for item in field_set:
+        if item.type_condition:
+            if obj.get("__typename", typename) == item.type_condition:
+                inner = representation(obj, typename, item.selections)
+                if inner is None:
+                    return None
+                rep.update(inner)
+            continue
+        if item.name not in obj:
+            return None
+        value = obj[item.name]
+        if item.selections and value is not None:
+            value = _select(value, item.selections)
+        rep[item.name] = value
+    return rep
+
+
+def _select(value: Any, field_set: FieldSet) -> Any:
+    if isinstance(value, list):
+        return [_select(item, field_set) for item in value]
+    if not isinstance(value, dict):
+        return value
+    selected: dict[str, Any] = {}
+    for item in field_set:
+        if item.type_condition:
+            if value.get("__typename") == item.type_condition:
+                selected.update(_select(value, item.selections))
+        elif item.name in value:
+            inner = value[item.name]
+            selected[item.name] = _select(inner, item.selections) if item.selections else inner
+    return selected
+
+
+def deep_merge(target: dict[str, Any], source: Mapping[str, Any]) -> None:
+    """Merge a subgraph's answer into the response tree, keeping what is already there."""
+    for key, value in source.items():
+        if key in target:
+            if key == "__typename":
+                continue
+            target[key] = _merged(target[key], value)
+        else:
+            target[key] = value
+
+
+def _merged(current: Any, value: Any) -> Any:
+    if isinstance(current, dict) and isinstance(value, dict):
+        deep_merge(current, value)
+        return current
+    if isinstance(current, list) and isinstance(value, list) and len(current) == len(value):
+        for index, item in enumerate(value):
+            current[index] = _merged(current[index], item)
+        return current
+    return current if value is None else value
