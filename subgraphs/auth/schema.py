@@ -14,6 +14,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from core.errors import NotFound
+from core.graphql import FederationSchema
 from subgraphs.auth.context import Info
 from subgraphs.auth.repository import GlobalRepository
 from subgraphs.auth.service import account as account_service
@@ -315,7 +316,7 @@ class Mutation:
         return True
 
 
-schema = strawberry.federation.Schema(
+schema = FederationSchema(
     query=Query,
     mutation=Mutation,
     types=[User, Territory, DataExport],
