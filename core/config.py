@@ -199,6 +199,44 @@ class ServiceSettings(_Group):
         return explicit or f"http://{self.host}:{port}/graphql"
 
 
+class RouterSettings(_Group):
+    """The federation router: subgraph HTTP, plan cache, supergraph reloading, HTTP options."""
+
+    subgraph_timeout_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("ROUTER_SUBGRAPH_TIMEOUT_SECONDS")
+    )
+    # Per-subgraph timeouts by subgraph name, JSON: {"reviews": 2.5}.
+    subgraph_timeouts: dict[str, float] = Field(
+        default_factory=dict, validation_alias=_env("ROUTER_SUBGRAPH_TIMEOUTS")
+    )
+    # Subgraph URLs by subgraph name, JSON, overriding the supergraph's `join__graph(url:)`.
+    subgraph_urls: dict[str, str] = Field(
+        default_factory=dict, validation_alias=_env("ROUTER_SUBGRAPH_URLS")
+    )
+    max_subgraph_connections: int = Field(
+        200, ge=1, validation_alias=_env("ROUTER_MAX_SUBGRAPH_CONNECTIONS")
+    )
+    plan_cache_size: int = Field(1000, ge=1, validation_alias=_env("ROUTER_PLAN_CACHE_SIZE"))
+    # Seconds between checks of SUPERGRAPH_PATH for changes (hot reload); 0 disables.
+    supergraph_poll_seconds: float = Field(
+        1.0, ge=0, validation_alias=_env("ROUTER_SUPERGRAPH_POLL_SECONDS")
+    )
+    # Opt-in: a JSON array of GraphQL requests in one POST.
+    batch_requests: bool = Field(False, validation_alias=_env("ROUTER_BATCH_REQUESTS"))
+    max_request_bytes: int = Field(
+        2_000_000, ge=1024, validation_alias=_env("ROUTER_MAX_REQUEST_BYTES")
+    )
+    # GraphiQL on GET /graphql for browsers; never served in production.
+    graphiql: bool = Field(True, validation_alias=_env("ROUTER_GRAPHIQL"))
+
+    @field_validator("subgraph_timeouts", "subgraph_urls", mode="before")
+    @classmethod
+    def _decode_json_map(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+
 _GROUPS: dict[str, type[_Group]] = {
     "app": AppSettings,
     "database": DatabaseSettings,
@@ -210,6 +248,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "observability": ObservabilitySettings,
     "devstack": DevstackSettings,
     "services": ServiceSettings,
+    "router": RouterSettings,
 }
 
 
@@ -226,6 +265,7 @@ class Settings:
     observability: ObservabilitySettings
     devstack: DevstackSettings
     services: ServiceSettings
+    router: RouterSettings
 
     def __init__(self, **groups: _Group) -> None:
         for name in _GROUPS:
