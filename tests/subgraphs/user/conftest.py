@@ -31,6 +31,7 @@ from core.db.provisioning import create_territory
 from core.db.territories import GLOBAL_SCHEMA
 from core.security import KeyRing, access_token_claims
 from subgraphs.user.app import create_app
+from subgraphs.user.context import UserRuntime
 from tests.conftest import SECOND_POD
 
 # The columns registration fills (the auth subgraph owns these tables).
@@ -129,6 +130,8 @@ class People:
                     password_hash="!",
                 )
             )
+        # Identities live in `global` on the default pod, whichever pod the territory is on.
+        async with self._db.global_session() as session:
             await session.execute(
                 insert(identities).values(
                     id=user_id,
@@ -196,6 +199,7 @@ class UserApp:
     db: Database
     settings: Settings
     avatar_dir: Path
+    runtime: UserRuntime
 
     def client(self, who: Person | None = None) -> Client:
         return Client(self.http, token=who.token if who is not None else None)
@@ -218,6 +222,7 @@ async def user_app(user_settings: Settings, territories: Territories) -> AsyncIt
                 db,
                 user_settings,
                 Path(user_settings.user.avatar_storage_dir),
+                app.state.user_runtime,
             )
     finally:
         await db.dispose()
@@ -246,3 +251,24 @@ async def running(app: Litestar) -> AsyncIterator[None]:
     finally:
         stop.set()
         await task
+
+
+FOLLOW = "mutation($id: ID!) { follow(userId: $id) { id viewerFollows } }"
+UNFOLLOW = "mutation($id: ID!) { unfollow(userId: $id) }"
+BLOCK = "mutation($id: ID!, $reason: String) { block(userId: $id, reason: $reason) }"
+UNBLOCK = "mutation($id: ID!) { unblock(userId: $id) }"
+UPDATE_PROFILE = (
+    "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { visibility } }"
+)
+
+
+async def follow(app: UserApp, who: Person, whom: Person) -> None:
+    await app.client(who).data(FOLLOW, {"id": whom.id})
+
+
+async def block(app: UserApp, who: Person, whom: Person, reason: str | None = None) -> None:
+    await app.client(who).data(BLOCK, {"id": whom.id, "reason": reason})
+
+
+async def set_visibility(app: UserApp, who: Person, visibility: str) -> None:
+    await app.client(who).data(UPDATE_PROFILE, {"input": {"visibility": visibility}})
