@@ -1,7 +1,13 @@
 """Security primitives every service shares: passwords, access tokens, revocation, the caller."""
 
 from core.security.jwt import KeyRing
-from core.security.keys import SigningKey, development_key, generate_private_pem, load_signing_key
+from core.security.keys import (
+    SigningKey,
+    development_key,
+    generate_private_pem,
+    load_public_jwk,
+    load_signing_key,
+)
 from core.security.passwords import PasswordHasher
 from core.security.principal import (
     Principal,
@@ -23,6 +29,7 @@ __all__ = [
     "bearer_token",
     "development_key",
     "generate_private_pem",
+    "load_public_jwk",
     "load_signing_key",
     "principal_from_claims",
 ]

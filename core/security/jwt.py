@@ -20,7 +20,14 @@ from jose.exceptions import JOSEError
 
 from core.config import Settings
 from core.errors import ConfigError, Unauthenticated
-from core.security.keys import Algorithm, SigningKey, development_key, load_signing_key, public_jwks
+from core.security.keys import (
+    Algorithm,
+    SigningKey,
+    development_key,
+    load_public_jwk,
+    load_signing_key,
+    public_jwks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +58,10 @@ class KeyRing:
         self.audience = audience
         self.leeway_seconds = leeway_seconds
         self._keys = list(keys)
-        self._signer: Key = jose_jwk.construct(keys[0].private_pem, self.algorithm)
+        signing_pem = keys[0].private_pem
+        self._signer: Key | None = (
+            jose_jwk.construct(signing_pem, self.algorithm) if signing_pem else None
+        )
         self._verifiers: dict[str, Key] = {
             key.kid: jose_jwk.construct(key.public_pem, self.algorithm) for key in keys
         }
@@ -69,6 +79,37 @@ class KeyRing:
             keys = [development_key(Path(settings.devstack.dir) / "keys", algorithm)]
         return cls(keys, issuer=security.jwt_issuer, audience=security.jwt_audience)
 
+    @classmethod
+    def from_jwks(
+        cls,
+        jwks: Mapping[str, Any],
+        *,
+        algorithm: Algorithm,
+        issuer: str,
+        audience: str,
+    ) -> KeyRing:
+        """A verify-only ring from the issuer's published JWKS, for services that never sign.
+
+        Keys of another algorithm, or whose `kid` is not their thumbprint, are left out.
+        """
+        keys = []
+        for entry in jwks.get("keys", []):
+            try:
+                keys.append(load_public_jwk(entry, algorithm))
+            except (ValueError, KeyError, TypeError, AttributeError, JOSEError):
+                logger.warning(
+                    "JWKS entry %r skipped: not a usable %s key",
+                    entry.get("kid") if isinstance(entry, Mapping) else None,
+                    algorithm,
+                )
+        if not keys:
+            raise ConfigError(f"The issuer's JWKS has no usable {algorithm} key")
+        return cls(keys, issuer=issuer, audience=audience)
+
+    @property
+    def can_sign(self) -> bool:
+        return self._signer is not None
+
     @property
     def signing_kid(self) -> str:
         return self._keys[0].kid
@@ -79,6 +120,8 @@ class KeyRing:
 
     def sign(self, claims: Mapping[str, Any], *, ttl_seconds: int) -> str:
         """A token carrying `claims` plus iat/nbf/exp/iss/aud and a `jti` (kept if given)."""
+        if self._signer is None:
+            raise RuntimeError("this key ring only verifies: it was built from public keys")
         now = int(time.time())
         payload = {key: value for key, value in claims.items() if key not in _REGISTERED_CLAIMS}
         payload.update(

@@ -11,12 +11,14 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jose import jwk as jose_jwk
 
 from core.errors import ConfigError
 
@@ -27,11 +29,14 @@ _RSA_KEY_BITS = 3072
 
 @dataclass(frozen=True)
 class SigningKey:
-    """One asymmetric key pair of the ring, with its public JWK and thumbprint id."""
+    """One asymmetric key of the ring, with its public JWK and thumbprint id.
+
+    `private_pem` is None for a key known only from a JWKS: it verifies, it cannot sign.
+    """
 
     kid: str
     algorithm: Algorithm
-    private_pem: str
+    private_pem: str | None
     public_pem: str
     public_jwk: dict[str, str]
 
@@ -95,6 +100,27 @@ def load_signing_key(private_pem: str, algorithm: Algorithm) -> SigningKey:
         private_pem=private_pem,
         public_pem=public_pem,
         public_jwk={**jwk, "kid": kid, "alg": algorithm, "use": "sig"},
+    )
+
+
+def load_public_jwk(jwk: Mapping[str, Any], algorithm: Algorithm) -> SigningKey:
+    """A verify-only key from a public JWK of a JWKS; its `kid` must be its RFC 7638 thumbprint."""
+    expected_kty = "EC" if algorithm == "ES256" else "RSA"
+    if jwk.get("kty") != expected_kty or jwk.get("alg", algorithm) != algorithm:
+        raise ValueError(f"JWK is not an {algorithm} key")
+    if algorithm == "ES256" and jwk.get("crv") != "P-256":
+        raise ValueError("ES256 needs a P-256 key")
+    public = {name: str(jwk[name]) for name in _required_members(dict(jwk))}
+    kid = thumbprint(public)
+    if jwk.get("kid", kid) != kid:
+        raise ValueError("JWK kid is not its thumbprint")
+    public_pem = jose_jwk.construct(public, algorithm).to_pem().decode("ascii")
+    return SigningKey(
+        kid=kid,
+        algorithm=algorithm,
+        private_pem=None,
+        public_pem=public_pem,
+        public_jwk={**public, "kid": kid, "alg": algorithm, "use": "sig"},
     )
 
 

@@ -277,3 +277,44 @@ def test_key_of_the_wrong_type_fails_naming_the_variable() -> None:
         load_signing_key(generate_private_pem("RS256"), "ES256")
     with pytest.raises(ConfigError, match="JWT_PRIVATE_KEYS"):
         load_signing_key("not a key", "ES256")
+
+
+@pytest.mark.parametrize("algorithm", ["ES256", "RS256"])
+def test_verify_only_ring_from_the_published_jwks(algorithm: str) -> None:
+    old, new = _key(algorithm), _key(algorithm)
+    issuer_ring = _ring(new, old)
+    token = _ring(old).sign({"sub": "u1"}, ttl_seconds=60)
+
+    verifier = KeyRing.from_jwks(
+        issuer_ring.jwks(),
+        algorithm=algorithm,
+        issuer="unityplan",
+        audience="unityplan",  # type: ignore[arg-type]
+    )
+
+    assert verifier.kids == [new.kid, old.kid]
+    assert not verifier.can_sign
+    assert issuer_ring.can_sign
+    assert verifier.verify(token)["sub"] == "u1"
+    assert verifier.verify(issuer_ring.sign({"sub": "u2"}, ttl_seconds=60))["sub"] == "u2"
+    assert verifier.jwks() == issuer_ring.jwks()
+    with pytest.raises(RuntimeError):
+        verifier.sign({"sub": "u1"}, ttl_seconds=60)
+
+
+def test_jwks_entries_that_do_not_fit_are_left_out() -> None:
+    good, other = _key(), _key()
+    wrong_kid = {**other.public_jwk, "kid": good.kid}  # claims to be the good key
+    rsa = _key("RS256").public_jwk
+    jwks = {"keys": [wrong_kid, rsa, {"kty": "EC"}, "junk", good.public_jwk]}
+
+    verifier = KeyRing.from_jwks(jwks, algorithm="ES256", issuer="unityplan", audience="unityplan")
+
+    assert verifier.kids == [good.kid]
+    with pytest.raises(Unauthenticated):
+        verifier.verify(_forge(other, _claims(), kid=good.kid))
+
+
+def test_empty_jwks_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="JWKS"):
+        KeyRing.from_jwks({"keys": []}, algorithm="ES256", issuer="unityplan", audience="unityplan")
