@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from functools import cached_property
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -30,6 +29,8 @@ class PasswordHasher:
             salt_len=16,
             type=argon2.Type.ID,
         )
+        # Made up front, so even the first unknown-user login costs exactly one verification.
+        self._dummy_hash = self.hash(secrets.token_urlsafe(24))
 
     @classmethod
     def from_settings(cls, settings: SecuritySettings) -> PasswordHasher:
@@ -55,10 +56,6 @@ class PasswordHasher:
             return self._argon2.check_needs_rehash(password_hash)
         except InvalidHashError:
             return True
-
-    @cached_property
-    def _dummy_hash(self) -> str:
-        return self.hash(secrets.token_urlsafe(24))
 
     def verify_dummy(self) -> bool:
         """Spend the time of a real verification, for unknown users; always False."""
