@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import Unauthenticated
+from core.observability.http import label_request
 from core.security.jwt import KeyRing
 from core.security.revocation import SessionRegistry
 
@@ -100,4 +101,7 @@ async def authenticate(
     principal = principal_from_claims(keyring.verify(token))
     if await sessions.is_revoked(principal.session_id):
         raise Unauthenticated("Session has ended, sign in again")
+    # The caller's home territory labels the request's metrics unless a handler says otherwise;
+    # it comes from a verified token, so the label values stay within the registry.
+    label_request(territory=principal.territory_code)
     return principal

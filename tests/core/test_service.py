@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import nats
 import pytest
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.params import FromPath
 from nats.aio.client import Client as NatsClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -27,6 +27,7 @@ from core.db import Database
 from core.observability import JsonFormatter
 from core.observability.health import database_checks, nats_check, redis_check
 from core.observability.http import label_request
+from core.security import KeyRing, SessionRegistry, access_token_claims, authenticate
 from core.service import create_service_app
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -292,3 +293,32 @@ async def test_unhandled_error_is_a_bare_500_logged_with_its_trace(
     assert "RuntimeError" in error["exception"]
     (span,) = [s for s in spans.get_finished_spans() if s.name == "GET /boom"]
     assert span.status.status_code.name == "ERROR"
+
+
+async def test_authenticated_requests_are_labelled_with_the_callers_territory(
+    settings: Settings, spans: InMemorySpanExporter, redis: Redis
+) -> None:
+    keyring = KeyRing.from_settings(settings)
+    sessions = SessionRegistry.from_settings(redis, settings)
+
+    @get("/me", sync_to_thread=False)
+    async def me(request: Request[Any, Any, Any]) -> dict[str, str | None]:
+        principal = await authenticate(request.headers.get("authorization"), keyring, sessions)
+        return {"user": principal.user_id if principal else None}
+
+    token = keyring.sign(
+        access_token_claims(
+            user_id="u1", username="alice", territory_code="de", session_id="s1", roles=()
+        ),
+        ttl_seconds=60,
+    )
+    app = create_service_app("svc-auth", settings, route_handlers=[me], configure_logs=False)
+    async with _serve(app) as client:
+        assert (await client.get("/me", headers={"authorization": f"Bearer {token}"})).json() == {
+            "user": "u1"
+        }
+        assert (await client.get("/me")).json() == {"user": None}
+        text = (await client.get("/metrics")).text
+
+    assert 'route="/me",status="200",territory="de"} 1.0' in text
+    assert 'route="/me",status="200",territory=""} 1.0' in text
