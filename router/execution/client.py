@@ -32,15 +32,22 @@ class SubgraphClient:
         timeout_seconds: float = 30.0,
         timeouts: Mapping[str, float] | None = None,
         max_connections: int = 200,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.urls = dict(urls)
         self.timeout_seconds = timeout_seconds
         self.timeouts = dict(timeouts or {})
-        self._http = httpx.AsyncClient(
+        self._http = http or httpx.AsyncClient(
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             timeout=timeout_seconds,
+        )
+
+    def with_urls(self, urls: Mapping[str, str]) -> SubgraphClient:
+        """The same connection pool and timeouts, for another set of subgraph URLs."""
+        return SubgraphClient(
+            urls, timeout_seconds=self.timeout_seconds, timeouts=self.timeouts, http=self._http
         )
 
     async def aclose(self) -> None:

@@ -1,0 +1,112 @@
+"""The router's current supergraph: loaded at start-up, swapped atomically when its file changes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from core.config import Settings
+from router.execution import Gateway, SubgraphClient
+from router.supergraph import Supergraph, SupergraphError, parse_supergraph
+
+log = logging.getLogger("unityplan.router")
+
+
+class RouterState:
+    """Holds the gateway of the supergraph in service; requests take it once and keep it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        router = settings.router
+        self.client = SubgraphClient(
+            {},
+            timeout_seconds=router.subgraph_timeout_seconds,
+            timeouts=router.subgraph_timeouts,
+            max_connections=router.max_subgraph_connections,
+        )
+        self.gateway: Gateway | None = None
+        self._signature: tuple[float, int] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    def use(self, supergraph: Supergraph) -> Gateway:
+        """Serve `supergraph` from now on (in-flight requests finish on the previous one)."""
+        urls = {name: s.url for name, s in supergraph.subgraphs.items()}
+        urls.update(self.settings.router.subgraph_urls)
+        gateway = Gateway(
+            supergraph, self.client.with_urls(urls), self.settings.router.plan_cache_size
+        )
+        self.gateway = gateway
+        return gateway
+
+    @property
+    def supergraph_path(self) -> Path | None:
+        path = self.settings.services.supergraph_path
+        return Path(path) if path else None
+
+    def _file_signature(self, path: Path) -> tuple[float, int]:
+        stat = os.stat(path)
+        return (stat.st_mtime, stat.st_size)
+
+    def load_file(self) -> None:
+        """Load SUPERGRAPH_PATH; raises SupergraphError (at start-up the router must not run)."""
+        path = self.supergraph_path
+        if path is None:
+            raise SupergraphError(
+                "No supergraph: set SUPERGRAPH_PATH (or `unityplan serve router --supergraph FILE`); "
+                "composing from the subgraphs is not available yet"
+            )
+        try:
+            signature = self._file_signature(path)
+            sdl = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SupergraphError(
+                f"Cannot read the supergraph file {path}: {exc.strerror}"
+            ) from exc
+        self.use(parse_supergraph(sdl))
+        self._signature = signature
+        log.info("supergraph loaded from %s", path)
+
+    def reload_if_changed(self) -> bool:
+        """Swap in the file's supergraph if it changed; an invalid file is refused and logged."""
+        path = self.supergraph_path
+        if path is None:
+            return False
+        try:
+            signature = self._file_signature(path)
+        except OSError:
+            log.error("supergraph file %s is missing; still serving the previous one", path)
+            return False
+        if signature == self._signature:
+            return False
+        self._signature = signature
+        try:
+            self.use(parse_supergraph(path.read_text(encoding="utf-8")))
+        except (SupergraphError, OSError, UnicodeDecodeError) as exc:
+            log.error("supergraph file %s refused, still serving the previous one: %s", path, exc)
+            return False
+        log.info("supergraph reloaded from %s", path)
+        return True
+
+    async def _watch(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.reload_if_changed()
+
+    async def start(self) -> None:
+        if self.gateway is None:
+            self.load_file()
+        interval = self.settings.router.supergraph_poll_seconds
+        if interval > 0 and self.supergraph_path is not None and self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch(interval))
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            try:
+                await self._watcher
+            except asyncio.CancelledError:
+                pass
+            self._watcher = None
+        await self.client.aclose()
