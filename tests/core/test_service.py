@@ -301,7 +301,7 @@ async def test_authenticated_requests_are_labelled_with_the_callers_territory(
     keyring = KeyRing.from_settings(settings)
     sessions = SessionRegistry.from_settings(redis, settings)
 
-    @get("/me", sync_to_thread=False)
+    @get("/me")
     async def me(request: Request[Any, Any, Any]) -> dict[str, str | None]:
         principal = await authenticate(request.headers.get("authorization"), keyring, sessions)
         return {"user": principal.user_id if principal else None}
