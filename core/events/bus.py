@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -36,6 +37,16 @@ def redacted(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
+
+
+@dataclass(frozen=True)
+class OutgoingDocument:
+    """A serialized CloudEvent to publish: its subject, JSON bytes, id and trace headers."""
+
+    subject: str
+    payload: bytes
+    event_id: str
+    headers: Mapping[str, str] | None = None
 
 
 class EventBus:
@@ -195,6 +206,39 @@ class EventBus:
             headers=wire_headers,
             timeout=self._publish_timeout,
         )
+
+    async def publish_documents(
+        self, outgoing: Sequence[OutgoingDocument]
+    ) -> list[PubAck | Exception]:
+        """Publish several serialized CloudEvents pipelined (all sent, then all acks awaited),
+        in order; one result per document, an exception where that one failed."""
+        pending: list[asyncio.Future[PubAck] | Exception] = []
+        for item in outgoing:
+            try:
+                pending.append(
+                    await self.js.publish_async(
+                        self.namespace.wire_subject(validate_subject(item.subject)),
+                        item.payload,
+                        headers={**trace_headers(item.headers), MSG_ID_HEADER: item.event_id},
+                        # No stall timeout: it would yield to the flusher after every message
+                        # and send them one by one; a batch is far below the pending limit.
+                        wait_stall=None,
+                    )
+                )
+            except Exception as exc:  # recorded per document, like a failed ack
+                pending.append(exc)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._publish_timeout
+        results: list[PubAck | Exception] = []
+        for future in pending:
+            if isinstance(future, Exception):
+                results.append(future)
+                continue
+            try:
+                results.append(await asyncio.wait_for(future, max(0.0, deadline - loop.time())))
+            except Exception as exc:  # a timeout, an API error, no stream
+                results.append(exc)
+        return results
 
     # ------------------------------------------------------------------ consuming
 

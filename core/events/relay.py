@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,14 +21,14 @@ import nats.errors
 from nats.errors import BadSubjectError, MaxPayloadError
 from nats.js.errors import BadRequestError, NoStreamResponseError
 from prometheus_client import CollectorRegistry
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db.tables import outbox
 from core.db.territories import GLOBAL_SCHEMA
 from core.errors import InfrastructureError
-from core.events.bus import EventBus
+from core.events.bus import EventBus, OutgoingDocument
 from core.events.metrics import GLOBAL_LABEL, OutboxMetrics
 from core.events.retry import backoff_seconds
 
@@ -89,6 +90,7 @@ class OutboxRelay:
         self.metrics = OutboxMetrics.on(registry)
         self._streams_ready: set[str] = set()
         self._reconnections_seen = 0
+        self._gauges_refreshed: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -215,7 +217,8 @@ class OutboxRelay:
                     select(
                         outbox.c.id,
                         outbox.c.subject,
-                        outbox.c.payload,
+                        # As JSON text: published as stored, never decoded and re-encoded.
+                        cast(outbox.c.payload, Text).label("payload"),
                         outbox.c.headers,
                         outbox.c.attempts,
                     )
@@ -226,29 +229,34 @@ class OutboxRelay:
                 )
             ).all()
             batch.claimed = len(due)
+            results = await self._bus.publish_documents(
+                [
+                    OutgoingDocument(row.subject, row.payload.encode(), str(row.id), row.headers)
+                    for row in due
+                ]
+            )
             sent: list[uuid.UUID] = []
-            for row in due:
-                try:
-                    await self._bus.publish_document(
-                        row.subject, row.payload, event_id=str(row.id), headers=row.headers
-                    )
-                except Exception as exc:  # every failure is recorded and retried
-                    self.metrics.failures.labels(territory=source.label).inc()
-                    if isinstance(exc, NoStreamResponseError):
-                        # The server may have lost its streams (restarted without its store):
-                        # check them all again on the next pass.
-                        self._streams_ready.clear()
-                    await self._record_failure(session, row.id, row.attempts + 1, exc)
-                    if not _event_specific(exc) or not self._bus.connected:
-                        batch.halted = True
-                        break
+            for row, result in zip(due, results, strict=True):
+                if not isinstance(result, Exception):
+                    sent.append(row.id)
                     continue
-                sent.append(row.id)
+                self.metrics.failures.labels(territory=source.label).inc()
+                await self._record_failure(session, row.id, row.attempts + 1, result)
+                if isinstance(result, NoStreamResponseError):
+                    # The server may have lost its streams (restarted without its store):
+                    # check them all again on the next pass.
+                    self._streams_ready.clear()
+                if not _event_specific(result) or not self._bus.connected:
+                    # Not this event's fault: stop the pass rather than fail one batch after
+                    # another; the next pass comes after the poll interval.
+                    batch.halted = True
             if sent:
                 await session.execute(
                     update(outbox).where(outbox.c.id.in_(sent)).values(sent_at=func.now())
                 )
-            await self._refresh_gauges(session, source)
+            if len(due) < self._batch_size or self._gauges_stale(source):
+                # Counting the backlog costs a scan of it: not after every full batch.
+                await self._refresh_gauges(session, source)
         # Counted after the commit: an event is "published" once it is also marked sent.
         batch.published = len(sent)
         if sent:
@@ -270,7 +278,11 @@ class OutboxRelay:
             )
         )
 
+    def _gauges_stale(self, source: OutboxSource) -> bool:
+        return time.monotonic() - self._gauges_refreshed.get(source.label, 0.0) > 1.0
+
     async def _refresh_gauges(self, session: AsyncSession, source: OutboxSource) -> None:
+        self._gauges_refreshed[source.label] = time.monotonic()
         backlog, oldest_age = (
             await session.execute(
                 select(
