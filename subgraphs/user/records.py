@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -111,4 +111,4 @@ class SearchHit:
 class SearchPage:
     hits: list[SearchHit]
     has_next_page: bool
-    total_count: int = field(default=0)
+    total_count: int

@@ -363,17 +363,23 @@ class UserRepository:
         ]
         if hidden:
             conditions.append(users.c.id.not_in(list(hidden)))
+        source = users.outerjoin(user_profiles, p.user_id == users.c.id)
+        total = await self.session.execute(
+            select(func.count()).select_from(source).where(*conditions)
+        )
         if after is not None:
             conditions.append(tuple_(key, users.c.id) > tuple_(after.key, after.user_id))
         rows = await self.session.execute(
             select(users.c.id, key)
-            .select_from(users.outerjoin(user_profiles, p.user_id == users.c.id))
+            .select_from(source)
             .where(*conditions)
             .order_by(key, users.c.id)
             .limit(limit + 1)
         )
         hits = [SearchHit(user_id=row[0], key=row[1]) for row in rows]
-        return SearchPage(hits=hits[:limit], has_next_page=len(hits) > limit)
+        return SearchPage(
+            hits=hits[:limit], has_next_page=len(hits) > limit, total_count=int(total.scalar_one())
+        )
 
     # ------------------------------------------------------------------ erasure and export
 
