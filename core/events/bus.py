@@ -141,6 +141,11 @@ class EventBus:
         return self._client is not None and self._client.is_connected
 
     @property
+    def client(self) -> NatsClient | None:
+        """The NATS client (for readiness checks), None until connected."""
+        return self._client
+
+    @property
     def js(self) -> JetStreamContext:
         if self._js is None:
             raise InfrastructureError("Not connected to NATS")

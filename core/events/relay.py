@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.config import Settings
 from core.db.tables import outbox
 from core.db.territories import GLOBAL_SCHEMA
-from core.errors import InfrastructureError
+from core.errors import BadUserInput, InfrastructureError
 from core.events.bus import EventBus, OutgoingDocument
 from core.events.metrics import GLOBAL_LABEL, OutboxMetrics
 from core.events.retry import backoff_seconds
@@ -45,6 +45,7 @@ _EVENT_SPECIFIC_ERRORS = (
     NoStreamResponseError,
     MaxPayloadError,
     BadSubjectError,
+    BadUserInput,
     ValueError,
 )
 
@@ -126,21 +127,30 @@ class OutboxRelay:
         self._wake.set()
 
     async def _run(self) -> None:
+        failed_passes = 0
         while not self._stop.is_set():
             try:
                 published = await self.run_once()
-            except Exception:
+            except Exception as exc:
                 # A database outage or a bug in one pass must not end the relay.
-                log.exception("outbox relay pass failed")
+                failed_passes += 1
+                log.warning(
+                    "outbox relay pass failed (%d in a row): %s",
+                    failed_passes,
+                    exc,
+                    exc_info=failed_passes == 1,
+                )
                 published = 0
+            else:
+                failed_passes = 0
             if published:
                 continue  # more may be waiting: drain before sleeping
-            if self.connect_failures:
-                delay = backoff_seconds(
-                    self.connect_failures, base=self._poll_interval, cap=self._max_backoff
-                )
-            else:
-                delay = self._poll_interval
+            failures = max(failed_passes, self.connect_failures)
+            delay = (
+                backoff_seconds(failures, base=self._poll_interval, cap=self._max_backoff)
+                if failures
+                else self._poll_interval
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
             self._wake.clear()
