@@ -118,8 +118,6 @@ class Consumer:
                 )
             except TimeoutError:
                 continue
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # NATS outages must not end the consumer
                 failures += 1
                 log.warning("consumer %s cannot fetch: %s", self.durable_name, exc)
@@ -137,6 +135,12 @@ class Consumer:
                 self._busy = True
                 try:
                     await self.deliver(message)
+                except Exception as exc:
+                    # The ack (or nak) did not reach the server: JetStream redelivers after
+                    # the ack wait, and the processed-record makes that harmless.
+                    log.warning(
+                        "consumer %s could not settle a message: %s", self.durable_name, exc
+                    )
                 finally:
                     self._busy = False
 
