@@ -61,7 +61,6 @@ class Consumer:
         self.stream = namespace.stream(stream_for_filter(subject_filter))
         self._js = js
         self._db = db
-        self._namespace = namespace
         self._filter = namespace.wire_subject(subject_filter)
         self._handler = handler
         self._batch_size = batch_size
