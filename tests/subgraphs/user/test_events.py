@@ -1,0 +1,240 @@
+"""Events of the user subgraph: what it writes to the outbox, and its durable consumers of the
+auth subgraph's `user.registered` and `user.deleted` over real NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from PIL import Image
+from sqlalchemy import delete, func, or_, select
+
+from core.config import Settings
+from core.db import Database
+from core.db.tables import outbox, processed_events
+from core.events import Event, EventBus
+from core.events.subjects import territory_subject
+from subgraphs.user.app import create_app
+from subgraphs.user.models import user_blocks, user_connections, user_profiles
+from tests.subgraphs.user.conftest import (
+    UNFOLLOW,
+    UPDATE_PROFILE,
+    People,
+    Territories,
+    UserApp,
+    accounts,
+    block,
+    follow,
+    running,
+)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+async def evented_app(user_settings: Settings, territories: Territories) -> AsyncIterator[UserApp]:
+    """The app with its outbox relay and account-event consumers running."""
+    app = create_app(user_settings)
+    db = Database(user_settings.database)
+    try:
+        async with (
+            running(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://user.test"
+            ) as http,
+        ):
+            yield UserApp(
+                http,
+                People(user_settings, db),
+                db,
+                user_settings,
+                Path(user_settings.user.avatar_storage_dir),
+                app.state.user_runtime,
+            )
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def bus(user_settings: Settings) -> AsyncIterator[EventBus]:
+    bus = EventBus(user_settings)
+    await bus.connect()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+async def outbox_events(app: UserApp, territory: str, user_id: str) -> list[dict[str, Any]]:
+    async with app.db.territory_session(territory) as session:
+        rows = await session.execute(select(outbox.c.payload).order_by(outbox.c.created_at))
+        return [p for (p,) in rows if user_id in orjson.dumps(p.get("data")).decode()]
+
+
+async def test_changes_are_announced_through_the_outbox(
+    evented_app: UserApp, territories: Territories
+) -> None:
+    home, remote = territories.home.code, territories.remote.code
+    a = await evented_app.people.create(home)
+    b = await evented_app.people.create(home)
+    far = await evented_app.people.create(remote)
+    await evented_app.client(a).data(UPDATE_PROFILE, {"input": {"visibility": "CONNECTIONS"}})
+    await follow(evented_app, b, a)
+    await evented_app.client(b).data(UNFOLLOW, {"id": a.id})
+    await block(evented_app, a, b)
+    await follow(evented_app, a, far)
+    subjects = [e["subject"] for e in await outbox_events(evented_app, home, a.id)]
+    assert subjects == [
+        f"territory.{home}.user.profile_updated",
+        f"territory.{home}.user.privacy_changed",
+        f"territory.{home}.user.followed",
+        f"territory.{home}.user.unfollowed",
+        f"territory.{home}.user.blocked",
+        f"territory.{home}.user.followed",
+        f"cross.{home}.{remote}.user_followed",
+    ]
+
+    # The relay publishes them: the outbox drains.
+    async def drained() -> bool:
+        async with evented_app.db.territory_session(home) as session:
+            pending = await session.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+            )
+            return pending.scalar_one() == 0
+
+    await eventually(drained)
+
+
+async def publish_account_event(
+    bus: EventBus, territory: str, action: str, user_id: str, *, copies: int = 1
+) -> Event:
+    event = Event(
+        type=f"unityplan.user.{action}",
+        source="unityplan/auth",
+        subject=territory_subject(territory, "user", action),
+        data={"userId": user_id, "territoryCode": territory},
+        territory=territory,
+    )
+    for _ in range(copies):
+        # A fresh message id each time: JetStream keeps both, as after a lost acknowledgement.
+        await bus.publish_document(event.subject, event.to_dict(), event_id=str(uuid.uuid4()))
+    return event
+
+
+async def test_registered_event_delivered_twice_creates_the_profile_once(
+    evented_app: UserApp, territories: Territories, bus: EventBus
+) -> None:
+    home = territories.home.code
+    newcomer = await evented_app.people.create(home)
+    event = await publish_account_event(bus, home, "registered", newcomer.id, copies=2)
+    durable = f"user-profiles-registered-{home}"
+    stream = bus.namespace.stream("TERRITORY_" + home.upper())
+
+    async def settled() -> bool:
+        info = await bus.js.consumer_info(stream, durable)
+        return info.num_pending == 0 and info.num_ack_pending == 0 and info.delivered.stream_seq > 0
+
+    await eventually(settled)
+    async with evented_app.db.territory_session(home) as session:
+        profiles = await session.execute(
+            select(user_profiles.c.user_id).where(user_profiles.c.user_id == uuid.UUID(newcomer.id))
+        )
+        assert len(profiles.all()) == 1
+        records = await session.execute(
+            select(processed_events.c.consumer).where(processed_events.c.event_id == event.id)
+        )
+        assert [r[0] for r in records] == [durable]
+
+
+def avatar_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (80, 80), (10, 120, 10)).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def mentions(app: UserApp, territory: str, user_id: uuid.UUID) -> int:
+    async with app.db.territory_session(territory) as session:
+        total = 0
+        for statement in (
+            select(func.count())
+            .select_from(user_profiles)
+            .where(user_profiles.c.user_id == user_id),
+            select(func.count())
+            .select_from(user_connections)
+            .where(
+                or_(
+                    user_connections.c.follower_id == user_id,
+                    user_connections.c.following_id == user_id,
+                )
+            ),
+            select(func.count())
+            .select_from(user_blocks)
+            .where(or_(user_blocks.c.blocker_id == user_id, user_blocks.c.blocked_id == user_id)),
+        ):
+            total += (await session.execute(statement)).scalar_one()
+        return total
+
+
+async def test_deleted_event_erases_everything_about_the_user(
+    evented_app: UserApp, territories: Territories, bus: EventBus
+) -> None:
+    home, remote = territories.home.code, territories.remote.code
+    leaving = await evented_app.people.create(home)
+    friend = await evented_app.people.create(home)
+    far = await evented_app.people.create(remote)
+    far_blocker = await evented_app.people.create(remote)
+    await follow(evented_app, leaving, friend)
+    await follow(evented_app, friend, leaving)
+    await follow(evented_app, leaving, far)
+    await follow(evented_app, far, leaving)
+    await block(evented_app, far_blocker, leaving)
+    await block(evented_app, leaving, friend)  # ends the local follows, adds a block
+    response = await evented_app.http.post(
+        "/graphql",
+        data={
+            "operations": orjson.dumps(
+                {
+                    "query": "mutation($f: Upload!) { uploadAvatar(file: $f) { about } }",
+                    "variables": {"f": None},
+                }
+            ).decode(),
+            "map": '{"0": ["variables.f"]}',
+        },
+        files={"0": ("a.png", avatar_png(), "image/png")},
+        headers={"Authorization": f"Bearer {leaving.token}"},
+    )
+    assert "errors" not in response.json()
+    user_id = uuid.UUID(leaving.id)
+    assert await mentions(evented_app, home, user_id) > 0
+    assert await mentions(evented_app, remote, user_id) > 0
+    avatar_dir = evented_app.avatar_dir / leaving.id
+    assert any(avatar_dir.rglob("*.webp"))
+    # What the auth subgraph does on deleteMyAccount: the account goes, then the event.
+    async with evented_app.db.territory_session(home) as session:
+        await session.execute(delete(accounts).where(accounts.c.id == user_id))
+    await publish_account_event(bus, home, "deleted", leaving.id)
+
+    async def erased() -> bool:
+        return (
+            await mentions(evented_app, home, user_id) == 0
+            and await mentions(evented_app, remote, user_id) == 0
+            and not avatar_dir.exists()
+        )
+
+    await eventually(erased)
+    # The others keep what is theirs.
+    assert await mentions(evented_app, remote, uuid.UUID(far.id)) > 0
