@@ -223,7 +223,7 @@ class Mutation:
     @strawberry.mutation
     async def verify_email(self, info: Info, token: str) -> User:
         user_id = await recovery.verify_email(info.context.rt, token, info.context.client)
-        info.context.loaders.accounts.clear(user_id)
+        info.context.loaders.accounts.clear_all()  # the cached account may predate the change
         account = await info.context.loaders.accounts.load(user_id)
         if account is None:
             raise NotFound("User not found")

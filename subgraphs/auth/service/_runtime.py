@@ -98,14 +98,18 @@ class AuthRuntime:
     def create(cls, settings: Settings, db: Database, redis: Redis) -> AuthRuntime:
         auth = settings.auth
         prefix = settings.redis.key_prefix
+        # The first lock-out lasts one window, each further one twice the last (ASVS 2.2.1).
+        window = auth.login_failure_window_seconds
         per_account = LockoutPolicy(
             limit=auth.login_failures_per_account,
-            window_seconds=auth.login_failure_window_seconds,
+            window_seconds=window,
+            backoff_base_seconds=window,
         )
         per_ip = LockoutPolicy(
             limit=auth.login_failures_per_ip,
-            window_seconds=auth.login_failure_window_seconds,
+            window_seconds=window,
             hourly_limit=max(100, auth.login_failures_per_ip),
+            backoff_base_seconds=window,
         )
         policies = {"account": per_account, "ip": per_ip}
         return cls(
