@@ -92,6 +92,7 @@ class OutboxRelay:
         self._streams_ready: set[str] = set()
         self._reconnections_seen = 0
         self._gauges_refreshed: dict[str, float] = {}
+        self._broken_sources: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -169,10 +170,21 @@ class OutboxRelay:
         for source in sources:
             try:
                 batch = await self._publish_batch(source)
-            except Exception:
-                # One broken schema (being migrated, say) must not hold up the others.
-                log.exception("outbox relay cannot read %s on pod %s", source.schema, source.pod_id)
+            except Exception as exc:
+                # One broken schema (being migrated, say) must not hold up the others; its
+                # traceback is logged once, not on every pass.
+                first = source.label not in self._broken_sources
+                self._broken_sources.add(source.label)
+                log.log(
+                    logging.ERROR if first else logging.DEBUG,
+                    "outbox relay cannot read %s on pod %s: %s",
+                    source.schema,
+                    source.pod_id,
+                    exc,
+                    exc_info=first,
+                )
                 continue
+            self._broken_sources.discard(source.label)
             published += batch.published
             if batch.halted:
                 break

@@ -4,17 +4,20 @@ crashes between publishing and marking, failures of single events, and competing
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 import uuid
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from core.config import Settings
-from core.db import Database
+from core.db import Database, TerritoryType
+from core.db.provisioning import create_territory
 from core.db.tables import outbox
 from core.events import Event, EventBus, OutboxRelay, enqueue
 from core.events.subjects import (
@@ -87,12 +90,12 @@ async def _published_ids(
 
 
 async def _sent_at(db: Database, events: list[Event]) -> dict[uuid.UUID, object]:
-    """sent_at of each event's outbox row, wherever it lives."""
+    """sent_at of each event's outbox row: in the global outbox or its territory's."""
     found: dict[uuid.UUID, object] = {}
     ids = [event.id for event in events]
-    sessions = [db.global_session()] + [
-        db.territory_session(t.code) for t in await db.territories()
-    ]
+    registered = {t.code for t in await db.territories()}
+    codes = sorted(registered & {event.territory for event in events if event.territory})
+    sessions = [db.global_session()] + [db.territory_session(code) for code in codes]
     for opened in sessions:
         async with opened as session:
             rows = await session.execute(
@@ -279,3 +282,37 @@ async def test_a_failing_event_backs_off_without_holding_up_the_others(
     namespace = Namespace.from_settings(settings.nats)
     stored = await stored_messages(bus, namespace.stream(territory_stream(orphan_code)))
     assert [m.event_id for m in stored] == [str(orphan.id)]
+
+
+async def test_a_broken_outbox_does_not_hold_up_the_others(
+    settings: Settings,
+    db: Database,
+    event_territories: EventTerritories,
+    run_id: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = await create_territory(
+        settings, db, code=f"evx-{run_id}", name="Broken", type=TerritoryType.COUNTRY
+    )
+    async with db.territory_session(broken.code) as session:
+        await session.execute(text("ALTER TABLE outbox RENAME TO outbox_away"))
+    try:
+        events = await _enqueue_many(db, event_territories, 6, "broken")
+        relay = OutboxRelay(settings, db, registry=CollectorRegistry())
+        try:
+            with caplog.at_level(logging.DEBUG, logger="core.events.relay"):
+                for _ in range(3):
+                    await relay.run_once()
+        finally:
+            await relay.stop()
+        sent = await _sent_at(db, events)
+        assert all(value is not None for value in sent.values())
+        complaints = [
+            r for r in caplog.records if r.getMessage().startswith("outbox relay cannot read")
+        ]
+        assert len(complaints) == 3
+        # The traceback once; later passes only note it.
+        assert [r.levelno for r in complaints] == [logging.ERROR, logging.DEBUG, logging.DEBUG]
+    finally:
+        async with db.territory_session(broken.code) as session:
+            await session.execute(text("ALTER TABLE outbox_away RENAME TO outbox"))
