@@ -226,8 +226,9 @@ def _postgres_account(data_dir: Path) -> Account | None:
 def _grant_traversal(directory: Path) -> None:
     """Let the unprivileged account reach the data directory: add search (x) for others.
 
-    Only the execute bit is added, on directories lacking it (pytest's and home directories
-    are often 0700): others can pass through but still cannot list them.
+    Only the execute bit is added, on directories lacking it (home directories are often
+    0700): others can pass through but still cannot list them. Keep the root out of
+    /tmp/pytest-of-<user>: every new pytest session resets that one to 0700.
     """
     for path in [directory.resolve(), *directory.resolve().parents]:
         mode = path.stat().st_mode

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,9 +38,23 @@ def _gone(pgid: int) -> bool:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[EmbeddedStack]:
+def stack_root() -> Iterator[Path]:
+    """A private directory for the stack's data, removed afterwards.
+
+    Not pytest's tmp_path: as root, PostgreSQL runs as `nobody`, which must traverse every
+    parent directory, and each new pytest session resets /tmp/pytest-of-<user> to mode 0700.
+    """
+    root = Path(tempfile.mkdtemp(prefix="unityplan-devstack-test-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def stack(stack_root: Path) -> Iterator[EmbeddedStack]:
     stack = EmbeddedStack(
-        tmp_path / "stack",
+        stack_root / "stack",
         postgres_port=free_port(),
         nats_port=free_port(),
         redis_port=free_port(),
@@ -136,8 +152,8 @@ def test_a_taken_port_names_the_service_the_port_and_the_variable(
     assert stack.started == []
 
 
-def test_a_server_orphaned_by_a_crashed_run_is_stopped_not_in_the_way(tmp_path: Path) -> None:
-    root = tmp_path / "stack"
+def test_a_server_orphaned_by_a_crashed_run_is_stopped_not_in_the_way(stack_root: Path) -> None:
+    root = stack_root / "stack"
     port = free_port()
     crashing = textwrap.dedent(
         f"""
@@ -175,11 +191,11 @@ def test_a_server_orphaned_by_a_crashed_run_is_stopped_not_in_the_way(tmp_path: 
 
 
 def test_a_detached_stack_is_reused_and_left_running_then_stopped_from_its_records(
-    tmp_path: Path,
+    stack_root: Path,
 ) -> None:
     from core.devstack import recorded_servers, stop_recorded
 
-    root = tmp_path / "stack"
+    root = stack_root / "stack"
     port = free_port()
     first = EmbeddedStack(root, postgres_port=1, nats_port=1, redis_port=port)
     first.start(["redis"])

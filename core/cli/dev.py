@@ -1,0 +1,83 @@
+"""`unityplan dev` (the whole stack, as `make dev` runs it) and `unityplan infra up|down|status`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from core.config import Settings, get_settings
+from core.errors import ConfigError, InfrastructureError
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command()
+def dev() -> None:
+    """Start infrastructure, migrate, provision the demo territory, run every service.
+
+    Servers not configured by DATABASE_URL, NATS_URL or REDIS_URL are started embedded, with
+    their data under DEVSTACK_DIR. Ctrl-C stops everything this command started.
+    """
+    from core.devstack.dev import run_dev
+
+    sys.exit(run_dev(_settings(), sys.stdout))
+
+
+@click.group()
+def infra() -> None:
+    """The embedded PostgreSQL, NATS and Redis alone, for services run from an IDE."""
+
+
+@infra.command()
+def up() -> None:
+    """Start the embedded servers in the background (data under DEVSTACK_DIR)."""
+    from core.devstack import EmbeddedStack
+    from core.devstack.dev import display_url
+
+    dev_settings = _settings().devstack
+    stack = EmbeddedStack(
+        dev_settings.dir,
+        postgres_port=dev_settings.postgres_port,
+        nats_port=dev_settings.nats_port,
+        redis_port=dev_settings.redis_port,
+    )
+    try:
+        urls = stack.start()
+    except InfrastructureError as exc:
+        raise click.ClickException(str(exc)) from exc
+    stack.detach()
+    click.echo(f"DATABASE_URL={display_url(urls.database_url)}")
+    click.echo(f"NATS_URL={urls.nats_url}")
+    click.echo(f"REDIS_URL={urls.redis_url}")
+    click.echo("Running in the background; `unityplan infra down` stops them.")
+
+
+@infra.command()
+def down() -> None:
+    """Stop the embedded servers started by `infra up` (or left by a crashed run)."""
+    from core.devstack import stop_recorded
+
+    stopped = stop_recorded(_settings().devstack.dir)
+    click.echo(f"Stopped: {', '.join(stopped)}" if stopped else "Nothing was running.")
+
+
+@infra.command()
+def status() -> None:
+    """Which embedded servers run, with their pid and port."""
+    from core.devstack import recorded_servers
+
+    found = recorded_servers(_settings().devstack.dir)
+    if not found:
+        click.echo("No embedded server recorded.")
+    for record, alive in found:
+        state = "running" if alive else "not running (stale record)"
+        click.echo(f"{record.name:<9} pid {record.pid:<8} port {record.port:<6} {state}")
+
+
+COMMANDS = [dev, infra]

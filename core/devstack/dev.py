@@ -1,0 +1,210 @@
+"""`unityplan dev`: infrastructure, migrations, demo territory and admin, then every service.
+
+Infrastructure comes from the configured URLs, else from the embedded servers. Ctrl-C or
+SIGTERM stops, in reverse order, everything this run started; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+from core.config import Settings
+from core.devstack import demo
+from core.devstack.services import SERVICE_ORDER, Console, ServiceRunner
+from core.devstack.stack import EmbeddedStack
+from core.errors import ConfigError, InfrastructureError, UnityPlanError
+
+READY_MESSAGE = "UnityPlan dev stack is ready"
+
+
+class StopRequested(BaseException):
+    """Ctrl-C or SIGTERM. A BaseException, so that asyncio does not swallow it mid-migration."""
+
+
+def _request_stop(signum: int, frame: FrameType | None) -> None:
+    raise StopRequested(signal.Signals(signum).name)
+
+
+@contextmanager
+def _signals(handler: Callable[[int, FrameType | None], Any]) -> Iterator[None]:
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def display_url(url: str) -> str:
+    """`url` fit for printing: no password, and the plain `postgresql://` scheme."""
+    parts = urlsplit(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
+
+
+def start_infrastructure(
+    settings: Settings, console: Console
+) -> tuple[Settings, EmbeddedStack | None]:
+    """Use each configured server, start the embedded one for each that is not configured."""
+    configured = {
+        "postgres": settings.database.url,
+        "nats": settings.nats.url,
+        "redis": settings.redis.url,
+    }
+    wanted = [name for name, url in configured.items() if not url]
+    stack: EmbeddedStack | None = None
+    overrides: dict[str, str] = {}
+    if wanted:
+        dev = settings.devstack
+        stack = EmbeddedStack(
+            dev.dir,
+            postgres_port=dev.postgres_port,
+            nats_port=dev.nats_port,
+            redis_port=dev.redis_port,
+        )
+        console.line(f"Starting embedded {', '.join(wanted)} (data in {dev.dir}) ...")
+        urls = stack.start(wanted)
+        embedded = {
+            "postgres": ("DATABASE_URL", urls.database_url),
+            "nats": ("NATS_URL", urls.nats_url),
+            "redis": ("REDIS_URL", urls.redis_url),
+        }
+        overrides = {embedded[name][0]: embedded[name][1] for name in wanted}
+    effective = settings.replace(**overrides) if overrides else settings
+    labels = {"postgres": "PostgreSQL", "nats": "NATS", "redis": "Redis"}
+    urls_now = {
+        "postgres": effective.database.url,
+        "nats": effective.nats.url,
+        "redis": effective.redis.url,
+    }
+    for name, label in labels.items():
+        if name not in wanted:
+            origin = "configured"
+        elif stack is not None and name in stack.reused:
+            origin = "embedded, already running (unityplan infra up)"
+        else:
+            origin = "embedded"
+        console.line(f"  {label:<11} {display_url(urls_now[name]):<52} {origin}")
+    return effective, stack
+
+
+def _prepare_data(settings: Settings, console: Console) -> None:
+    console.line("Applying migrations and provisioning the demo territory dk (Denmark) ...")
+    asyncio.run(demo.migrate_and_provision(settings))
+    console.line("  Migrations applied; territory dk (Denmark) is ready.")
+    lines = asyncio.run(demo.bootstrap(settings))
+    if lines is None:
+        console.line("  Bootstrap admin and invitation: not available yet (no auth bootstrap).")
+        return
+    console.line("Bootstrap platform admin and invitation:")
+    for line in lines:
+        console.line(f"  {line}")
+
+
+def _service_environment(settings: Settings) -> dict[str, str]:
+    """What the service children must see so they use the same servers as this run."""
+    return {
+        "DATABASE_URL": settings.database.url,
+        "NATS_URL": settings.nats.url,
+        "REDIS_URL": settings.redis.url,
+    }
+
+
+def run_dev(settings: Settings, stream: TextIO) -> int:
+    """Run the whole stack until interrupted; the process exit code."""
+    console = Console(stream)
+    stack: EmbeddedStack | None = None
+    runner: ServiceRunner | None = None
+    with _signals(_request_stop):
+        try:
+            settings, stack = start_infrastructure(settings, console)
+            _prepare_data(settings, console)
+            runner = ServiceRunner(settings, _service_environment(settings), console)
+            failed = _start_services(runner, console)
+            missing = f" (without {', '.join(failed)}: see above)" if failed else ""
+            console.line(f"{READY_MESSAGE}{missing}. Press Ctrl-C to stop.")
+            return _supervise(runner, console)
+        except StopRequested as stop:
+            console.line(f"{stop.args[0] if stop.args else 'Stop'} received: stopping ...")
+            return 0
+        except (InfrastructureError, ConfigError, UnityPlanError) as exc:
+            console.line(f"Error: {exc}")
+            return 1
+        finally:
+            # A second Ctrl-C must not cut the clean-up short and leave servers behind.
+            signal.signal(signal.SIGINT, _still_stopping(console))
+            signal.signal(signal.SIGTERM, _still_stopping(console))
+            if runner is not None:
+                runner.stop_all()
+            if stack is not None:
+                stack.stop()
+            console.line("Stopped.")
+
+
+def _available_services() -> list[str]:
+    # `serve` owns the service registry; imported late because the CLI package imports us.
+    from core.cli.serve import available_services
+
+    return available_services()
+
+
+def _start_services(runner: ServiceRunner, console: Console) -> list[str]:
+    """Start every service of this checkout, in order; the names of those that failed.
+
+    A service that cannot start is reported and skipped rather than taking the others down:
+    while one is being worked on, the rest of the stack stays usable.
+    """
+    present = set(_available_services())
+    if not present:
+        console.line("No services in this checkout yet: infrastructure only.")
+    failed: list[str] = []
+    # The subgraphs do not need each other: start them together, the router after them.
+    for group in (
+        [name for name in SERVICE_ORDER if name != "router" and name in present],
+        ["router"] if "router" in present else [],
+    ):
+        launched = []
+        for name in group:
+            console.line(f"Starting the {name} service ...")
+            try:
+                runner.launch(name)
+                launched.append(name)
+            except InfrastructureError as exc:
+                console.line(f"Error: {exc}")
+                failed.append(name)
+        for name in launched:
+            try:
+                url = runner.wait_healthy(name)
+            except InfrastructureError as exc:
+                console.line(f"Error: {exc}")
+                failed.append(name)
+                continue
+            console.line(f"  {name:<11} {url}/graphql")
+    return failed
+
+
+def _supervise(runner: ServiceRunner, console: Console) -> int:
+    """Wait for Ctrl-C, reporting any service that stops on its own meanwhile."""
+    reported: set[str] = set()
+    while True:
+        for name, code in runner.exited():
+            if name not in reported:
+                console.line(f"The {name} service exited (code {code}); the rest keeps running.")
+                reported.add(name)
+        time.sleep(0.2)
+
+
+def _still_stopping(console: Console) -> Callable[[int, FrameType | None], None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        console.line("Still stopping; please wait.")
+
+    return handler

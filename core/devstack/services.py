@@ -1,0 +1,163 @@
+"""The services under `unityplan dev`: `unityplan serve <name>` children with prefixed output.
+
+Each runs in its own process group (Ctrl-C reaches only the supervisor, which stops them in
+order) and counts as started once its `/health` answers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import IO, TextIO
+
+import httpx
+
+from core.config import Settings
+from core.devstack.processes import port_in_use, terminate, venv_executable
+from core.errors import InfrastructureError
+
+# Start order: the router composes the subgraphs, so it comes last.
+SERVICE_ORDER: tuple[str, ...] = ("auth", "user", "router")
+PORT_VARIABLES = {"auth": "AUTH_PORT", "user": "USER_PORT", "router": "ROUTER_PORT"}
+HEALTH_TIMEOUT_SECONDS = 60.0
+
+
+def service_port(settings: Settings, name: str) -> int:
+    ports = {
+        "auth": settings.services.auth_port,
+        "user": settings.services.user_port,
+        "router": settings.services.router_port,
+    }
+    return ports[name]
+
+
+def _serve_command(name: str) -> list[str]:
+    script = venv_executable("unityplan")
+    if script is not None:
+        return [str(script), "serve", name]
+    return [sys.executable, "-c", "from core.cli import main; main()", "serve", name]
+
+
+class Console:
+    """Line-oriented output shared by the supervisor and the service output pumps."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def line(self, text: str = "") -> None:
+        with self._lock:
+            self._stream.write(text + "\n")
+            self._stream.flush()
+
+
+@dataclass
+class _Service:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    pump: threading.Thread
+
+
+class ServiceRunner:
+    """Starts services as children, relays their output, and stops every one it started."""
+
+    def __init__(self, settings: Settings, env: Mapping[str, str], console: Console) -> None:
+        self._settings = settings
+        self._env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self._console = console
+        self._services: list[_Service] = []
+
+    def base_url(self, name: str) -> str:
+        host = self._settings.services.host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only to reach a wildcard bind locally
+            host = "127.0.0.1"
+        return f"http://{host}:{service_port(self._settings, name)}"
+
+    def launch(self, name: str) -> None:
+        """Start service `name` without waiting for it (see `wait_healthy`)."""
+        port = service_port(self._settings, name)
+        if port_in_use(port):
+            raise InfrastructureError(
+                f"Cannot start the {name} service: port {port} is already in use. "
+                f"Set {PORT_VARIABLES[name]} to a free port."
+            )
+        process = subprocess.Popen(  # noqa: S603 - our own entry point
+            _serve_command(name),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=self._env,
+            start_new_session=True,
+        )
+        assert process.stdout is not None
+        pump = threading.Thread(
+            target=self._relay, args=(name, process.stdout), name=f"{name}-output", daemon=True
+        )
+        pump.start()
+        self._services.append(_Service(name, port, process, pump))
+
+    def wait_healthy(self, name: str) -> str:
+        """Wait until launched service `name` answers `/health`; its base URL.
+
+        A service that exits or stays silent is stopped and reported as InfrastructureError.
+        """
+        service = next(service for service in self._services if service.name == name)
+        try:
+            self._wait_healthy(name, service.process)
+        except BaseException:
+            self._services.remove(service)
+            self._stop(service)
+            raise
+        return self.base_url(name)
+
+    def _relay(self, name: str, output: IO[bytes]) -> None:
+        for raw in iter(output.readline, b""):
+            self._console.line(f"{name:<6}| {raw.decode(errors='replace').rstrip()}")
+        output.close()
+
+    def _wait_healthy(self, name: str, process: subprocess.Popen[bytes]) -> None:
+        url = self.base_url(name) + "/health"
+        deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
+        with httpx.Client(timeout=1.0) as client:
+            while True:
+                code = process.poll()
+                if code is not None:
+                    raise InfrastructureError(
+                        f"The {name} service exited during start-up (exit code {code}); "
+                        "its output is above."
+                    )
+                try:
+                    if client.get(url).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass  # not listening yet
+                if time.monotonic() > deadline:
+                    raise InfrastructureError(
+                        f"The {name} service did not answer {url} within "
+                        f"{HEALTH_TIMEOUT_SECONDS:.0f}s."
+                    )
+                time.sleep(0.1)
+
+    def exited(self) -> list[tuple[str, int]]:
+        """Services that stopped on their own, with their exit codes."""
+        return [
+            (service.name, code)
+            for service in self._services
+            if (code := service.process.poll()) is not None
+        ]
+
+    def stop_all(self) -> None:
+        """Stop every started service, the last started first, and wait for each."""
+        while self._services:
+            self._stop(self._services.pop())
+
+    @staticmethod
+    def _stop(service: _Service) -> None:
+        terminate(service.process.pid, child=service.process, timeout=10.0)
+        service.pump.join(timeout=5.0)

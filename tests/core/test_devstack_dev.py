@@ -1,0 +1,201 @@
+"""`unityplan dev` end to end, as a user runs it: embedded servers, demo territory, clean stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from core.devstack import free_port, port_in_use
+from core.devstack.dev import READY_MESSAGE
+
+pytestmark = pytest.mark.embedded
+
+UNITYPLAN = Path(sys.executable).parent / "unityplan"
+SERVER_PORTS = ("DEV_POSTGRES_PORT", "DEV_NATS_PORT", "DEV_REDIS_PORT")
+SERVICE_PORTS = ("AUTH_PORT", "USER_PORT", "ROUTER_PORT")
+SERVICE_LINE = re.compile(r"^\s+(?P<name>auth|user|router)\s+(?P<url>http://\S+)/graphql$")
+
+
+class DevRun:
+    """One `unityplan dev` child; its output is collected line by line as it comes."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self.process = subprocess.Popen(  # noqa: S603 - our own entry point
+            [str(UNITYPLAN), "dev"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+            if READY_MESSAGE in line:
+                self._ready.set()
+        self._ready.set()  # output ended: stop waiting, the assertion says why
+
+    def service_urls(self) -> dict[str, str]:
+        """The services it reported as started, with their base URLs."""
+        found = (SERVICE_LINE.match(line) for line in self.lines)
+        return {match["name"]: match["url"] for match in found if match}
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        self._ready.wait(timeout)
+        assert any(READY_MESSAGE in line for line in self.lines), self.output
+
+    def stop(self, sig: signal.Signals) -> int:
+        self.process.send_signal(sig)
+        code = self.process.wait(30)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def stack_root() -> Iterator[Path]:
+    """A private directory for the stack's data, removed afterwards.
+
+    Not pytest's tmp_path: as root, PostgreSQL runs as `nobody`, which must traverse every
+    parent directory, and each new pytest session resets /tmp/pytest-of-<user> to mode 0700.
+    """
+    root = Path(tempfile.mkdtemp(prefix="unityplan-devstack-test-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dev_env(stack_root: Path) -> dict[str, str]:
+    """A private stack: data in tmp, free ports, and no configured server to fall back on."""
+    env = dict(os.environ)
+    env.update({name: str(free_port()) for name in SERVER_PORTS + SERVICE_PORTS})
+    env.update(
+        DEVSTACK_DIR=str(stack_root / ".devstack"),
+        DATABASE_URL="",
+        POD_DATABASE_URLS="",
+        NATS_URL="",
+        REDIS_URL="",
+        EVENTS_NAMESPACE="",
+        REDIS_KEY_PREFIX="",
+    )
+    return env
+
+
+@pytest.fixture
+def runs() -> Iterator[list[DevRun]]:
+    started: list[DevRun] = []
+    yield started
+    for run in started:
+        run.kill()  # only when a test failed half-way; the ports check would then fail too
+
+
+def _nothing_left(root: Path, env: dict[str, str]) -> None:
+    ports = [int(env[name]) for name in SERVER_PORTS + SERVICE_PORTS]
+    assert not [port for port in ports if port_in_use(port)]
+    survivors = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(root).encode() in cmdline.read_bytes():
+                survivors.append(cmdline.parent.name)
+        except OSError:
+            continue  # exited while we looked
+    assert survivors == []
+    assert list((root / "run").glob("*.json")) == []
+
+
+async def _database(env: dict[str, str]) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        f"postgresql://postgres@127.0.0.1:{env['DEV_POSTGRES_PORT']}/unityplan"
+    )
+
+
+async def test_dev_brings_up_the_demo_territory_stops_cleanly_and_keeps_data(
+    tmp_path: Path, stack_root: Path, dev_env: dict[str, str], runs: list[DevRun]
+) -> None:
+    root = stack_root / ".devstack"
+    first = DevRun(tmp_path, dev_env)
+    runs.append(first)
+    first.wait_ready()
+    assert f"127.0.0.1:{dev_env['DEV_POSTGRES_PORT']}/unityplan" in first.output
+    services = first.service_urls()
+    async with httpx.AsyncClient(timeout=5) as client:
+        for name, url in services.items():
+            assert (await client.get(f"{url}/health")).status_code == 200, name
+
+    conn = await _database(dev_env)
+    try:
+        schema = "SELECT 1 FROM information_schema.schemata WHERE schema_name = 'territory_dk'"
+        assert await conn.fetchval(schema) == 1
+        await conn.execute("CREATE TABLE devstack_marker (note text)")
+        await conn.execute("INSERT INTO devstack_marker VALUES ('from the first run')")
+    finally:
+        await conn.close()
+
+    assert first.stop(signal.SIGINT) == 0, first.output
+    assert "Stopped." in first.output
+    _nothing_left(root, dev_env)
+
+    second = DevRun(tmp_path, dev_env)
+    runs.append(second)
+    second.wait_ready()
+    conn = await _database(dev_env)
+    try:
+        assert await conn.fetchval("SELECT note FROM devstack_marker") == "from the first run"
+        assert await conn.fetchval(schema) == 1
+    finally:
+        await conn.close()
+    assert second.stop(signal.SIGTERM) == 0, second.output
+    _nothing_left(root, dev_env)
+
+
+def test_dev_with_a_taken_port_says_which_variable_to_change(
+    tmp_path: Path, stack_root: Path, dev_env: dict[str, str]
+) -> None:
+    port = int(dev_env["DEV_NATS_PORT"])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = subprocess.run(  # noqa: S603 - our own entry point
+            [str(UNITYPLAN), "dev"],
+            cwd=tmp_path,
+            env=dev_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"port {port}" in output
+    assert "DEV_NATS_PORT" in output
+    assert "Traceback" not in output
+    _nothing_left(stack_root / ".devstack", dev_env)
