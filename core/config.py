@@ -97,6 +97,10 @@ class NatsSettings(_Group):
     duplicate_window_seconds: float = Field(
         600.0, gt=0, validation_alias=_env("EVENTS_DUPLICATE_WINDOW_SECONDS")
     )
+    # Published outbox rows are kept this long (for inspection), then the relay deletes them.
+    outbox_retention_hours: float = Field(
+        24.0, gt=0, validation_alias=_env("OUTBOX_RETENTION_HOURS")
+    )
 
 
 class RedisSettings(_Group):

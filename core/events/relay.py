@@ -21,7 +21,7 @@ import nats.errors
 from nats.errors import BadSubjectError, MaxPayloadError
 from nats.js.errors import BadRequestError, NoStreamResponseError
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Text, cast, func, select, update
+from sqlalchemy import Text, cast, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _ERROR_TEXT_MAX = 500
+# Published rows older than the retention are deleted at most this often, this many at a time.
+_PURGE_INTERVAL_SECONDS = 60.0
+_PURGE_BATCH = 1000
 # Failures that say nothing about the connection: a missing stream, an oversized or invalid
 # event. Anything else (timeouts, JetStream unavailable) ends the pass.
 _EVENT_SPECIFIC_ERRORS = (
@@ -93,6 +96,8 @@ class OutboxRelay:
         self._reconnections_seen = 0
         self._gauges_refreshed: dict[str, float] = {}
         self._broken_sources: set[str] = set()
+        self._purged_at: dict[str, float] = {}
+        self._retention = timedelta(hours=settings.nats.outbox_retention_hours)
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -170,6 +175,8 @@ class OutboxRelay:
         for source in sources:
             try:
                 batch = await self._publish_batch(source)
+                if not batch.halted and self._purge_due(source):
+                    await self._purge(source)
             except Exception as exc:
                 # One broken schema (being migrated, say) must not hold up the others; its
                 # traceback is logged once, not on every pass.
@@ -299,6 +306,26 @@ class OutboxRelay:
                 available_at=func.now() + timedelta(seconds=delay),
             )
         )
+
+    def _purge_due(self, source: OutboxSource) -> bool:
+        last = self._purged_at.get(source.label)
+        return last is None or time.monotonic() - last > _PURGE_INTERVAL_SECONDS
+
+    async def _purge(self, source: OutboxSource) -> int:
+        """Delete published rows past the retention (a bounded batch, so no long lock)."""
+        self._purged_at[source.label] = time.monotonic()
+        expired = (
+            select(outbox.c.id)
+            .where(outbox.c.sent_at < func.now() - self._retention)
+            .limit(_PURGE_BATCH)
+            .scalar_subquery()
+        )
+        async with self._db.pod_session(source.pod_id, source.schema) as session:
+            result = await session.execute(delete(outbox).where(outbox.c.id.in_(expired)))
+        removed = int(getattr(result, "rowcount", 0) or 0)
+        if removed:
+            log.info("outbox relay removed %d published events from %s", removed, source.schema)
+        return removed
 
     def _gauges_stale(self, source: OutboxSource) -> bool:
         return time.monotonic() - self._gauges_refreshed.get(source.label, 0.0) > 1.0

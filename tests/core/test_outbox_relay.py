@@ -316,3 +316,50 @@ async def test_a_broken_outbox_does_not_hold_up_the_others(
     finally:
         async with db.territory_session(broken.code) as session:
             await session.execute(text("ALTER TABLE outbox_away RENAME TO outbox"))
+
+
+async def test_published_events_are_removed_after_the_retention(
+    settings: Settings, db: Database, bus: EventBus, event_territories: EventTerritories
+) -> None:
+    code = event_territories.home.code
+    old, recent, unsent = await _enqueue_many_in(db, code, 3)
+    async with db.territory_session(code) as session:
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.id == old.id)
+            .values(sent_at=func.now() - timedelta(hours=25))
+        )
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.id == recent.id)
+            .values(sent_at=func.now() - timedelta(hours=23))
+        )
+        # Never published, however old: it must stay until it is.
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.id == unsent.id)
+            .values(created_at=func.now() - timedelta(days=3))
+        )
+    relay = OutboxRelay(settings, db, bus=bus, registry=CollectorRegistry())
+    await relay.run_once()
+    async with db.territory_session(code) as session:
+        left = set(
+            await session.scalars(
+                select(outbox.c.id).where(outbox.c.id.in_([old.id, recent.id, unsent.id]))
+            )
+        )
+    assert left == {recent.id, unsent.id}
+
+
+async def _enqueue_many_in(db: Database, code: str, count: int) -> list[Event]:
+    async with db.territory_session(code) as session:
+        return [
+            await enqueue(
+                session,
+                subject=territory_subject(code, "test", "kept"),
+                type="org.unityplan.test.kept",
+                source="/tests/retention",
+                data={"n": n},
+            )
+            for n in range(count)
+        ]
