@@ -3,6 +3,7 @@ queries (one global lookup at most, then a few per territory in the batch)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,42 +56,58 @@ class Loaders:
         return groups
 
     async def _load_owners(self, user_ids: Sequence[UUID]) -> list[OwnerView]:
-        views: dict[UUID, OwnerView] = {}
-        for territory, members in (await self._by_territory(user_ids)).items():
-            async with self._db.territory_session(territory) as session:
-                repo = UserRepository(session)
-                profiles = await repo.profiles(members)
-                relationships = (
-                    await repo.relationships(self._viewer_id, members)
-                    if self._viewer_id is not None
-                    else {}
-                )
-            for user_id in members:
-                profile = profiles.get(user_id)
-                relationship = relationships.get(user_id, NO_RELATIONSHIP)
-                if profile is not None and not may_view_profile(
-                    profile.visibility,
-                    owner_id=user_id,
-                    viewer_id=self._viewer_id,
-                    relationship=relationship,
-                ):
-                    profile = None
-                views[user_id] = OwnerView(user_id, territory, profile, relationship)
+        groups = await self._by_territory(user_ids)
+        # Territories (perhaps on different pods) are read at the same time, each in its own
+        # session.
+        parts = await asyncio.gather(
+            *(self._owners_in(territory, members) for territory, members in groups.items())
+        )
+        views = {view.user_id: view for part in parts for view in part}
         return [
             views.get(user_id) or OwnerView(user_id, None, None, NO_RELATIONSHIP)
             for user_id in user_ids
         ]
 
+    async def _owners_in(self, territory: str, members: list[UUID]) -> list[OwnerView]:
+        async with self._db.territory_session(territory) as session:
+            repo = UserRepository(session)
+            profiles = await repo.profiles(members)
+            relationships = (
+                await repo.relationships(self._viewer_id, members)
+                if self._viewer_id is not None
+                else {}
+            )
+        views = []
+        for user_id in members:
+            profile = profiles.get(user_id)
+            relationship = relationships.get(user_id, NO_RELATIONSHIP)
+            if profile is not None and not may_view_profile(
+                profile.visibility,
+                owner_id=user_id,
+                viewer_id=self._viewer_id,
+                relationship=relationship,
+            ):
+                profile = None
+            views.append(OwnerView(user_id, territory, profile, relationship))
+        return views
+
     async def _load_counts(self, user_ids: Sequence[UUID]) -> list[Counts]:
-        counts: dict[UUID, Counts] = {}
-        for territory, members in (await self._by_territory(user_ids)).items():
-            async with self._db.territory_session(territory) as session:
-                repo = UserRepository(session)
-                followers = await repo.follower_counts(members)
-                following = await repo.following_counts(members)
-            for user_id in members:
-                counts[user_id] = Counts(followers.get(user_id, 0), following.get(user_id, 0))
+        groups = await self._by_territory(user_ids)
+        parts = await asyncio.gather(
+            *(self._counts_in(territory, members) for territory, members in groups.items())
+        )
+        counts = {user_id: count for part in parts for user_id, count in part.items()}
         return [counts.get(user_id, Counts()) for user_id in user_ids]
+
+    async def _counts_in(self, territory: str, members: list[UUID]) -> dict[UUID, Counts]:
+        async with self._db.territory_session(territory) as session:
+            repo = UserRepository(session)
+            followers = await repo.follower_counts(members)
+            following = await repo.following_counts(members)
+        return {
+            user_id: Counts(followers.get(user_id, 0), following.get(user_id, 0))
+            for user_id in members
+        }
 
     async def blocked_with_viewer(self, viewer_territory: str | None) -> set[UUID]:
         """Everyone the viewer blocked or is blocked by: never shown to them in a list.
