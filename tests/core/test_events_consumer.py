@@ -157,7 +157,7 @@ async def test_a_redelivered_event_is_acked_without_running_the_handler_again(
 
     async def redelivery_acked() -> bool:
         info = await bus.js.consumer_info(stream, name)
-        return info.num_ack_pending == 0 and info.num_pending == 0 and info.num_redelivered == 0
+        return not (info.num_ack_pending or info.num_pending or info.num_redelivered)
 
     await eventually(redelivery_acked, what="the redelivered event to be acked")
     await second.stop()
@@ -245,7 +245,7 @@ async def test_a_malformed_message_is_dropped_and_consumption_goes_on(
 
     async def nothing_pending() -> bool:
         info = await bus.js.consumer_info(stream, name)
-        return info.num_ack_pending == 0 and info.num_pending == 0
+        return not (info.num_ack_pending or info.num_pending)
 
     await eventually(nothing_pending, what="the malformed message to be terminated")
     await consumer.stop()
