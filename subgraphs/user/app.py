@@ -25,7 +25,7 @@ from core.config import Settings
 from core.db import Database
 from core.errors import Unauthenticated
 from core.events import EventBus, OutboxRelay
-from core.observability.health import database_checks, redis_check
+from core.observability.health import database_checks, nats_check, redis_check
 from core.security import KeyRing, Principal, SessionRegistry, authenticate
 from core.service import create_service_app
 from subgraphs.user.avatar_service import AvatarLinks
@@ -154,13 +154,18 @@ def create_app(
             await relay.stop()
         await asyncio.gather(db.dispose(), redis.aclose())
 
+    readiness = {**database_checks(db), "redis": redis_check(redis)}
+    if settings.nats.url and run_consumers:
+        # The consumers' connection, created at start-up (not ready until then).
+        readiness["nats"] = nats_check(lambda: bus.client if bus is not None else None)
+
     app = create_service_app(
         SERVICE_NAME,
         settings,
         route_handlers=[GraphQLController, avatar],
         on_startup=[start],
         on_shutdown=[stop],
-        readiness={**database_checks(db), "redis": redis_check(redis)},
+        readiness=readiness,
     )
     app.state.user_runtime = runtime
     return app

@@ -238,3 +238,15 @@ async def test_deleted_event_erases_everything_about_the_user(
     await eventually(erased)
     # The others keep what is theirs.
     assert await mentions(evented_app, remote, uuid.UUID(far.id)) > 0
+
+
+async def test_probes_report_every_dependency(evented_app: UserApp) -> None:
+    assert (await evented_app.http.get("/health")).json() == {"status": "ok"}
+    ready = await evented_app.http.get("/ready")
+    assert ready.status_code == 200
+    checks = ready.json()["checks"]
+    assert {"postgres:default", "redis", "nats"} <= set(checks)
+    assert all(check["status"] == "ok" for check in checks.values())
+    metrics = (await evented_app.http.get("/metrics")).text
+    assert 'user_http_requests_total{' in metrics
+    assert 'route="/graphql"' in metrics
