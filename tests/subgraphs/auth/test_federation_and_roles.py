@@ -204,7 +204,9 @@ async def test_territory_roles_are_granted_by_admins_only(
     helper = await register_member(auth_app, home)
     outsider = await register_member(auth_app, remote)
     grant = """
-    mutation G($u: ID!, $t: ID!, $r: String!) { grantTerritoryRole(userId: $u, territoryCode: $t, role: $r) }
+    mutation G($u: ID!, $t: ID!, $r: String!) {
+      grantTerritoryRole(userId: $u, territoryCode: $t, role: $r)
+    }
     """
     error = await auth_app.client(chief.access_token).error(
         grant, {"u": helper.id, "t": home, "r": "moderator"}
