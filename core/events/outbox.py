@@ -48,6 +48,9 @@ async def enqueue(
             source=source,
             payload=event.to_dict(),
             headers=capture_trace_context(),
+            # now() is the same for the whole transaction; the event's own time keeps the
+            # order in which one transaction wrote several events (the relay sorts by it).
+            created_at=event.time,
         )
     )
     return event

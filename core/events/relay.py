@@ -4,6 +4,9 @@ Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several relays share the work
 publishing one row twice; `Nats-Msg-Id` = event id makes a republish after a crash between
 publishing and marking a no-op in JetStream. Failures back off exponentially; while NATS is
 unreachable nothing is marked, and everything is published once it returns.
+
+Events of one outbox go out in the order they were written, except that an event waiting out
+a backoff is overtaken by later ones: consumers must not rely on order across a retry.
 """
 
 from __future__ import annotations

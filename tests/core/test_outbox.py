@@ -114,3 +114,27 @@ async def test_global_events_go_to_the_global_outbox(settings: Settings, db: Dat
         row = (await session.execute(select(outbox).where(outbox.c.id == event.id))).one()
     assert row.payload["territory"] == "dk"
     assert row.payload["subject"] == "global.user.registered"
+
+
+async def test_events_of_one_transaction_are_published_in_the_order_written(
+    settings: Settings, db: Database, bus: EventBus, event_territories: EventTerritories
+) -> None:
+    code = event_territories.remote.code
+    async with db.territory_session(code) as session:
+        written = [
+            await enqueue(
+                session,
+                subject=territory_subject(code, "test", "ordered"),
+                type="org.unityplan.test.ordered",
+                source="/tests/outbox",
+                data={"n": n},
+            )
+            for n in range(20)
+        ]
+    relay = OutboxRelay(settings, db, bus=bus, registry=CollectorRegistry())
+    while await relay.run_once():
+        pass
+    stream = Namespace.from_settings(settings.nats).stream(territory_stream(code))
+    ours = {str(event.id) for event in written}
+    published = [m.event_id for m in await stored_messages(bus, stream) if m.event_id in ours]
+    assert published == [str(event.id) for event in written]
