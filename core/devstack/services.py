@@ -18,7 +18,7 @@ from typing import IO, TextIO
 import httpx
 
 from core.config import Settings
-from core.devstack.processes import port_in_use, terminate, venv_executable
+from core.devstack.processes import ProcessRecord, port_in_use, terminate, venv_executable
 from core.errors import InfrastructureError
 
 # Start order: the router composes the subgraphs, so it comes last.
@@ -72,6 +72,8 @@ class ServiceRunner:
         self._env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self._console = console
         self._services: list[_Service] = []
+        # Pid records beside the embedded servers' ones: a crashed run's services get cleared.
+        self._records = settings.devstack.dir.absolute()
 
     def base_url(self, name: str) -> str:
         host = self._settings.services.host
@@ -82,13 +84,15 @@ class ServiceRunner:
     def launch(self, name: str) -> None:
         """Start service `name` without waiting for it (see `wait_healthy`)."""
         port = service_port(self._settings, name)
+        self._clear_stale(name)
         if port_in_use(port):
             raise InfrastructureError(
                 f"Cannot start the {name} service: port {port} is already in use. "
                 f"Set {PORT_VARIABLES[name]} to a free port."
             )
+        command = _serve_command(name)
         process = subprocess.Popen(  # noqa: S603 - our own entry point
-            _serve_command(name),
+            command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -101,6 +105,9 @@ class ServiceRunner:
         )
         pump.start()
         self._services.append(_Service(name, port, process, pump))
+        ProcessRecord(
+            name=_record_name(name), pid=process.pid, port=port, executable=command[0]
+        ).save(self._records)
 
     def wait_healthy(self, name: str) -> str:
         """Wait until launched service `name` answers `/health`; its base URL.
@@ -157,7 +164,21 @@ class ServiceRunner:
         while self._services:
             self._stop(self._services.pop())
 
-    @staticmethod
-    def _stop(service: _Service) -> None:
+    def _stop(self, service: _Service) -> None:
         terminate(service.process.pid, child=service.process, timeout=10.0)
         service.pump.join(timeout=5.0)
+        ProcessRecord.path(self._records, _record_name(service.name)).unlink(missing_ok=True)
+
+    def _clear_stale(self, name: str) -> None:
+        """Stop the same service left running by a run that crashed, so it frees its port."""
+        record = ProcessRecord.load(self._records, _record_name(name))
+        if record is None:
+            return
+        if record.is_alive():
+            self._console.line(f"Stopping the {name} service left running (pid {record.pid})")
+            terminate(record.pid, timeout=10.0)
+        record.forget(self._records)
+
+
+def _record_name(service: str) -> str:
+    return f"service-{service}"

@@ -199,3 +199,32 @@ def test_dev_with_a_taken_port_says_which_variable_to_change(
     assert "DEV_NATS_PORT" in output
     assert "Traceback" not in output
     _nothing_left(stack_root / ".devstack", dev_env)
+
+
+def test_infra_up_leaves_the_servers_running_until_infra_down(
+    tmp_path: Path, stack_root: Path, dev_env: dict[str, str]
+) -> None:
+    def infra(action: str) -> str:
+        result = subprocess.run(  # noqa: S603 - our own entry point
+            [str(UNITYPLAN), "infra", action],
+            cwd=tmp_path,
+            env=dev_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    ports = [int(dev_env[name]) for name in SERVER_PORTS]
+    try:
+        up = infra("up")
+        assert f"127.0.0.1:{dev_env['DEV_POSTGRES_PORT']}/unityplan" in up
+        assert all(port_in_use(port) for port in ports), "they outlive `infra up` itself"
+        status = infra("status")
+        assert status.count("running") == 3
+    finally:
+        down = infra("down")
+    assert "postgres" in down
+    _nothing_left(stack_root / ".devstack", dev_env)
