@@ -15,6 +15,7 @@ import orjson
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, StreamInfo
+from prometheus_client import CollectorRegistry
 
 from core.config import Settings
 from core.errors import InfrastructureError
@@ -59,8 +60,12 @@ class EventBus:
         *,
         name: str = "unityplan",
         publish_timeout: float = 2.0,
+        registry: CollectorRegistry | None = None,
     ) -> None:
+        """`registry`: where consumers count events (`events_consumed_total`); default one if
+        None."""
         self._settings = settings
+        self._registry = registry
         self._db = db
         self._name = name
         self._publish_timeout = publish_timeout
@@ -269,6 +274,7 @@ class EventBus:
             batch_size=batch_size,
             ack_wait_seconds=ack_wait_seconds,
             max_retry_delay=self._settings.nats.outbox_max_backoff_seconds,
+            registry=self._registry,
         )
         await consumer.start()
         self._consumers.append(consumer)

@@ -19,11 +19,13 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import CollectorRegistry
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.tables import processed_events
 from core.events.cloudevents import Event, EventFormatError
+from core.events.metrics import ConsumeOutcome, consumed_counter
 from core.events.retry import backoff_seconds
 from core.events.subjects import Namespace, stream_for_filter, validate_durable_name
 from core.events.tracecontext import restore_trace_context
@@ -56,6 +58,7 @@ class Consumer:
         batch_size: int,
         ack_wait_seconds: float,
         max_retry_delay: float,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.durable_name = validate_durable_name(durable_name)
         self.stream = namespace.stream(stream_for_filter(subject_filter))
@@ -66,6 +69,7 @@ class Consumer:
         self._batch_size = batch_size
         self._ack_wait = ack_wait_seconds
         self._max_retry_delay = max_retry_delay
+        self._consumed = consumed_counter(registry)
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -155,6 +159,7 @@ class Consumer:
             event = Event.from_bytes(message.data)
         except EventFormatError as exc:
             log.error("consumer %s drops a malformed event: %s", self.durable_name, exc)
+            self._count(ConsumeOutcome.MALFORMED)
             await message.term()
             return
         context = restore_trace_context(message.headers)
@@ -170,7 +175,7 @@ class Consumer:
             },
         ) as span:
             try:
-                await self.process(event)
+                handled = await self.process(event)
             except Exception as exc:  # any failure is retried, none is fatal
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR))
@@ -184,9 +189,14 @@ class Consumer:
                     delay,
                     exc,
                 )
+                self._count(ConsumeOutcome.FAILED)
                 await message.nak(delay=delay)
                 return
+        self._count(ConsumeOutcome.HANDLED if handled else ConsumeOutcome.DUPLICATE)
         await message.ack()
+
+    def _count(self, outcome: str) -> None:
+        self._consumed.labels(consumer=self.durable_name, outcome=outcome).inc()
 
     async def process(self, event: Event) -> bool:
         """Run the handler for `event` in one transaction with its processed-record; returns

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 from sqlalchemy import Column, MetaData, Table, Text, func, insert, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,6 +88,20 @@ async def _publish(bus: EventBus, code: str, action: str, **data: object) -> Eve
     return event
 
 
+def _consumed(name: str) -> dict[str, float]:
+    """This consumer's `events_consumed_total` by outcome (the bus counts on the default
+    registry; durable names are unique per test)."""
+    outcomes = ("handled", "duplicate", "failed", "malformed")
+    counts = {
+        outcome: REGISTRY.get_sample_value(
+            "events_consumed_total", {"consumer": name, "outcome": outcome}
+        )
+        or 0.0
+        for outcome in outcomes
+    }
+    return {outcome: count for outcome, count in counts.items() if count}
+
+
 async def _processed(db: Database, code: str, consumer: str) -> list[uuid.UUID]:
     async with db.territory_session(code) as session:
         rows = await session.scalars(
@@ -162,6 +176,7 @@ async def test_a_redelivered_event_is_acked_without_running_the_handler_again(
     await eventually(redelivery_acked, what="the redelivered event to be acked")
     await second.stop()
     assert recorder.seen == [(event.id, home.schema)]
+    assert _consumed(name) == {"duplicate": 1}
     assert await _processed(db, home.code, name) == [event.id]
 
 
@@ -197,6 +212,7 @@ async def test_the_same_event_published_twice_is_handled_once(
     await eventually(marker_handled, what="the events to be consumed")
     await consumer.stop()
     assert [seen_id for seen_id, _ in recorder.seen] == [event.id, marker.id]
+    assert _consumed(name) == {"handled": 2, "duplicate": 1}
 
 
 async def test_a_failing_handler_is_rolled_back_and_retried(
@@ -219,6 +235,7 @@ async def test_a_failing_handler_is_rolled_back_and_retried(
     assert recorder.seen == [(event.id, home.schema), (event.id, home.schema)]
     # The failed attempt's write was rolled back with it; the retry's stayed.
     assert await _keys(db, home.code, recorder.tag) == {f"{recorder.tag}:{event.id}:2"}
+    assert _consumed(name) == {"failed": 1, "handled": 1}
 
 
 async def test_a_malformed_message_is_dropped_and_consumption_goes_on(
@@ -250,6 +267,7 @@ async def test_a_malformed_message_is_dropped_and_consumption_goes_on(
     await eventually(nothing_pending, what="the malformed message to be terminated")
     await consumer.stop()
     assert recorder.seen == [(good.id, home.schema)]
+    assert _consumed(name) == {"malformed": 1, "handled": 1}
 
 
 async def test_trace_context_travels_from_enqueue_to_the_consumer(
