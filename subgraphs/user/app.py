@@ -32,7 +32,7 @@ from subgraphs.user.avatar_service import AvatarLinks
 from subgraphs.user.avatars import MAX_UPLOAD_BYTES, OUTPUT_CONTENT_TYPE, AvatarSize
 from subgraphs.user.context import UserContext, UserRuntime
 from subgraphs.user.directory import UserDirectory
-from subgraphs.user.events import UserEventHandlers, start_consumers
+from subgraphs.user.events import AccountEventConsumers, UserEventHandlers
 from subgraphs.user.loaders import Loaders
 from subgraphs.user.schema import build_schema
 from subgraphs.user.storage import BlobStore, LocalBlobStore, avatar_key
@@ -42,6 +42,8 @@ SERVICE_NAME = "user"
 # bigger is refused while streaming, before it is read to the end.
 REQUEST_MAX_BYTES = MAX_UPLOAD_BYTES + 256 * 1024
 HOME_TERRITORY_TTL_SECONDS = 3600.0
+# How often the account-event consumers look for newly provisioned territories.
+TERRITORY_RESCAN_SECONDS = 30.0
 _VERSION = re.compile(r"^[0-9a-f]{32}$")
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ def create_app(
     )
     relay: OutboxRelay | None = None
     bus: EventBus | None = None
+    watcher: asyncio.Task[None] | None = None
 
     async def context_getter(request: Request[Any, Any, Any]) -> UserContext:
         viewer: Principal | None = None
@@ -133,7 +136,7 @@ def create_app(
         )
 
     async def start(app: Litestar) -> None:
-        nonlocal relay, bus
+        nonlocal relay, bus, watcher
         if not settings.nats.url:
             return
         if run_outbox_relay:
@@ -142,11 +145,16 @@ def create_app(
         if run_consumers:
             bus = EventBus(settings, db, name="unityplan-user")
             await bus.connect()
-            territories = [t.code for t in await db.territories()]
-            await bus.ensure_streams(territories)
-            await start_consumers(bus, territories, UserEventHandlers(db, store, directory))
+            consumers = AccountEventConsumers(bus, db, UserEventHandlers(db, store, directory))
+            await consumers.sync()
+            app.state.user_consumers = consumers
+            watcher = asyncio.create_task(consumers.watch(TERRITORY_RESCAN_SECONDS))
 
     async def stop(app: Litestar) -> None:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         if bus is not None:
             with contextlib.suppress(Exception):
                 await bus.close()

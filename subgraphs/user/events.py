@@ -3,8 +3,8 @@ the account events it consumes."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -113,20 +113,41 @@ class UserEventHandlers:
             await publish(session, home, PROFILE_DELETED, ids(userId=user_id))
 
 
-async def start_consumers(
-    bus: EventBus, territories: Iterable[str], handlers: UserEventHandlers
-) -> None:
+class AccountEventConsumers:
     """One durable consumer per territory stream and account event (a filter cannot span
-    territory streams)."""
-    for code in territories:
-        durable_suffix = code.replace("-", "_")
-        await bus.consume(
-            f"user-profiles-registered-{durable_suffix}",
-            territory_subject(code, DOMAIN, USER_REGISTERED),
-            handlers.registered,
-        )
-        await bus.consume(
-            f"user-profiles-deleted-{durable_suffix}",
-            territory_subject(code, DOMAIN, USER_DELETED),
-            handlers.deleted,
-        )
+    territory streams), including territories provisioned while the service runs."""
+
+    def __init__(self, bus: EventBus, db: Database, handlers: UserEventHandlers) -> None:
+        self._bus = bus
+        self._db = db
+        self._handlers = handlers
+        self.territories: set[str] = set()
+
+    async def sync(self) -> None:
+        """Start consuming every active territory not consumed yet."""
+        codes = {t.code for t in await self._db.territories()} - self.territories
+        if not codes:
+            return
+        await self._bus.ensure_streams(sorted(codes))
+        for code in sorted(codes):
+            durable_suffix = code.replace("-", "_")
+            await self._bus.consume(
+                f"user-profiles-registered-{durable_suffix}",
+                territory_subject(code, DOMAIN, USER_REGISTERED),
+                self._handlers.registered,
+            )
+            await self._bus.consume(
+                f"user-profiles-deleted-{durable_suffix}",
+                territory_subject(code, DOMAIN, USER_DELETED),
+                self._handlers.deleted,
+            )
+            self.territories.add(code)
+
+    async def watch(self, interval_seconds: float) -> None:
+        """`sync` now and then, until cancelled; a failed pass is retried on the next."""
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                await self.sync()
+            except Exception:  # the next pass retries; the service keeps serving
+                log.warning("could not start consumers for new territories", exc_info=True)

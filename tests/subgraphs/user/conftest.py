@@ -200,6 +200,7 @@ class UserApp:
     settings: Settings
     avatar_dir: Path
     runtime: UserRuntime
+    state: Any = None  # the Litestar app's state
 
     def client(self, who: Person | None = None) -> Client:
         return Client(self.http, token=who.token if who is not None else None)
@@ -223,6 +224,7 @@ async def user_app(user_settings: Settings, territories: Territories) -> AsyncIt
                 user_settings,
                 Path(user_settings.user.avatar_storage_dir),
                 app.state.user_runtime,
+                app.state,
             )
     finally:
         await db.dispose()

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, or_, select
 
 from core.config import Settings
 from core.db import Database
+from core.db.provisioning import create_territory
 from core.db.tables import outbox, processed_events
 from core.events import Event, EventBus
 from core.events.subjects import territory_subject
@@ -64,6 +65,7 @@ async def evented_app(user_settings: Settings, territories: Territories) -> Asyn
                 user_settings,
                 Path(user_settings.user.avatar_storage_dir),
                 app.state.user_runtime,
+                app.state,
             )
     finally:
         await db.dispose()
@@ -248,5 +250,31 @@ async def test_probes_report_every_dependency(evented_app: UserApp) -> None:
     assert {"postgres:default", "redis", "nats"} <= set(checks)
     assert all(check["status"] == "ok" for check in checks.values())
     metrics = (await evented_app.http.get("/metrics")).text
-    assert 'user_http_requests_total{' in metrics
+    assert "user_http_requests_total{" in metrics
     assert 'route="/graphql"' in metrics
+
+
+async def test_territories_provisioned_later_are_consumed_too(
+    evented_app: UserApp, user_settings: Settings, bus: EventBus
+) -> None:
+    code = "un" + uuid.uuid4().hex[:6]
+    await create_territory(
+        user_settings, evented_app.db, code=code, name="Late land", type="country"
+    )
+    consumers = evented_app.state.user_consumers
+    assert code not in consumers.territories
+    await consumers.sync()  # what the periodic rescan does
+    assert code in consumers.territories
+    newcomer = await evented_app.people.create(code)
+    await publish_account_event(bus, code, "registered", newcomer.id)
+
+    async def profile_exists() -> bool:
+        async with evented_app.db.territory_session(code) as session:
+            found = await session.execute(
+                select(user_profiles.c.user_id).where(
+                    user_profiles.c.user_id == uuid.UUID(newcomer.id)
+                )
+            )
+            return found.first() is not None
+
+    await eventually(profile_exists)
