@@ -132,7 +132,7 @@ def run_dev(settings: Settings, stream: TextIO) -> int:
             failed = _start_services(runner, console)
             missing = f" (without {', '.join(failed)}: see above)" if failed else ""
             console.line(f"{READY_MESSAGE}{missing}. Press Ctrl-C to stop.")
-            return _supervise(runner, console)
+            return _supervise(runner, stack, console)
         except StopRequested as stop:
             console.line(f"{stop.args[0] if stop.args else 'Stop'} received: stopping ...")
             return 0
@@ -192,13 +192,14 @@ def _start_services(runner: ServiceRunner, console: Console) -> list[str]:
     return failed
 
 
-def _supervise(runner: ServiceRunner, console: Console) -> int:
-    """Wait for Ctrl-C, reporting any service that stops on its own meanwhile."""
+def _supervise(runner: ServiceRunner, stack: EmbeddedStack | None, console: Console) -> int:
+    """Wait for Ctrl-C, reporting any service or server that stops on its own meanwhile."""
     reported: set[str] = set()
     while True:
-        for name, code in runner.exited():
+        servers = stack.exited() if stack is not None else []
+        for name, code in [*runner.exited(), *servers]:
             if name not in reported:
-                console.line(f"The {name} service exited (code {code}); the rest keeps running.")
+                console.line(f"{name} exited (code {code}); the rest keeps running.")
                 reported.add(name)
         time.sleep(0.2)
 

@@ -97,7 +97,11 @@ class EmbeddedStack:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         _track(self)
         try:
-            wanted = [self._servers[name] for name in ALL_SERVICES if name in services]
+            wanted = [
+                self._servers[name]
+                for name in ALL_SERVICES
+                if name in services and name not in self._started and name not in self._reused
+            ]
             to_start = [server for server in wanted if not self._adopt_or_clear(server)]
             for server in to_start:
                 self._check_port(server)
@@ -122,6 +126,14 @@ class EmbeddedStack:
             nats_url=self._servers["nats"].url() if "nats" in up else "",
             redis_url=self._servers["redis"].url() if "redis" in up else "",
         )
+
+    def exited(self) -> list[tuple[str, int]]:
+        """Servers this stack started that have since stopped on their own, with exit codes."""
+        return [
+            (name, code)
+            for name, started in self._started.items()
+            if (code := started.process.poll()) is not None
+        ]
 
     def stop(self) -> None:
         """Stop every server this stack started, newest first, and wait until they are gone."""

@@ -105,6 +105,10 @@ async def test_servers_answer_real_queries_stop_cleanly_and_keep_their_data(
     finally:
         await client.aclose()
 
+    assert stack.start() == urls, "starting again keeps the running servers"
+    assert [ProcessRecord.load(stack.root, name).pid for name in stack.started] == pids  # type: ignore[union-attr]
+    assert stack.exited() == []
+
     stack.stop()
     assert stack.started == []
     assert not any(port_in_use(port) for port in _ports(stack))
