@@ -4,6 +4,7 @@ published through a transactional outbox and consumed by durable, idempotent con
 from core.events.bus import EventBus
 from core.events.cloudevents import Event, EventFormatError
 from core.events.consumer import Consumer, Handler
+from core.events.fanout import TerritoryConsumers
 from core.events.metrics import OutboxMetrics
 from core.events.outbox import enqueue
 from core.events.relay import OutboxRelay, OutboxSource
@@ -33,6 +34,7 @@ __all__ = [
     "Scope",
     "StreamSpec",
     "Subject",
+    "TerritoryConsumers",
     "capture_trace_context",
     "cross_subject",
     "enqueue",

@@ -21,6 +21,7 @@ from core.config import Settings
 from core.errors import InfrastructureError
 from core.events.cloudevents import Event
 from core.events.consumer import Consumer, Handler
+from core.events.fanout import TerritoryConsumers
 from core.events.streams import ensure_streams, stream_specs, territory_stream_spec
 from core.events.subjects import Namespace, validate_subject
 from core.events.tracecontext import capture_trace_context, trace_headers
@@ -73,6 +74,7 @@ class EventBus:
         self._client: NatsClient | None = None
         self._js: JetStreamContext | None = None
         self._consumers: list[Consumer] = []
+        self._fanouts: list[TerritoryConsumers] = []
         self._closing = False
         # Counts reconnections, so users can tell the server may have changed (lost streams).
         self.reconnections = 0
@@ -111,6 +113,9 @@ class EventBus:
 
     async def close(self) -> None:
         """Stop the consumers this bus started, then drain and close the connection."""
+        fanouts, self._fanouts = self._fanouts, []
+        for fanout in fanouts:
+            await fanout.stop()
         consumers, self._consumers = self._consumers, []
         for consumer in consumers:
             await consumer.stop()
@@ -279,6 +284,35 @@ class EventBus:
         await consumer.start()
         self._consumers.append(consumer)
         return consumer
+
+    async def consume_territories(
+        self,
+        durable_prefix: str,
+        subject_tail: str,
+        handler: Handler,
+        *,
+        refresh_seconds: float = 30.0,
+    ) -> TerritoryConsumers:
+        """Consume `territory.<code>.<subject_tail>` (`user.registered`, `user.*`) in every
+        active territory, including territories provisioned later; see `TerritoryConsumers`."""
+        db = self._db
+        if db is None:
+            raise InfrastructureError("Consumers need the database: EventBus(settings, db)")
+
+        async def active_codes() -> list[str]:
+            return [territory.code for territory in await db.territories()]
+
+        fanout = TerritoryConsumers(
+            self,
+            active_codes,
+            durable_prefix=durable_prefix,
+            subject_tail=subject_tail,
+            handler=handler,
+            refresh_seconds=refresh_seconds,
+        )
+        await fanout.start()
+        self._fanouts.append(fanout)
+        return fanout
 
 
 async def _abandon(client: NatsClient) -> None:

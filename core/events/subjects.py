@@ -16,7 +16,8 @@ from core.errors import BadUserInput
 
 # One subject token naming a domain ("user") or an action ("registered", "password_changed").
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_DURABLE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# NATS allows longer names; this leaves room for a prefix plus a 53-character territory code.
+_DURABLE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 class Scope(StrEnum):
@@ -124,7 +125,7 @@ def validate_subject(subject: str) -> str:
 
 
 def validate_durable_name(name: str) -> str:
-    """A JetStream durable consumer name: letters, digits, `_` and `-`, at most 64."""
+    """A JetStream durable consumer name: letters, digits, `_` and `-`, at most 128."""
     if not isinstance(name, str) or _DURABLE.fullmatch(name) is None:
         raise ValueError(f"Invalid durable consumer name {name!r}")
     return name
