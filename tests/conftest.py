@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +50,7 @@ def _reachable(host: str, port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def servers() -> Iterator[Servers]:
     postgres = os.environ.get("TEST_POSTGRES_URL") or (
         "postgresql://postgres@127.0.0.1:5432/postgres" if _reachable("127.0.0.1", 5432) else ""
     )
@@ -62,7 +64,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     if not (postgres and nats and redis):
         from core.devstack import EmbeddedStack, free_port
 
-        root: Path = tmp_path_factory.mktemp("embedded-stack")
+        # Not under pytest's tmp dir: a later pytest session resets it to mode 700, and the
+        # embedded PostgreSQL runs as an unprivileged user when the tests run as root.
+        root = Path(tempfile.mkdtemp(prefix="unityplan-test-stack-"))
         stack = EmbeddedStack(
             root,
             postgres_port=free_port(),
@@ -83,6 +87,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     finally:
         if stack is not None:
             stack.stop()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +178,7 @@ async def _cleanup_shared_servers(servers: Servers, run_id: str) -> AsyncIterato
                     await js.delete_stream(stream.config.name)
         finally:
             await nc.close()
-    except Exception as exc:  # noqa: BLE001 - cleanup must not mask the test result
+    except Exception as exc:
         print(f"NATS cleanup skipped: {exc}")
     client = aioredis.from_url(servers.redis_url)
     try:
