@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from core.config import NatsSettings
 from core.db.territories import validate_territory_code
@@ -111,7 +111,11 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> StreamInfo:
         info = await js.stream_info(spec.name)
     except NotFoundError:
         log.info("creating stream %s", spec.name)
-        return await js.add_stream(spec.config())
+        try:
+            return await js.add_stream(spec.config())
+        except BadRequestError:
+            # Another service created it meanwhile, configured differently: update it below.
+            info = await js.stream_info(spec.name)
     if spec.matches(info.config):
         return info
     log.info("updating stream %s", spec.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from core.config import Settings
@@ -86,3 +87,19 @@ async def test_jetstream_drops_a_repeated_event_id(
     assert len(stored) == 1
     assert stored[0].headers["Nats-Msg-Id"] == str(event.id)
     assert stored[0].document == event.to_dict()
+
+
+async def test_services_starting_together_agree_on_the_streams(
+    settings: Settings, bus: EventBus, run_id: str
+) -> None:
+    code = f"evc-{run_id}"
+    # Two versions of a service disagree on retention, and all start at once.
+    specs = [
+        stream_specs(settings.replace(TERRITORY_EVENTS_RETENTION_DAYS=days).nats, [code])[2]
+        for days in (3, 3, 4, 3, 4)
+    ]
+    infos = await asyncio.gather(*(ensure_streams(bus.js, [spec]) for spec in specs))
+    assert {info.config.name for (info,) in infos} == {specs[0].name}
+    final = await bus.js.stream_info(specs[0].name)
+    assert final.config.max_age in (3 * DAY, 4 * DAY)
+    assert final.config.subjects == [f"{run_id}.territory.{code}.>"]
