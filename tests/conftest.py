@@ -51,14 +51,18 @@ def _reachable(host: str, port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
+    # TEST_EMBEDDED_STACK=1 ignores servers on the standard ports (to exercise the fallback).
+    local = os.environ.get("TEST_EMBEDDED_STACK") != "1"
     postgres = os.environ.get("TEST_POSTGRES_URL") or (
-        "postgresql://postgres@127.0.0.1:5432/postgres" if _reachable("127.0.0.1", 5432) else ""
+        "postgresql://postgres@127.0.0.1:5432/postgres"
+        if local and _reachable("127.0.0.1", 5432)
+        else ""
     )
     nats = os.environ.get("TEST_NATS_URL") or (
-        "nats://127.0.0.1:4222" if _reachable("127.0.0.1", 4222) else ""
+        "nats://127.0.0.1:4222" if local and _reachable("127.0.0.1", 4222) else ""
     )
     redis = os.environ.get("TEST_REDIS_URL") or (
-        "redis://127.0.0.1:6379/0" if _reachable("127.0.0.1", 6379) else ""
+        "redis://127.0.0.1:6379/0" if local and _reachable("127.0.0.1", 6379) else ""
     )
     stack = None
     if not (postgres and nats and redis):
