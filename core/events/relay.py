@@ -105,6 +105,7 @@ class OutboxRelay:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self.connect_failures = 0
+        self.stream_failures = 0
         self.passes = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -154,7 +155,7 @@ class OutboxRelay:
                 failed_passes = 0
             if published:
                 continue  # more may be waiting: drain before sleeping
-            failures = max(failed_passes, self.connect_failures)
+            failures = max(failed_passes, self.connect_failures, self.stream_failures)
             delay = (
                 backoff_seconds(failures, base=self._poll_interval, cap=self._max_backoff)
                 if failures
@@ -236,9 +237,16 @@ class OutboxRelay:
                 else:
                     await self._bus.ensure_territory_stream(source.label)
             except (TimeoutError, nats.errors.Error, InfrastructureError) as exc:
-                log.warning("outbox relay cannot prepare the stream of %s: %s", source.label, exc)
+                self.stream_failures += 1
+                log.log(
+                    logging.WARNING if self.stream_failures == 1 else logging.DEBUG,
+                    "outbox relay cannot prepare the stream of %s: %s",
+                    source.label,
+                    exc,
+                )
                 return False
             self._streams_ready.add(source.label)
+        self.stream_failures = 0
         return True
 
     async def _publish_batch(self, source: OutboxSource) -> _Batch:
