@@ -1,25 +1,82 @@
-"""Router commands: `unityplan schema` (the API schema) and `unityplan plan` (a query plan)."""
+"""Router commands: `unityplan compose` (the supergraph), `unityplan schema` (the API schema
+clients see, `schema.graphql`) and `unityplan plan` (the query plan of an operation)."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 from graphql import GraphQLSyntaxError, parse
 
 from core.config import get_settings
+from router.composition import CompositionError, SubgraphDefinition, compose
+from router.composition.remote import SubgraphUnavailable, fetch_subgraphs
 from router.planning import OperationError, PlanningError, normalize, plan_operation, print_plan
 from router.supergraph import Supergraph, SupergraphError, parse_supergraph
 
 
+# Our subgraphs' schemas, importable without running them: module and attribute (a strawberry
+# Schema, or a function building one).
+LOCAL_SUBGRAPHS = {
+    "auth": ("subgraphs.auth.schema", "schema"),
+    "user": ("subgraphs.user.schema", "build_schema"),
+}
+
+
+def local_subgraph_definitions() -> list[SubgraphDefinition]:
+    """The SDLs of our subgraphs, read in-process (URLs from the settings)."""
+    settings = get_settings()
+    found = []
+    for name, (module_name, attribute) in LOCAL_SUBGRAPHS.items():
+        schema: Any = getattr(importlib.import_module(module_name), attribute)
+        if not hasattr(schema, "execute_sync"):
+            schema = schema()
+        result = schema.execute_sync("{ _service { sdl } }")
+        if result.errors:
+            raise click.ClickException(f"{name}: cannot read its SDL: {result.errors[0].message}")
+        url = settings.services.subgraph_url(name)  # type: ignore[arg-type]
+        found.append(SubgraphDefinition(name, url, result.data["_service"]["sdl"]))
+    return found
+
+
+def compose_local() -> str:
+    try:
+        return compose(local_subgraph_definitions())
+    except CompositionError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _load_supergraph(path: str | None) -> Supergraph:
     path = path or get_settings().services.supergraph_path
-    if not path:
-        raise click.UsageError("Give --supergraph FILE (or set SUPERGRAPH_PATH)")
     try:
+        if not path:
+            return parse_supergraph(compose_local())
         return parse_supergraph(Path(path).read_text(encoding="utf-8"))
     except SupergraphError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command("compose")
+@click.option(
+    "--running",
+    is_flag=True,
+    help="Ask the running subgraphs (`_service { sdl }` at their configured URLs) "
+    "instead of reading their schemas in-process.",
+)
+def compose_command(running: bool) -> None:
+    """Print the supergraph SDL composed from the auth and user subgraphs."""
+    if not running:
+        click.echo(compose_local(), nl=False)
+        return
+    services = get_settings().services
+    urls = {name: services.subgraph_url(name) for name in ("auth", "user")}
+    try:
+        definitions = asyncio.run(fetch_subgraphs(urls))
+        click.echo(compose(definitions), nl=False)
+    except (SubgraphUnavailable, CompositionError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -35,7 +92,7 @@ _SUPERGRAPH = click.option(
 @_SUPERGRAPH
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write here.")
 def schema(supergraph: str | None, output: str | None) -> None:
-    """Print the API schema clients see (no federation machinery, no @inaccessible)."""
+    """Print the API schema clients see (default: of our composed subgraphs)."""
     sdl = _load_supergraph(supergraph).api_sdl + "\n"
     if output:
         Path(output).write_text(sdl, encoding="utf-8")
@@ -49,9 +106,7 @@ def schema(supergraph: str | None, output: str | None) -> None:
     "--operation-name", default=None, help="Operation to plan in a multi-operation document."
 )
 @click.argument("operation_file", type=click.File("r"))
-def plan(
-    supergraph: str | None, operation_name: str | None, operation_file: TextIO
-) -> None:
+def plan(supergraph: str | None, operation_name: str | None, operation_file: TextIO) -> None:
     """Print the query plan of the operation in OPERATION_FILE ("-" reads stdin)."""
     graph = _load_supergraph(supergraph)
     try:
@@ -63,4 +118,4 @@ def plan(
         raise click.ClickException(str(exc)) from exc
 
 
-COMMANDS = [schema, plan]
+COMMANDS = [compose_command, schema, plan]

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 from core.config import Settings
+from router.composition import CompositionError, compose
+from router.composition.remote import SubgraphUnavailable, fetch_subgraphs
 from router.execution import Gateway, SubgraphClient
 from router.supergraph import Supergraph, SupergraphError, parse_supergraph
 
@@ -49,14 +51,24 @@ class RouterState:
         stat = os.stat(path)
         return (stat.st_mtime, stat.st_size)
 
+    async def compose_from_subgraphs(self) -> None:
+        """Compose the supergraph from the configured subgraphs' `_service { sdl }`."""
+        services = self.settings.services
+        urls = {name: services.subgraph_url(name) for name in ("auth", "user")}
+        urls.update({n: u for n, u in self.settings.router.subgraph_urls.items() if n in urls})
+        try:
+            definitions = await fetch_subgraphs(urls, wait_seconds=30.0)
+            sdl = compose(definitions)
+        except (SubgraphUnavailable, CompositionError) as exc:
+            raise SupergraphError(str(exc)) from exc
+        self.use(parse_supergraph(sdl))
+        log.info("supergraph composed from subgraphs %s", ", ".join(sorted(urls)))
+
     def load_file(self) -> None:
         """Load SUPERGRAPH_PATH; raises SupergraphError (at start-up the router must not run)."""
         path = self.supergraph_path
         if path is None:
-            raise SupergraphError(
-                "No supergraph: set SUPERGRAPH_PATH (or `unityplan serve router --supergraph FILE`); "
-                "composing from the subgraphs is not available yet"
-            )
+            raise SupergraphError("No supergraph file: SUPERGRAPH_PATH is not set")
         try:
             signature = self._file_signature(path)
             sdl = path.read_text(encoding="utf-8")
@@ -96,7 +108,10 @@ class RouterState:
 
     async def start(self) -> None:
         if self.gateway is None:
-            self.load_file()
+            if self.supergraph_path is None:
+                await self.compose_from_subgraphs()
+            else:
+                self.load_file()
         interval = self.settings.router.supergraph_poll_seconds
         if interval > 0 and self.supergraph_path is not None and self._watcher is None:
             self._watcher = asyncio.create_task(self._watch(interval))
