@@ -22,7 +22,6 @@ import os
 import secrets
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -96,10 +95,10 @@ async def _prepare(settings: Settings, users: int) -> list[str]:
     return [invitation.token]
 
 
-async def _wait_healthy(client: httpx.AsyncClient, process: subprocess.Popen[bytes]) -> None:
+async def _wait_healthy(client: httpx.AsyncClient, process: asyncio.subprocess.Process) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process.returncode is not None:
             raise RuntimeError("the auth service exited during start-up")
         try:
             if (await client.get("/health")).status_code == 200:
@@ -197,22 +196,15 @@ async def main(args: argparse.Namespace) -> None:
     await admin.execute(f'CREATE DATABASE "{database}"')
     await admin.close()
     port = _free_port()
-    process: subprocess.Popen[bytes] | None = None
+    process: asyncio.subprocess.Process | None = None
     with tempfile.TemporaryDirectory() as devstack:
         environment = _environment(database, prefix, devstack, port)
         try:
             settings = load_settings(environment)
             [invitation] = await _prepare(settings, args.users)
-            process = subprocess.Popen(  # noqa: S603 - our own CLI
-                [sys.executable, "-m", "core.cli", "serve", "auth", "--port", str(port)]
-                if Path("core/cli/__main__.py").exists()
-                else [
-                    str(Path(sys.executable).with_name("unityplan")),
-                    "serve",
-                    "auth",
-                    "--port",
-                    str(port),
-                ],
+            process = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).with_name("unityplan")),
+                *("serve", "auth", "--port", str(port)),
                 env={**os.environ, **environment},
             )
             base_url = f"http://127.0.0.1:{port}"
@@ -220,9 +212,9 @@ async def main(args: argparse.Namespace) -> None:
                 await _wait_healthy(probe, process)
             await _measure(base_url, invitation, args)
         finally:
-            if process is not None:
+            if process is not None and process.returncode is None:
                 process.terminate()
-                process.wait(timeout=15)
+                await asyncio.wait_for(process.wait(), 15)
             admin = await asyncpg.connect(_plain(ADMIN_URL))
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await admin.close()
