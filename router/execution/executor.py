@@ -130,7 +130,7 @@ class PlanRun:
             if field_set is None:
                 continue
             rep = representation(obj, typename, field_set)  # type: ignore[arg-type]
-            if rep is None:
+            if rep is None or any(rep.get(k) is None for k in fetch.key_fields.get(typename, ())):
                 continue
             identity = orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
             index = seen.get(identity)

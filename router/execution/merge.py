@@ -50,9 +50,10 @@ def representation(
                     return None
                 rep.update(inner)
             continue
-        if item.name not in obj:
+        key = item.response_key
+        if key not in obj:
             return None
-        value = obj[item.name]
+        value = obj[key]
         if item.selections and value is not None:
             value = _select(value, item.selections)
         rep[item.name] = value
@@ -69,8 +70,8 @@ def _select(value: Any, field_set: FieldSet) -> Any:
         if item.type_condition:
             if value.get("__typename") == item.type_condition:
                 selected.update(_select(value, item.selections))
-        elif item.name in value:
-            inner = value[item.name]
+        elif item.response_key in value:
+            inner = value[item.response_key]
             selected[item.name] = _select(inner, item.selections) if item.selections else inner
     return selected
 

@@ -20,8 +20,13 @@ class FetchGroup:
     selections: OutSelections = field(default_factory=OutSelections)
     requires: OutSelections = field(default_factory=OutSelections)
     depends_on: set[int] = field(default_factory=set)
+    # Per type, the top-level key fields: an object with a null key is not fetched.
+    key_fields: dict[str, set[str]] = field(default_factory=dict)
 
-    def add_requirement(self, type_name: str, field_set: FieldSet) -> None:
+    def add_requirement(self, type_name: str, field_set: FieldSet, key: FieldSet) -> None:
+        self.key_fields.setdefault(type_name, set()).update(
+            item.name for item in key if not item.type_condition
+        )
         fragment = self.requires.fragment(type_name)
         fragment.selections.field("__typename", "__typename")
         fragment.selections.add_field_set(field_set)
@@ -41,7 +46,9 @@ def to_field_set(selections: OutSelections) -> FieldSet:
     items: list[FieldSetItem] = []
     for item in selections.items.values():
         if isinstance(item, OutField):
-            items.append(FieldSetItem(item.name, to_field_set(item.selections)))
+            items.append(
+                FieldSetItem(item.name, to_field_set(item.selections), arguments=item.arguments)
+            )
         else:
             items.append(FieldSetItem("", to_field_set(item.selections), item.type_condition))
     return tuple(items)
@@ -55,7 +62,9 @@ def field_set_selections(field_set: FieldSet) -> tuple[Selection, ...]:
         if item.type_condition:
             found.append(Fragment(item.type_condition, "", (), frozenset(), children))
         else:
-            found.append(Field(item.name, item.name, "", "", (), frozenset(), children))
+            found.append(
+                Field(item.response_key, item.name, item.arguments, "", (), frozenset(), children)
+            )
     return tuple(found)
 
 

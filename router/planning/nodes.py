@@ -20,6 +20,8 @@ class Fetch:
     variable_usages: tuple[str, ...]
     # Entity fetches: per possible `__typename`, the representation's field set.
     requires: Mapping[str, FieldSet] = field(default_factory=dict)
+    # Per type, the top-level key fields; objects whose key is null are not fetched.
+    key_fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # Shown in the printed plan: the representation selection as written for the subgraph.
     requires_text: str = ""
     # Entity selection without the `_entities` wrapper, for combining fetches into one request.

@@ -387,7 +387,7 @@ class _Planner:
             )
             requirement = requirement + source.requires
         dependent = self.dependent(target, path, conditions, deps)
-        dependent.add_requirement(type_name, requirement)
+        dependent.add_requirement(type_name, requirement, key.fields)
         fragment = dependent.selections.fragment(type_name)
         sub_provided = source.provides if source is not None and source.provides else None
         self.place(

@@ -92,7 +92,7 @@ class OutSelections:
             target = (
                 self.fragment(item.type_condition)
                 if item.type_condition
-                else self.field(item.name, item.name)
+                else self.field(item.response_key, item.name, item.arguments)
             )
             target.selections.add_field_set(item.selections)
 

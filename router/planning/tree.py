@@ -35,6 +35,7 @@ def _node(group: FetchGroup, number: int, operation: NormalizedOperation) -> Pla
         operation_kind="query" if group.is_entity else operation.kind,
         variable_usages=usages,
         requires=group.requirements() if group.is_entity else {},
+        key_fields={t: frozenset(k) for t, k in group.key_fields.items()},
         requires_text=group.requires.print() if group.is_entity else "",
         entity_selection=group.selections.print() if group.is_entity else "",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from graphql import GraphQLSyntaxError, parse
+from graphql import GraphQLSyntaxError, parse, print_ast
 from graphql.language import (
     FieldNode,
     InlineFragmentNode,
@@ -21,9 +21,16 @@ def _convert(selection_set: SelectionSetNode | None) -> FieldSet:
     items: list[FieldSetItem] = []
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            if selection.alias is not None or selection.arguments:
-                raise SupergraphError("Field sets may not use aliases or arguments")
-            items.append(FieldSetItem(selection.name.value, _convert(selection.selection_set)))
+            if selection.alias is not None:
+                raise SupergraphError("Field sets may not use aliases")
+            arguments = ", ".join(print_ast(a) for a in selection.arguments or ())
+            items.append(
+                FieldSetItem(
+                    selection.name.value,
+                    _convert(selection.selection_set),
+                    arguments=f"({arguments})" if arguments else "",
+                )
+            )
         elif isinstance(selection, InlineFragmentNode):
             condition = selection.type_condition.name.value if selection.type_condition else None
             if condition is None:

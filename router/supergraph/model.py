@@ -5,6 +5,7 @@ Built once by `parse_supergraph`; the planner reads it, nothing mutates it.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,10 +33,21 @@ class FieldSetItem:
     name: str
     selections: tuple[FieldSetItem, ...] = ()
     type_condition: str | None = None  # set (and name == "") for `... on T { }`
+    arguments: str = ""  # printed, e.g. `(currency: "EUR")` (only in @requires)
+
+    @property
+    def response_key(self) -> str:
+        """Where the value is fetched: a field with arguments gets its own alias, so a client's
+        selection of the same field with other arguments cannot conflict with it."""
+        if not self.arguments:
+            return self.name
+        return f"_required_{self.name}_{zlib.crc32(self.arguments.encode()):08x}"
 
     def print(self) -> str:
         inner = " ".join(item.print() for item in self.selections)
-        head = f"... on {self.type_condition}" if self.type_condition else self.name
+        head = (
+            f"... on {self.type_condition}" if self.type_condition else self.name + self.arguments
+        )
         return f"{head} {{ {inner} }}" if self.selections else head
 
 

@@ -90,11 +90,14 @@ type Product
   warehouse: Warehouse @join__field(graph: CATALOG) @join__field(graph: STOCK)
   title: String @join__field(graph: CATALOG, override: "pricing") @join__field(graph: PRICING, usedOverridden: true)
   category: Category @join__field(graph: CATALOG)
-  price(currency: String = "EUR"): Money @join__field(graph: PRICING)
+  price(currency: String = "EUR"): Money
+    @join__field(graph: PRICING)
+    @join__field(graph: STOCK, external: true)
   weight: Int @join__field(graph: CATALOG) @join__field(graph: STOCK, external: true)
   dimensions: Dimensions @join__field(graph: CATALOG) @join__field(graph: STOCK, external: true)
   inStock: Boolean @join__field(graph: STOCK)
   shippingCost: Int @join__field(graph: STOCK, requires: "weight dimensions { width height }")
+  insurance: Int @join__field(graph: STOCK, requires: "price(currency: \\"EUR\\") { amount }")
   reviews: [Review!]! @join__field(graph: REVIEWS)
   reviewCount: Int @join__field(graph: REVIEWS)
 }
@@ -109,7 +112,7 @@ type Dimensions @join__type(graph: CATALOG) @join__type(graph: STOCK) {
   height: Int
 }
 
-type Money @join__type(graph: PRICING) {
+type Money @join__type(graph: PRICING) @join__type(graph: STOCK) {
   amount: Int!
   currency: String!
 }

@@ -148,6 +148,7 @@ def shop_subgraphs() -> dict[str, FakeSubgraph]:
             "stock",
             resolvers={
                 "Product.shippingCost": lambda p, _i: p["weight"] * 10 + p["dimensions"]["height"],
+                "Product.insurance": lambda p, _i: p["price"]["amount"] // 10,
             },
             references={
                 "Product": lambda rep: {
@@ -438,3 +439,48 @@ def test_invalid_documents_are_refused_before_any_subgraph_call(
     with pytest.raises(RequestError):
         gateway.prepare("{ secret }", None)  # @inaccessible
     assert all(not s.requests for s in shop[0].values())
+
+
+async def test_requires_with_arguments_next_to_the_same_field_with_other_arguments(
+    gateway: Gateway, shop: Any
+) -> None:
+    response = await run(
+        gateway, '{ products(first: 1) { insurance price(currency: "DKK") { amount currency } } }'
+    )
+    assert response == {
+        "data": {"products": [{"insurance": 10, "price": {"amount": 100, "currency": "DKK"}}]}
+    }
+    reps = shop[0]["stock"].requests[-1]["payload"]["variables"]["representations"]
+    assert reps[0]["price"] == {"amount": 100}
+
+
+def test_objects_with_a_null_key_are_not_fetched() -> None:
+    from router.execution.executor import PlanRun
+    from router.planning import Fetch, Flatten, QueryPlan
+    from router.supergraph import parse_field_set
+
+    fetch = Fetch(
+        id=1,
+        subgraph="catalog",
+        operation="query { _entities }",
+        operation_kind="query",
+        variable_usages=(),
+        requires={"Product": parse_field_set("id")},
+        key_fields={"Product": frozenset({"id"})},
+    )
+    run_state = PlanRun(None, QueryPlan("query", None), {}, {})  # type: ignore[arg-type]
+    run_state.data = {
+        "items": [
+            {"__typename": "Product", "id": "p1"},
+            {"__typename": "Product", "id": None},
+            {"__typename": "Product", "id": "p1"},
+            {"__typename": "Review", "id": "r1"},
+            None,
+        ]
+    }
+    batch = run_state._batch(Flatten(("items", "@"), fetch))
+    assert batch.representations == [{"__typename": "Product", "id": "p1"}]
+    assert [path for path_list in batch.positions for _, path in path_list] == [
+        ("items", 0),
+        ("items", 2),
+    ]

@@ -655,3 +655,73 @@ def test_plan_cache_is_bounded_and_counts_hits_and_misses() -> None:
     cache.get_or_build(("h", "a"), lambda: build("a"))
     assert built == ["a", "b", "c", "a"]
     assert (cache.hits, cache.misses, len(cache)) == (1, 4, 2)
+
+
+def test_requires_with_arguments_is_fetched_under_its_own_alias() -> None:
+    query = "{ products { insurance price { amount currency } } }"
+    assert (
+        plan_text(None, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "catalog") {
+      {
+        products {
+          __typename
+          id
+          warehouse {
+            code
+          }
+          sku
+        }
+      }
+    },
+    Flatten(path: "products.@") {
+      Fetch(service: "pricing") {
+        {
+          ... on Product {
+            __typename
+            sku
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Product {
+              _required_price_5608dd58: price(currency: "EUR") {
+                amount
+              }
+              price {
+                amount
+                currency
+              }
+            }
+          }
+        }
+      }
+    },
+    Flatten(path: "products.@") {
+      Fetch(service: "stock") {
+        {
+          ... on Product {
+            __typename
+            id
+            warehouse {
+              code
+            }
+            _required_price_5608dd58: price(currency: "EUR") {
+              amount
+            }
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Product {
+              insurance
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
