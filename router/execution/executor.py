@@ -126,10 +126,12 @@ class PlanRun:
         seen: dict[bytes, int] = {}
         for obj, path in objects_at(self.data, flatten.path):
             typename = obj.get("__typename")
-            field_set = fetch.requires.get(typename) if isinstance(typename, str) else None
+            if not isinstance(typename, str):
+                continue
+            field_set = fetch.requires.get(typename)
             if field_set is None:
                 continue
-            rep = representation(obj, typename, field_set)  # type: ignore[arg-type]
+            rep = representation(obj, typename, field_set)
             if rep is None or any(rep.get(k) is None for k in fetch.key_fields.get(typename, ())):
                 continue
             identity = orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
