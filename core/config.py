@@ -81,11 +81,15 @@ class NatsSettings(_Group):
     url: str = Field("", validation_alias=_env("NATS_URL"))
     # Prefix for subjects and stream names, so several stacks (or test runs) can share a server.
     namespace: str = Field("", pattern=r"^[a-z0-9_]*$", validation_alias=_env("EVENTS_NAMESPACE"))
-    global_retention_days: int = Field(7, ge=1, validation_alias=_env("GLOBAL_EVENTS_RETENTION_DAYS"))
+    global_retention_days: int = Field(
+        7, ge=1, validation_alias=_env("GLOBAL_EVENTS_RETENTION_DAYS")
+    )
     territory_retention_days: int = Field(
         30, ge=1, validation_alias=_env("TERRITORY_EVENTS_RETENTION_DAYS")
     )
-    cross_retention_days: int = Field(14, ge=1, validation_alias=_env("CROSS_EVENTS_RETENTION_DAYS"))
+    cross_retention_days: int = Field(
+        14, ge=1, validation_alias=_env("CROSS_EVENTS_RETENTION_DAYS")
+    )
     outbox_poll_interval_seconds: float = Field(
         0.5, gt=0, validation_alias=_env("OUTBOX_POLL_INTERVAL_SECONDS")
     )
@@ -111,13 +115,17 @@ class RedisSettings(_Group):
 class SecuritySettings(_Group):
     jwt_issuer: str = Field("unityplan", validation_alias=_env("JWT_ISSUER"))
     jwt_audience: str = Field("unityplan", validation_alias=_env("JWT_AUDIENCE"))
-    jwt_algorithm: Literal["ES256", "RS256"] = Field("ES256", validation_alias=_env("JWT_ALGORITHM"))
+    jwt_algorithm: Literal["ES256", "RS256"] = Field(
+        "ES256", validation_alias=_env("JWT_ALGORITHM")
+    )
     # PEM private keys, newest (signing) first; older ones only verify. Empty in development:
     # keys are generated into DEVSTACK_DIR/keys on first run.
     jwt_private_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("JWT_PRIVATE_KEYS")
     )
-    access_token_ttl_seconds: int = Field(900, ge=60, validation_alias=_env("ACCESS_TOKEN_TTL_SECONDS"))
+    access_token_ttl_seconds: int = Field(
+        900, ge=60, validation_alias=_env("ACCESS_TOKEN_TTL_SECONDS")
+    )
     refresh_token_ttl_seconds: int = Field(
         604800, ge=3600, validation_alias=_env("REFRESH_TOKEN_TTL_SECONDS")
     )
@@ -137,9 +145,7 @@ class AuthSettings(_Group):
     """The auth subgraph: refresh races, brute-force limits, account tokens, outgoing mail."""
 
     # A client that raced two refreshes gets the same new pair within this window.
-    refresh_grace_seconds: float = Field(
-        10.0, ge=0, validation_alias=_env("REFRESH_GRACE_SECONDS")
-    )
+    refresh_grace_seconds: float = Field(10.0, ge=0, validation_alias=_env("REFRESH_GRACE_SECONDS"))
     login_failures_per_account: int = Field(
         10, ge=1, validation_alias=_env("LOGIN_FAILURES_PER_ACCOUNT")
     )
@@ -167,6 +173,9 @@ class UserSettings(_Group):
 
     # Empty: <DEVSTACK_DIR>/avatars.
     avatar_storage_dir: str = Field("", validation_alias=_env("AVATAR_STORAGE_DIR"))
+    # An S3-compatible store instead of the directory: s3+https://KEY:SECRET@host/bucket/prefix
+    # (`?region=`; `s3+http://` for a local MinIO). Empty: the directory above.
+    avatar_storage_url: str = Field("", validation_alias=_env("AVATAR_STORAGE_URL"))
     # Base of the avatar URLs handed to clients; empty: http://SERVICE_HOST:USER_PORT.
     avatar_public_base_url: str = Field("", validation_alias=_env("AVATAR_PUBLIC_BASE_URL"))
 
@@ -312,9 +321,7 @@ def load_settings(
         try:
             if base is not None:
                 current = getattr(base, name)
-                groups[name] = group.model_validate(
-                    {**_as_env(current), **mine}
-                )
+                groups[name] = group.model_validate({**_as_env(current), **mine})
             else:
                 groups[name] = group(**mine)
         except ValidationError as exc:

@@ -32,7 +32,9 @@ def available_services() -> list[str]:
 @click.command()
 @click.argument("service", type=click.Choice(sorted(SERVICES)))
 @click.option("--host", default=None, help="Interface to bind (default SERVICE_HOST).")
-@click.option("--port", type=int, default=None, help="Port (default AUTH_PORT/USER_PORT/ROUTER_PORT).")
+@click.option(
+    "--port", type=int, default=None, help="Port (default AUTH_PORT/USER_PORT/ROUTER_PORT)."
+)
 @click.option(
     "--supergraph",
     type=click.Path(exists=True, dir_okay=False),
