@@ -34,6 +34,7 @@ from subgraphs.user.context import UserContext, UserRuntime
 from subgraphs.user.directory import UserDirectory
 from subgraphs.user.events import AccountEventConsumers, UserEventHandlers
 from subgraphs.user.loaders import Loaders
+from subgraphs.user.s3 import S3BlobStore
 from subgraphs.user.schema import build_schema
 from subgraphs.user.storage import BlobStore, LocalBlobStore, avatar_key
 
@@ -52,6 +53,12 @@ log = logging.getLogger(__name__)
 def avatar_storage_dir(settings: Settings) -> Path:
     configured = settings.user.avatar_storage_dir
     return Path(configured) if configured else settings.devstack.dir / "avatars"
+
+
+def avatar_store(settings: Settings) -> BlobStore:
+    if settings.user.avatar_storage_url:
+        return S3BlobStore.from_url(settings.user.avatar_storage_url)
+    return LocalBlobStore(avatar_storage_dir(settings))
 
 
 def avatar_public_base_url(settings: Settings) -> str:
@@ -74,7 +81,7 @@ def create_app(
         redis, TerritoryCache.from_settings(redis, settings.redis).global_.key("user-home:")
     )
     directory = UserDirectory(db, redis, homes, ttl_seconds=HOME_TERRITORY_TTL_SECONDS)
-    store = blobs or LocalBlobStore(avatar_storage_dir(settings))
+    store = blobs or avatar_store(settings)
     runtime = UserRuntime(
         settings=settings,
         db=db,
@@ -160,6 +167,8 @@ def create_app(
                 await bus.close()
         if relay is not None:
             await relay.stop()
+        if isinstance(store, S3BlobStore):
+            await store.aclose()
         await asyncio.gather(db.dispose(), redis.aclose())
 
     readiness = {**database_checks(db), "redis": redis_check(redis)}
