@@ -26,6 +26,8 @@ class AuthContext(BaseContext, kw_only=True):
     auth_error: Unauthenticated | None
     client: ClientInfo
     loaders: Loaders
+    # The `connection_init` payload of a WebSocket (strawberry fills it in).
+    connection_params: dict[str, Any] | None = None
 
     def require_viewer(self) -> Principal:
         if self.auth_error is not None:
@@ -38,6 +40,17 @@ class AuthContext(BaseContext, kw_only=True):
         if self.auth_error is not None:
             raise self.auth_error
         return self.viewer
+
+    async def subscriber(self) -> Principal:
+        """The caller of a subscription: `Authorization` of the connection_init payload,
+        else of the HTTP upgrade request."""
+        params = self.connection_params or {}
+        header = params.get("Authorization") or params.get("authorization")
+        if isinstance(header, str):
+            principal = await authenticate(header, self.rt.keyring, self.rt.revocations)
+            if principal is not None:
+                return principal
+        return self.require_viewer()
 
     @staticmethod
     def viewer_id(viewer: Principal) -> uuid.UUID:

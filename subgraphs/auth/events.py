@@ -7,11 +7,14 @@ the global `user.registered` and `user.deleted` let every service react without 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import enqueue, global_subject, territory_subject
+from subgraphs.auth.models import Session
 
 SOURCE = "unityplan/auth"
 
@@ -59,21 +62,36 @@ async def user_event(
     )
 
 
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 async def session_revoked(
     session: AsyncSession,
     territory_code: str,
     user_id: uuid.UUID,
-    session_ids: list[uuid.UUID],
+    ended: Sequence[Session],
     reason: str,
 ) -> None:
-    """`territory.<code>.session.revoked`: feeds the `sessionRevoked` subscription."""
-    for session_id in session_ids:
+    """`territory.<code>.session.revoked`: feeds the `sessionRevoked` subscription (the event
+    stays in the territory's stream, so the device details may travel with it)."""
+    for row in ended:
         await publish(
             session,
             territory_code,
             "session",
             "revoked",
-            user_data(user_id, territory_code, sessionId=str(session_id), reason=reason),
+            user_data(
+                user_id,
+                territory_code,
+                sessionId=str(row.id),
+                reason=reason,
+                createdAt=_time(row.created_at),
+                lastUsedAt=_time(row.last_used_at),
+                expiresAt=_time(row.expires_at),
+                userAgent=row.user_agent,
+                ipAddress=str(row.ip_address) if row.ip_address is not None else None,
+            ),
         )
 
 

@@ -136,15 +136,23 @@ class TerritoryRepository:
         *,
         only: uuid.UUID | None = None,
         keep: uuid.UUID | None = None,
-    ) -> list[uuid.UUID]:
-        """Delete sessions of the user (one, or all but `keep`); the ids that ended."""
+    ) -> list[Session]:
+        """Delete sessions of the user (one, or all but `keep`); the sessions that ended."""
         statement = delete(Session).where(Session.user_id == user_id)
         if only is not None:
             statement = statement.where(Session.id == only)
         if keep is not None:
             statement = statement.where(Session.id != keep)
-        result = await self.session.execute(statement.returning(Session.id))
+        result = await self.session.execute(
+            statement.returning(Session).execution_options(synchronize_session=False)
+        )
         return list(result.scalars().all())
+
+    async def purge_all_expired_sessions(self, now: datetime) -> int:
+        result = await self.session.execute(
+            delete(Session).where(Session.expires_at <= now).returning(Session.id)
+        )
+        return len(result.scalars().all())
 
     async def purge_expired_sessions(self, user_id: uuid.UUID, *, now: datetime) -> None:
         await self.session.execute(

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncGenerator
 from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from core.errors import NotFound
+from core.events import territory_subject
 from core.graphql import FederationSchema
 from subgraphs.auth.context import Info
+from subgraphs.auth.loaders import load_accounts
 from subgraphs.auth.repository import GlobalRepository
 from subgraphs.auth.service import account as account_service
 from subgraphs.auth.service import invitations as invitation_service
@@ -316,9 +319,41 @@ class Mutation:
         return True
 
 
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def session_revoked(self, info: Info) -> AsyncGenerator[Session, None]:
+        """One of the caller's sessions ended (logout elsewhere, reuse, password change)."""
+        viewer = await info.context.subscriber()
+        subject = territory_subject(viewer.territory_code, "session", "revoked")
+        async for event in info.context.rt.feed.events(subject):
+            data = event.data if isinstance(event.data, dict) else {}
+            if data.get("userId") == viewer.user_id:
+                yield Session.from_event(data, current_id=viewer.session_id)
+
+    @strawberry.subscription
+    async def territory_member_joined(
+        self, info: Info, territory_code: strawberry.ID
+    ) -> AsyncGenerator[User, None]:
+        """Someone registered in the territory (signed-in callers only)."""
+        await info.context.subscriber()
+        code = (await info.context.rt.db.territory(str(territory_code))).code
+        async for event in info.context.rt.feed.events(
+            territory_subject(code, "user", "registered")
+        ):
+            data = event.data if isinstance(event.data, dict) else {}
+            user_id = data.get("userId")
+            if not isinstance(user_id, str):
+                continue
+            [account] = await load_accounts(info.context.rt, [uuid.UUID(user_id)])
+            if account is not None:
+                yield User.of(account)
+
+
 schema = FederationSchema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[User, Territory, DataExport],
     federation_version="2.5",
 )

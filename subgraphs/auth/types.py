@@ -216,6 +216,24 @@ class Session:
     current: bool
 
     @classmethod
+    def from_event(cls, data: dict[str, Any], *, current_id: str | None) -> Session:
+        """The ended session as the `session.revoked` event describes it."""
+
+        def moment(name: str) -> datetime | None:
+            value = data.get(name)
+            return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+        return cls(
+            id=strawberry.ID(str(data["sessionId"])),
+            created_at=moment("createdAt") or utcnow(),
+            last_used_at=moment("lastUsedAt"),
+            expires_at=moment("expiresAt") or utcnow(),
+            user_agent=data.get("userAgent"),
+            ip_address=data.get("ipAddress"),
+            current=str(data["sessionId"]) == current_id,
+        )
+
+    @classmethod
     def of(cls, row: SessionRow, *, current_id: str | None) -> Session:
         return cls(
             id=strawberry.ID(str(row.id)),

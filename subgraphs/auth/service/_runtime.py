@@ -15,6 +15,7 @@ from core.ratelimit import AttemptGuard, LockoutPolicy, SlidingWindowLimiter
 from core.security import KeyRing, PasswordHasher, SessionRegistry
 from subgraphs.auth.mailer import Mailer, create_mailer
 from subgraphs.auth.models import User
+from subgraphs.auth.realtime import EventFeed
 
 EVENT_SOURCE = "unityplan/auth"
 
@@ -93,6 +94,7 @@ class AuthRuntime:
     guards: Guards
     mailer: Mailer
     cache: TerritoryCache
+    feed: EventFeed
 
     @classmethod
     def create(cls, settings: Settings, db: Database, redis: Redis) -> AuthRuntime:
@@ -129,4 +131,5 @@ class AuthRuntime:
             ),
             mailer=create_mailer(auth.smtp_url, auth.mail_from, settings.devstack.dir),
             cache=TerritoryCache.from_settings(redis, settings.redis),
+            feed=EventFeed(settings.nats),
         )

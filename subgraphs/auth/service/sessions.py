@@ -178,6 +178,9 @@ async def rotate_refresh_token(
     if client.user_agent:
         current.user_agent = client.user_agent
     await repo.flush()
+    await events.user_event(
+        session, territory_code, "token_refreshed", user.id, sessionId=str(current.id)
+    )
     return Refreshed(TokenPair(access, new_refresh, ttl, current.id), user.id)
 
 
@@ -208,7 +211,7 @@ async def _rotated_again(
                 ),
                 owner.user_id,
             )
-    await repo.end_sessions(owner.user_id, only=owner.id)
+    ended = await repo.end_sessions(owner.user_id, only=owner.id)
     repo.audit(
         "session.refresh_reuse",
         territory_code=territory_code,
@@ -217,7 +220,7 @@ async def _rotated_again(
         resource_id=str(owner.id),
     )
     await events.session_revoked(
-        repo.session, territory_code, owner.user_id, [owner.id], "REFRESH_REUSE"
+        repo.session, territory_code, owner.user_id, ended, "REFRESH_REUSE"
     )
     raise RefreshReused(owner.id, owner.user_id)
 
@@ -236,7 +239,17 @@ async def end_sessions(
     ended = await repo.end_sessions(user_id, only=only, keep=keep)
     if ended:
         await events.session_revoked(repo.session, territory_code, user_id, ended, reason)
-    return ended
+    return [row.id for row in ended]
+
+
+async def purge_expired_sessions(rt: AuthRuntime) -> int:
+    """Delete every expired session of every territory (their rotated tokens go with them)."""
+    purged = 0
+    now = utcnow()
+    for territory in await rt.db.territories():
+        async with rt.db.territory_session(territory.code) as session:
+            purged += await TerritoryRepository(session).purge_all_expired_sessions(now)
+    return purged
 
 
 async def revoke_now(rt: AuthRuntime, session_ids: list[uuid.UUID]) -> None:
