@@ -32,7 +32,7 @@ from subgraphs.user.avatar_service import AvatarLinks
 from subgraphs.user.avatars import MAX_UPLOAD_BYTES, OUTPUT_CONTENT_TYPE, AvatarSize
 from subgraphs.user.context import UserContext, UserRuntime
 from subgraphs.user.directory import UserDirectory
-from subgraphs.user.events import AccountEventConsumers, UserEventHandlers
+from subgraphs.user.events import UserEventHandlers, consume_account_events
 from subgraphs.user.loaders import Loaders
 from subgraphs.user.s3 import S3BlobStore
 from subgraphs.user.schema import build_schema
@@ -43,8 +43,6 @@ SERVICE_NAME = "user"
 # bigger is refused while streaming, before it is read to the end.
 REQUEST_MAX_BYTES = MAX_UPLOAD_BYTES + 256 * 1024
 HOME_TERRITORY_TTL_SECONDS = 3600.0
-# How often the account-event consumers look for newly provisioned territories.
-TERRITORY_RESCAN_SECONDS = 30.0
 _VERSION = re.compile(r"^[0-9a-f]{32}$")
 
 log = logging.getLogger(__name__)
@@ -91,7 +89,6 @@ def create_app(
     )
     relay: OutboxRelay | None = None
     bus: EventBus | None = None
-    watcher: asyncio.Task[None] | None = None
 
     async def context_getter(request: Request[Any, Any, Any]) -> UserContext:
         viewer: Principal | None = None
@@ -143,7 +140,7 @@ def create_app(
         )
 
     async def start(app: Litestar) -> None:
-        nonlocal relay, bus, watcher
+        nonlocal relay, bus
         if not settings.nats.url:
             return
         if run_outbox_relay:
@@ -152,16 +149,10 @@ def create_app(
         if run_consumers:
             bus = EventBus(settings, db, name="unityplan-user")
             await bus.connect()
-            consumers = AccountEventConsumers(bus, db, UserEventHandlers(db, store, directory))
-            await consumers.sync()
-            app.state.user_consumers = consumers
-            watcher = asyncio.create_task(consumers.watch(TERRITORY_RESCAN_SECONDS))
+            handlers = UserEventHandlers(db, store, directory)
+            app.state.user_consumers = await consume_account_events(bus, handlers)
 
     async def stop(app: Litestar) -> None:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
         if bus is not None:
             with contextlib.suppress(Exception):
                 await bus.close()

@@ -3,7 +3,6 @@ the account events it consumes."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 from uuid import UUID
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.errors import NotFound
-from core.events import Event, EventBus, enqueue
+from core.events import Event, EventBus, TerritoryConsumers, enqueue
 from core.events.subjects import cross_subject, territory_subject
 from subgraphs.user.directory import UserDirectory
 from subgraphs.user.repository import UserRepository
@@ -113,41 +112,16 @@ class UserEventHandlers:
             await publish(session, home, PROFILE_DELETED, ids(userId=user_id))
 
 
-class AccountEventConsumers:
-    """One durable consumer per territory stream and account event (a filter cannot span
-    territory streams), including territories provisioned while the service runs."""
-
-    def __init__(self, bus: EventBus, db: Database, handlers: UserEventHandlers) -> None:
-        self._bus = bus
-        self._db = db
-        self._handlers = handlers
-        self.territories: set[str] = set()
-
-    async def sync(self) -> None:
-        """Start consuming every active territory not consumed yet."""
-        codes = {t.code for t in await self._db.territories()} - self.territories
-        if not codes:
-            return
-        await self._bus.ensure_streams(sorted(codes))
-        for code in sorted(codes):
-            durable_suffix = code.replace("-", "_")
-            await self._bus.consume(
-                f"user-profiles-registered-{durable_suffix}",
-                territory_subject(code, DOMAIN, USER_REGISTERED),
-                self._handlers.registered,
-            )
-            await self._bus.consume(
-                f"user-profiles-deleted-{durable_suffix}",
-                territory_subject(code, DOMAIN, USER_DELETED),
-                self._handlers.deleted,
-            )
-            self.territories.add(code)
-
-    async def watch(self, interval_seconds: float) -> None:
-        """`sync` now and then, until cancelled; a failed pass is retried on the next."""
-        while True:
-            await asyncio.sleep(interval_seconds)
-            try:
-                await self.sync()
-            except Exception:  # the next pass retries; the service keeps serving
-                log.warning("could not start consumers for new territories", exc_info=True)
+async def consume_account_events(
+    bus: EventBus, handlers: UserEventHandlers
+) -> list[TerritoryConsumers]:
+    """Durable consumers of `user.registered` and `user.deleted` in every active territory,
+    following the registry (territories provisioned later are picked up)."""
+    return [
+        await bus.consume_territories(
+            "user-profiles-registered", f"{DOMAIN}.{USER_REGISTERED}", handlers.registered
+        ),
+        await bus.consume_territories(
+            "user-profiles-deleted", f"{DOMAIN}.{USER_DELETED}", handlers.deleted
+        ),
+    ]
