@@ -132,6 +132,8 @@ class PlanRun:
             if field_set is None:
                 continue
             rep = representation(obj, typename, field_set)
+            if rep is not None and typename in fetch.input_rewrites:
+                rep["__typename"] = fetch.input_rewrites[typename]
             if rep is None or any(rep.get(k) is None for k in fetch.key_fields.get(typename, ())):
                 continue
             identity = orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
@@ -168,6 +170,8 @@ class PlanRun:
                 for index, entity in enumerate(entities[: len(batch.positions)]):
                     if isinstance(entity, dict):
                         for obj, _ in batch.positions[index]:
+                            if batch.fetch.refines_typename and "__typename" in entity:
+                                obj["__typename"] = entity["__typename"]
                             deep_merge(obj, entity)
         for error in body.get("errors") or ():
             self.errors.append(

@@ -22,6 +22,10 @@ class FetchGroup:
     depends_on: set[int] = field(default_factory=set)
     # Per type, the top-level key fields: an object with a null key is not fetched.
     key_fields: dict[str, set[str]] = field(default_factory=dict)
+    # @interfaceObject: representations of these types are sent as the interface's type.
+    typename_rewrites: dict[str, str] = field(default_factory=dict)
+    # The answer's `__typename` is the concrete type of objects known so far by an interface.
+    refines_typename: bool = False
 
     def add_requirement(self, type_name: str, field_set: FieldSet, key: FieldSet) -> None:
         self.key_fields.setdefault(type_name, set()).update(

@@ -22,6 +22,10 @@ class Fetch:
     requires: Mapping[str, FieldSet] = field(default_factory=dict)
     # Per type, the top-level key fields; objects whose key is null are not fetched.
     key_fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # @interfaceObject: `__typename` of representations to send instead of the object's own.
+    input_rewrites: Mapping[str, str] = field(default_factory=dict)
+    # Whether the answer's `__typename` replaces the one in the response tree.
+    refines_typename: bool = False
     # Shown in the printed plan: the representation selection as written for the subgraph.
     requires_text: str = ""
     # Entity selection without the `_entities` wrapper, for combining fetches into one request.

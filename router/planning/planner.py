@@ -9,6 +9,7 @@ available locally) are planned like client fields and become dependencies of the
 from __future__ import annotations
 
 from router.planning.groups import FetchGroup, field_set_selections, unique_conditions
+from router.planning.interface_objects import jump_to_interface_object, resolve_concrete_type
 from router.planning.nodes import QueryPlan
 from router.planning.operation import (
     ConditionTerm,
@@ -216,6 +217,10 @@ class _Planner:
         kind = self.types[type_name].kind
         if kind == "object":
             self.plan_object(group, out, type_name, selections, path, provided, conditions)
+        elif kind == "interface" and resolve_concrete_type(
+            self, group, out, type_name, selections, path, conditions
+        ):
+            return
         elif kind in {"interface", "union"}:
             # Abstract values are planned per possible runtime type, so every jump is for a
             # concrete entity type, and the response shaper learns each object's type.
@@ -364,6 +369,10 @@ class _Planner:
                 if best is None or score < best[0]:
                     best = (score, subgraph, key, key_local)
         if best is None:
+            if jump_to_interface_object(
+                self, group, out, type_name, selection, path, provided, conditions
+            ):
+                return True
             if optional:
                 return False
             raise PlanningError(

@@ -17,6 +17,10 @@ def _pretty_selection(text: str) -> str:
 
 def _fetch(node: Fetch) -> str:
     lines = [f'Fetch(service: "{node.subgraph}") {{']
+    for source, target in sorted(node.input_rewrites.items()):
+        lines.append(f"  rewrite: {source}.__typename = {target}")
+    if node.refines_typename:
+        lines.append("  answer: __typename refines the object's type")
     if node.requires_text:
         lines.append(_indent(_pretty_selection(node.requires_text), "  ") + " =>")
     lines.append(_indent(_pretty_selection(node.operation), "  "))

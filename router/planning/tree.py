@@ -36,6 +36,8 @@ def _node(group: FetchGroup, number: int, operation: NormalizedOperation) -> Pla
         variable_usages=usages,
         requires=group.requirements() if group.is_entity else {},
         key_fields={t: frozenset(k) for t, k in group.key_fields.items()},
+        input_rewrites=dict(group.typename_rewrites),
+        refines_typename=group.refines_typename,
         requires_text=group.requires.print() if group.is_entity else "",
         entity_selection=group.selections.print() if group.is_entity else "",
     )

@@ -325,7 +325,6 @@ def parse_supergraph(sdl: str) -> Supergraph:
     query = roots.get("query", "Query")
     if query not in types:
         raise SupergraphError("The supergraph has no query type")
-    _refuse_unsupported(types, reader)
     api_sdl = build_api_sdl(document, links)
     return Supergraph(
         subgraphs=reader.subgraphs,
@@ -339,12 +338,3 @@ def parse_supergraph(sdl: str) -> Supergraph:
         hash=hashlib.sha256(sdl.encode()).hexdigest(),
         implementations=_implementations(types, list(reader.subgraphs)),
     )
-
-
-def _refuse_unsupported(types: dict[str, TypeInfo], reader: _Reader) -> None:
-    del reader
-    for info in types.values():
-        if info.interface_object_in:
-            raise SupergraphError(
-                f"{info.name}: @interfaceObject is not supported by this router yet"
-            )

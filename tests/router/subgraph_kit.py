@@ -70,8 +70,13 @@ def subgraph_sdl(supergraph: Supergraph, name: str, api: GraphQLSchema) -> str:
                 declared = field_info is not None and field_info.source(name) is not None
                 if declared or field_name in key_fields:
                     fields.append(f"  {field_name}{_arguments(field)}: {field.type}")
-            implements = sorted(info.implements_in.get(name, ()))
-            keyword = "type" if isinstance(graphql_type, GraphQLObjectType) else "interface"
+            interface_object = name in info.interface_object_in
+            implements = [] if interface_object else sorted(info.implements_in.get(name, ()))
+            keyword = (
+                "type"
+                if isinstance(graphql_type, GraphQLObjectType) or interface_object
+                else "interface"
+            )
             head = f"{keyword} {type_name}" + (
                 " implements " + " & ".join(implements) if implements else ""
             )
@@ -80,7 +85,7 @@ def subgraph_sdl(supergraph: Supergraph, name: str, api: GraphQLSchema) -> str:
                 continue
             if fields:
                 lines.append(head + " {\n" + "\n".join(fields) + "\n}")
-            if info.is_entity_in(name) and isinstance(graphql_type, GraphQLObjectType):
+            if info.is_entity_in(name) and keyword == "type":
                 entities.append(type_name)
         elif isinstance(graphql_type, GraphQLUnionType):
             members = sorted(info.members_in.get(name, ()))

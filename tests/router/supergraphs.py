@@ -163,3 +163,50 @@ type Film implements Media
 
 def bench_supergraph() -> str:
     return (FIXTURES / "supergraph.graphql").read_text()
+
+
+# A catalog subgraph with the `Media` entity interface, and a ratings subgraph that extends
+# every Media through `@interfaceObject` without knowing the implementations.
+MEDIA = (
+    JOIN_HEADER.replace("  mutation: Mutation\n", "")
+    + """
+enum join__Graph {
+  CATALOG @join__graph(name: "catalog", url: "http://catalog/graphql")
+  RATINGS @join__graph(name: "ratings", url: "http://ratings/graphql")
+}
+
+type Query @join__type(graph: CATALOG) @join__type(graph: RATINGS) {
+  library: [Media!]! @join__field(graph: CATALOG)
+  topRated: [Media!]! @join__field(graph: RATINGS)
+}
+
+interface Media
+  @join__type(graph: CATALOG, key: "id")
+  @join__type(graph: RATINGS, key: "id", isInterfaceObject: true)
+{
+  id: ID!
+  title: String @join__field(graph: CATALOG)
+  stars: Int @join__field(graph: RATINGS)
+}
+
+type Book implements Media
+  @join__implements(graph: CATALOG, interface: "Media")
+  @join__type(graph: CATALOG, key: "id")
+{
+  id: ID!
+  title: String
+  pages: Int
+  stars: Int @join__field
+}
+
+type Film implements Media
+  @join__implements(graph: CATALOG, interface: "Media")
+  @join__type(graph: CATALOG, key: "id")
+{
+  id: ID!
+  title: String
+  minutes: Int
+  stars: Int @join__field
+}
+"""
+)

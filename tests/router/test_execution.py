@@ -484,3 +484,69 @@ def test_objects_with_a_null_key_are_not_fetched() -> None:
         ("items", 0),
         ("items", 2),
     ]
+
+
+MEDIA_ITEMS = {
+    "b1": {"__typename": "Book", "id": "b1", "title": "Dune", "pages": 412},
+    "f1": {"__typename": "Film", "id": "f1", "title": "Alien", "minutes": 117},
+}
+STARS = {"b1": 5, "f1": 4}
+
+
+@pytest.fixture(scope="module")
+def media() -> Iterator[tuple[dict[str, FakeSubgraph], dict[str, str]]]:
+    from tests.router.supergraphs import MEDIA
+
+    graph = parse_supergraph(MEDIA)
+    subgraphs = {
+        "catalog": make_subgraph(
+            graph,
+            "catalog",
+            resolvers={"Query.library": lambda *_: list(MEDIA_ITEMS.values())},
+            references={"Media": lambda rep: MEDIA_ITEMS.get(rep["id"])},
+        ),
+        "ratings": make_subgraph(
+            graph,
+            "ratings",
+            resolvers={
+                "Query.topRated": lambda *_: [{"id": "f1"}, {"id": "b1"}],
+                "Media.stars": lambda media, _i: STARS[media["id"]],
+            },
+            references={"Media": lambda rep: {"id": rep["id"]}},
+        ),
+    }
+    with ExitStack() as stack:
+        urls = {n: stack.enter_context(serve(s.app)) + "/graphql" for n, s in subgraphs.items()}
+        yield subgraphs, urls
+
+
+async def test_interface_object_fields_and_values(
+    media: tuple[dict[str, FakeSubgraph], dict[str, str]],
+) -> None:
+    from tests.router.supergraphs import MEDIA
+
+    client = SubgraphClient(media[1])
+    try:
+        gateway = Gateway(parse_supergraph(MEDIA), client)
+        library = await run(gateway, "{ library { title stars ... on Book { pages } } }")
+        top = await run(gateway, "{ topRated { __typename stars title ... on Film { minutes } } }")
+    finally:
+        await client.aclose()
+    assert library == {
+        "data": {
+            "library": [
+                {"title": "Dune", "stars": 5, "pages": 412},
+                {"title": "Alien", "stars": 4},
+            ]
+        }
+    }
+    assert top == {
+        "data": {
+            "topRated": [
+                {"__typename": "Film", "stars": 4, "title": "Alien", "minutes": 117},
+                {"__typename": "Book", "stars": 5, "title": "Dune"},
+            ]
+        }
+    }
+    sent = [r["payload"]["variables"] for r in media[0]["ratings"].requests]
+    assert {"__typename": "Media", "id": "b1"} in sent[0]["representations"]

@@ -7,7 +7,7 @@ from graphql import parse
 
 from router.planning import PlanningError, normalize, plan_operation, print_plan
 from router.supergraph import parse_supergraph
-from tests.router.supergraphs import FIXTURES, SHOP, bench_supergraph
+from tests.router.supergraphs import FIXTURES, MEDIA, SHOP, bench_supergraph
 
 SHOP_SUPERGRAPH = parse_supergraph(SHOP)
 
@@ -717,6 +717,131 @@ QueryPlan {
           _entities(representations: $representations) {
             ... on Product {
               insurance
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+def test_interface_object_fields_use_the_interface_typename() -> None:
+    query = "{ library { title stars ... on Book { pages } } }"
+    assert (
+        plan_text(MEDIA, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "catalog") {
+      {
+        library {
+          __typename
+          ... on Book {
+            title
+            __typename
+            id
+            pages
+          }
+          ... on Film {
+            title
+            __typename
+            id
+          }
+        }
+      }
+    },
+    Flatten(path: "library.@") {
+      Fetch(service: "ratings") {
+        rewrite: Book.__typename = Media
+        rewrite: Film.__typename = Media
+        {
+          ... on Book {
+            __typename
+            id
+          }
+          ... on Film {
+            __typename
+            id
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Media {
+              stars
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+def test_interface_object_values_get_their_concrete_type_first() -> None:
+    query = "{ topRated { __typename stars title ... on Film { minutes } } }"
+    assert (
+        plan_text(MEDIA, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "ratings") {
+      {
+        topRated {
+          __typename
+          id
+        }
+      }
+    },
+    Flatten(path: "topRated.@") {
+      Fetch(service: "catalog") {
+        answer: __typename refines the object's type
+        {
+          ... on Media {
+            __typename
+            id
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Media {
+              __typename
+              ... on Book {
+                __typename
+                id
+                title
+              }
+              ... on Film {
+                __typename
+                id
+                title
+                minutes
+              }
+            }
+          }
+        }
+      }
+    },
+    Flatten(path: "topRated.@") {
+      Fetch(service: "ratings") {
+        rewrite: Book.__typename = Media
+        rewrite: Film.__typename = Media
+        {
+          ... on Book {
+            __typename
+            id
+          }
+          ... on Film {
+            __typename
+            id
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Media {
+              stars
             }
           }
         }

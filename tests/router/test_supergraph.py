@@ -134,9 +134,10 @@ def test_federation_1_supergraph_with_core_and_owner() -> None:
         (
             JOIN_HEADER
             + 'enum join__Graph { A @join__graph(name: "a", url: "http://a") }'
-            + " type Query @join__type(graph: A) { n: Node }"
-            + ' interface Node @join__type(graph: A, key: "id", isInterfaceObject: true) { id: ID! }',
-            "@interfaceObject",
+            + " type Query @join__type(graph: A) {"
+            + ' n(x: Int): Int @join__field(graph: A, contextArguments: [{context: "c",'
+            + ' name: "x", type: "Int", selection: "{ x }"}]) }',
+            "@fromContext",
         ),
         ("schema { query: Query", "syntax"),
     ],

@@ -1,0 +1,98 @@
+"""Planning across `@interfaceObject`: subgraphs that know an entity interface only as one
+object type. Their fields are fetched with the interface's name as `__typename` (an input
+rewrite), and their values get their concrete type from a subgraph that has the interface."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from router.planning.groups import FetchGroup
+from router.planning.operation import ConditionTerm, Field, Selection
+from router.planning.selections import OutSelections
+
+if TYPE_CHECKING:
+    from router.planning.planner import _Planner
+
+
+def resolve_concrete_type(
+    planner: _Planner,
+    group: FetchGroup,
+    out: OutSelections,
+    interface: str,
+    selections: tuple[Selection, ...],
+    path: tuple[str, ...],
+    conditions: tuple[ConditionTerm, ...],
+) -> bool:
+    """A value of `interface` from a subgraph that has it as an object: ask a subgraph with the
+    real interface for `__typename`, and plan the selections there per concrete type."""
+    info = planner.types[interface]
+    if group.subgraph not in info.interface_object_in:
+        return False
+    own_keys = [k for k in info.keys_in(group.subgraph)]
+    for subgraph in planner.sg.subgraphs:
+        if subgraph in info.interface_object_in or not info.is_entity_in(subgraph):
+            continue
+        for key in info.keys_in(subgraph):
+            if not key.resolvable or not planner.field_set_local(
+                interface, key.fields, group.subgraph, None
+            ):
+                continue
+            out.field("__typename", "__typename")
+            out.add_field_set(key.fields)
+            for own in own_keys:
+                out.add_field_set(own.fields)
+            dependent = planner.dependent(subgraph, path, conditions, {group.id})
+            dependent.add_requirement(interface, key.fields, key.fields)
+            dependent.refines_typename = True
+            fragment = dependent.selections.fragment(interface)
+            planner.plan_value(
+                dependent, fragment.selections, interface, selections, path, None, conditions
+            )
+            return True
+    return False
+
+
+def jump_to_interface_object(
+    planner: _Planner,
+    group: FetchGroup,
+    out: OutSelections,
+    type_name: str,
+    selection: Field,
+    path: tuple[str, ...],
+    provided: object,
+    conditions: tuple[ConditionTerm, ...],
+) -> bool:
+    """Fetch a field an implementation gets from an interface object (`@interfaceObject`)."""
+    del provided
+    for interface in planner.types[type_name].interfaces:
+        info = planner.types.get(interface)
+        if info is None or selection.name not in info.fields:
+            continue
+        field = info.fields[selection.name]
+        for subgraph in sorted(info.interface_object_in, key=planner.order.__getitem__):
+            if subgraph not in field.resolvable_in:
+                continue
+            for key in info.keys_in(subgraph):
+                if not key.resolvable or not planner.field_set_local(
+                    type_name, key.fields, group.subgraph, None
+                ):
+                    continue
+                out.field("__typename", "__typename")
+                out.add_field_set(key.fields)
+                dependent = planner.dependent(subgraph, path, conditions, {group.id})
+                dependent.add_requirement(type_name, key.fields, key.fields)
+                dependent.typename_rewrites[type_name] = interface
+                fragment = dependent.selections.fragment(interface)
+                source = field.source(subgraph)
+                planner.place(
+                    dependent,
+                    fragment.selections,
+                    selection,
+                    field.type_name,
+                    field.list_depth,
+                    path,
+                    source.provides if source is not None and source.provides else None,
+                    conditions,
+                )
+                return True
+    return False
