@@ -119,6 +119,7 @@ class Composer:
             for subgraph in self.subgraphs:
                 query.joins.setdefault(subgraph.name, TypeJoin())
         self._finish_arguments()
+        self._spread_interface_object_fields()
         self._merge_enums()
         self._check_shareability()
         self._check_field_sets()
@@ -292,6 +293,27 @@ class Composer:
                                 f"every subgraph that defines the input type"
                             )
                         del merged.fields[name]
+
+    def _spread_interface_object_fields(self) -> None:
+        """Fields an @interfaceObject adds to an interface exist on every implementation too,
+        resolved through the interface (no subgraph resolves them on the object itself)."""
+        for interface in self.types.values():
+            if interface.kind != "interface" or not any(
+                j.interface_object for j in interface.joins.values()
+            ):
+                continue
+            for implementation in self.types.values():
+                if interface.name not in implementation.implements:
+                    continue
+                for name, field in interface.fields.items():
+                    if name not in implementation.fields:
+                        implementation.fields[name] = MergedField(
+                            name,
+                            field.type,
+                            field.description,
+                            field.deprecated,
+                            arguments=dict(field.arguments),
+                        )
 
     def _enum_usage(self) -> dict[str, set[str]]:
         usage: dict[str, set[str]] = {}

@@ -123,6 +123,8 @@ class _Printer:
         )
         if plain:
             return ""
+        if not field.sources:
+            return " @join__field"
         overridden = {j.override for j in field.sources.values() if j.override}
         parts = []
         for subgraph in self.order:

@@ -126,3 +126,26 @@ def test_federation_1_subgraphs_compose() -> None:
     assert user.fields["reviews"].resolvable_in == {"reviews"}
     assert user.is_entity_in("accounts")
     assert user.is_entity_in("reviews")
+
+
+def test_interface_objects_compose() -> None:
+    catalog = subgraph(
+        "catalog",
+        """
+        type Query { library: [Media!]! }
+        interface Media @key(fields: "id") { id: ID! title: String }
+        type Book implements Media @key(fields: "id") { id: ID! title: String pages: Int }
+        """,
+    )
+    ratings = subgraph(
+        "ratings",
+        'type Query { topRated: [Media!]! }\ntype Media @key(fields: "id") @interfaceObject { id: ID! stars: Int }',
+        imports='["@key", "@interfaceObject"]',
+    )
+    supergraph = parse_supergraph(compose([catalog, ratings]))
+    media = supergraph.types["Media"]
+    assert media.kind == "interface"
+    assert media.interface_object_in == {"ratings"}
+    assert media.fields["stars"].resolvable_in == {"ratings"}
+    assert supergraph.types["Book"].fields["stars"].resolvable_in == frozenset()
+    assert "stars: Int" in supergraph.api_sdl
