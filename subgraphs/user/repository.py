@@ -343,7 +343,9 @@ class UserRepository:
         """Users whose folded username or display name contains `text` and whose profile the
         viewer may see, in folded-username order."""
         pattern = "%" + _escape_like(text) + "%"
-        key = search_key(users.c.username)
+        # Code-point order whatever the database's collation: results of several territories
+        # (perhaps on differently configured pods) merge in one order (see search.py).
+        key = search_key(users.c.username).collate("C")
         p = user_profiles.c
         visibility = func.coalesce(p.visibility, Visibility.PUBLIC.value)
         visible: list[ColumnElement[bool]] = [visibility == Visibility.PUBLIC.value]

@@ -14,7 +14,7 @@ from subgraphs.user.avatar_service import delete_avatar, upload_avatar
 from subgraphs.user.avatars import MAX_UPLOAD_BYTES
 from subgraphs.user.context import Info
 from subgraphs.user.pagination import SearchCursor, page_size
-from subgraphs.user.repository import UserRepository
+from subgraphs.user.search import search_territories, search_text, search_users
 from subgraphs.user.service import UserService, parse_user_id
 from subgraphs.user.sessions import TerritorySessions
 from subgraphs.user.types import (
@@ -30,8 +30,6 @@ from subgraphs.user.types import (
     UserConnection,
     UserEdge,
 )
-
-SEARCH_MAX_LENGTH = 100
 
 
 @strawberry.input(description="Absent field: unchanged; explicit null: cleared.")
@@ -83,7 +81,7 @@ class Query:
         return Profile(record=view.profile)
 
     # Users by username or display name (case- and accent-insensitive), in the viewer's
-    # territory unless `territoryCode` names another; privacy and blocks respected.
+    # territory unless `territoryCodes` names others; privacy and blocks respected.
 
     @strawberry.field
     async def search_users(
@@ -92,29 +90,28 @@ class Query:
         query: str,
         first: int | None = 20,
         after: str | None = None,
-        territory_code: strawberry.ID | None = None,
+        territory_codes: list[strawberry.ID] | None = None,
     ) -> UserConnection:
-        text = query.strip()
-        if not text or len(text) > SEARCH_MAX_LENGTH:
-            raise BadUserInput(
-                f"`query` must be 1 to {SEARCH_MAX_LENGTH} characters", field="query"
-            )
+        text = search_text(query)
         limit = page_size(first)
         cursor = SearchCursor.decode(after) if after else None
         viewer = info.context.optional_viewer()
-        territory = str(territory_code) if territory_code else None
-        if territory is None:
-            if viewer is None:
-                raise BadUserInput("Sign in or name a territory to search", field="territoryCode")
-            territory = viewer.territory_code
-        viewer_id = uuid.UUID(viewer.user_id) if viewer is not None else None
+        territories = search_territories(
+            [str(code) for code in territory_codes or []],
+            viewer.territory_code if viewer is not None else None,
+        )
         hidden = await info.context.loaders.blocked_with_viewer(
             viewer.territory_code if viewer is not None else None
         )
-        async with info.context.rt.db.territory_session(territory) as session:
-            page = await UserRepository(session).search(
-                text, viewer_id=viewer_id, hidden=hidden, after=cursor, limit=limit
-            )
+        page = await search_users(
+            info.context.rt.db,
+            text,
+            territories,
+            viewer_id=uuid.UUID(viewer.user_id) if viewer is not None else None,
+            hidden=hidden,
+            after=cursor,
+            limit=limit,
+        )
         edges = [
             UserEdge(
                 node=User.of(hit.user_id),

@@ -18,8 +18,8 @@ from tests.subgraphs.user.conftest import (
 )
 
 SEARCH = """
-query($q: String!, $first: Int, $after: String, $territory: ID) {
-  searchUsers(query: $q, first: $first, after: $after, territoryCode: $territory) {
+query($q: String!, $first: Int, $after: String, $territories: [ID!]) {
+  searchUsers(query: $q, first: $first, after: $after, territoryCodes: $territories) {
     totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } }
   }
 }
@@ -68,7 +68,7 @@ async def test_search_respects_privacy(user_app: UserApp, territories: Territori
     assert found(await search(user_app, stranger, tag)) == {public.id}
     assert found(await search(user_app, fan, tag)) == {public.id, connections.id}
     assert found(await search(user_app, private, tag)) == {public.id, private.id}
-    signed_out = await search(user_app, None, tag, territory=code)
+    signed_out = await search(user_app, None, tag, territories=[code])
     assert found(signed_out) == {public.id}
     assert signed_out["totalCount"] == 1
 
@@ -110,8 +110,8 @@ async def test_search_input_is_checked(user_app: UserApp, territories: Territori
         error = await user_app.client(viewer).error(SEARCH, {"q": query})
         assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "query"}
     anonymous = await user_app.client().error(SEARCH, {"q": "abc"})
-    assert anonymous["extensions"] == {"code": "BAD_USER_INPUT", "field": "territoryCode"}
-    unknown = await user_app.client(viewer).error(SEARCH, {"q": "abc", "territory": "zz-none"})
+    assert anonymous["extensions"] == {"code": "BAD_USER_INPUT", "field": "territoryCodes"}
+    unknown = await user_app.client(viewer).error(SEARCH, {"q": "abc", "territories": ["zz-none"]})
     assert unknown["extensions"]["code"] == "NOT_FOUND"
     # LIKE wildcards in the query are plain characters.
     assert found(await search(user_app, viewer, "%")) == set()
@@ -133,3 +133,26 @@ async def test_search_is_served_by_the_trigram_index(
         )
         lines = "\n".join(row[0] for row in plan)
     assert "ix_users_search_trgm" in lines, lines
+
+
+async def test_search_across_territories_merges_pages_in_one_order(
+    user_app: UserApp, territories: Territories
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    home, remote = territories.home.code, territories.remote.code
+    people = [
+        await user_app.people.create(home if n % 2 else remote, username=f"x{n}{tag}")
+        for n in range(6)
+    ]
+    viewer = await user_app.people.create(home)
+    assert len(found(await search(user_app, viewer, tag))) == 3  # the viewer's territory only
+    seen: list[str] = []
+    after = None
+    while True:
+        page = await search(user_app, viewer, tag, first=4, after=after, territories=[home, remote])
+        assert page["totalCount"] == 6
+        seen += [edge["node"]["id"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == [p.id for p in people]
