@@ -239,6 +239,15 @@ class TerritoryRepository:
             )
         )
 
+    async def erase_audit_device_details(self, user_id: uuid.UUID) -> None:
+        """Clear IP addresses and user agents of the user's entries (the only change the
+        append-only audit log accepts)."""
+        await self.session.execute(
+            update(AuditEntry)
+            .where(AuditEntry.user_id == user_id)
+            .values(ip_address=None, user_agent=None)
+        )
+
     async def audit_entries_about(self, user_id: uuid.UUID) -> Sequence[AuditEntry]:
         statement = (
             select(AuditEntry)

@@ -235,8 +235,9 @@ async def delete_account(
         )
         await repo.delete_invitations_created_by(user_id)
         await repo.delete_mfa(user_id)
-        # The audit trail stays (append-only); it names the account by id only, which points
-        # at nothing once the row is gone.
+        # The audit trail stays (append-only) without the device details; it names the account
+        # by id only, which points at nothing once the row is gone.
+        await repo.erase_audit_device_details(user_id)
         repo.audit(
             "user.delete",
             territory_code=code,

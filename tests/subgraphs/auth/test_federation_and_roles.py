@@ -317,7 +317,7 @@ async def test_delete_my_account(auth_app: AuthApp, territories: Territories) ->
             kept = (
                 (
                     await session.execute(
-                        select(AuditEntry.action).where(AuditEntry.user_id == uuid.UUID(member.id))
+                        select(AuditEntry).where(AuditEntry.user_id == uuid.UUID(member.id))
                     )
                 )
                 .scalars()
@@ -335,7 +335,8 @@ async def test_delete_my_account(auth_app: AuthApp, territories: Territories) ->
                 .scalars()
                 .all()
             )
-        assert {"user.register", "user.delete"} <= set(kept)
+        assert {"user.register", "user.delete"} <= {entry.action for entry in kept}
+        assert all(e.ip_address is None and e.user_agent is None for e in kept)
         assert deleted_events == ["global.user.deleted"]
         # The name is free again.
         await register_member(auth_app, code, username=member.username)
