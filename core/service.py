@@ -21,6 +21,8 @@ from core.observability.health import DEFAULT_CHECK_TIMEOUT_SECONDS, Check, run_
 from core.observability.http import RequestTelemetry
 from core.observability.logging import configure_logging
 from core.observability.metrics import METRICS_CONTENT_TYPE, ServiceMetrics
+from core.observability.runtime import EventLoopMonitor
+from core.observability.sql import instrument_sql
 from core.observability.tracing import setup_tracing
 
 logger = logging.getLogger("unityplan.service")
@@ -82,12 +84,16 @@ def create_service_app(
     """
     metrics = ServiceMetrics(name)
     tracer_provider = setup_tracing(name, settings, span_exporters=span_exporters)
+    instrument_sql()
+    loop_monitor = EventLoopMonitor(metrics.registry)
 
     def start_logging() -> None:
         if configure_logs:
             configure_logging(name, settings.observability)
+        loop_monitor.start()
 
-    def flush_spans() -> None:
+    async def stop_runtime_probes() -> None:
+        await loop_monitor.stop()
         tracer_provider.force_flush()
 
     app = Litestar(
@@ -96,7 +102,7 @@ def create_service_app(
             *route_handlers,
         ],
         on_startup=[start_logging, *on_startup],
-        on_shutdown=[*on_shutdown, flush_spans],
+        on_shutdown=[*on_shutdown, stop_runtime_probes],
         middleware=list(middleware),
         dependencies=dict(dependencies or {}),
         plugins=list(plugins),

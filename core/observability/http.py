@@ -30,13 +30,16 @@ class RequestLabels:
 
     territory: str = ""
     pod: str = ""
+    user_id: str = ""  # an opaque id for spans only: never a metrics label
 
 
 _current_labels: ContextVar[RequestLabels | None] = ContextVar("request_labels", default=None)
 
 
-def label_request(*, territory: str | None = None, pod: str | None = None) -> None:
-    """Record the territory and/or pod the current request is about (no-op outside a request)."""
+def label_request(
+    *, territory: str | None = None, pod: str | None = None, user_id: str | None = None
+) -> None:
+    """Record the territory, pod and/or caller of the current request (no-op outside one)."""
     labels = _current_labels.get()
     if labels is None:
         return
@@ -44,6 +47,8 @@ def label_request(*, territory: str | None = None, pod: str | None = None) -> No
         labels.territory = territory
     if pod is not None:
         labels.pod = pod
+    if user_id is not None:
+        labels.user_id = user_id
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -93,7 +98,10 @@ class RequestTelemetry:
                 span.set_attribute("url.path", scope["path"])
                 span.set_attribute("http.response.status_code", status)
                 if labels.territory:
-                    span.set_attribute("unityplan.territory", labels.territory)
+                    span.set_attribute("territory", labels.territory)
+                    span.set_attribute("unityplan.territory", labels.territory)  # earlier name
+                if labels.user_id:
+                    span.set_attribute("user.id", labels.user_id)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
                 self.metrics.observe_request(

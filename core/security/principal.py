@@ -103,5 +103,5 @@ async def authenticate(
         raise Unauthenticated("Session has ended, sign in again")
     # The caller's home territory labels the request's metrics unless a handler says otherwise;
     # it comes from a verified token, so the label values stay within the registry.
-    label_request(territory=principal.territory_code)
+    label_request(territory=principal.territory_code, user_id=principal.user_id)
     return principal
