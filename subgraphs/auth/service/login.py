@@ -9,9 +9,13 @@ lock-out holds even for the right password, and aliased logins in one request co
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from core.errors import InvalidCredentials, InvalidToken, MfaRequired, UnityPlanError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import InvalidCredentials, InvalidToken, MfaRequired, NotFound, UnityPlanError
 from core.ratelimit import Attempt
 from subgraphs.auth import events
 from subgraphs.auth.repository import GlobalRepository, TerritoryRepository
@@ -54,6 +58,11 @@ async def login(
         await rt.hasher.verify_dummy_async()
         raise InvalidCredentials()
     code = identity.territory_code
+    try:
+        await rt.db.territory(code)
+    except NotFound:  # a deactivated territory signs nobody in, and says no more than that
+        await rt.hasher.verify_dummy_async()
+        raise InvalidCredentials() from None
     roles = await roles_of(rt, identity.id)
     outcome: SignedIn | UnityPlanError
     async with rt.db.territory_session(code) as session:
@@ -146,25 +155,34 @@ def _audit(
     )
 
 
+@asynccontextmanager
+async def _token_territory_session(rt: AuthRuntime, code: str) -> AsyncIterator[AsyncSession]:
+    """The session of the territory a token names; a token of no (active) territory is unknown."""
+    try:
+        territory = await rt.db.territory(code)
+    except NotFound as exc:
+        raise InvalidToken("Invalid refresh token", reason="UNKNOWN", field="refreshToken") from exc
+    async with rt.db.territory_session(territory.code) as session:
+        yield session
+
+
 async def refresh(rt: AuthRuntime, refresh_token: str, client: ClientInfo) -> SignedIn:
     """A new pair for a refresh token; REUSED ends the session it came from."""
     code = refresh_territory(refresh_token)
-    try:
-        async with rt.db.territory_session(code) as session:
-            repo = TerritoryRepository(session)
-            try:
-                refreshed = await rotate_refresh_token(
-                    rt, session, refresh_token=refresh_token, territory_code=code, client=client
-                )
-            except RefreshReused as reused:
-                outcome: RefreshReused | None = reused
-            else:
-                outcome = None
-                found = await repo.users_with_mfa([refreshed.user_id])
-                user, has_mfa = found[0]
-                account = Account.of(user, code, mfa_enabled=has_mfa)
-    except InvalidToken:
-        raise
+    async with _token_territory_session(rt, code) as session:
+        repo = TerritoryRepository(session)
+        try:
+            refreshed = await rotate_refresh_token(
+                rt, session, refresh_token=refresh_token, territory_code=code, client=client
+            )
+        except RefreshReused as reused:
+            # Returned, not raised: the ending of the session must commit.
+            outcome: RefreshReused | None = reused
+        else:
+            outcome = None
+            found = await repo.users_with_mfa([refreshed.user_id])
+            user, has_mfa = found[0]
+            account = Account.of(user, code, mfa_enabled=has_mfa)
     if outcome is not None:
         await revoke_now(rt, [outcome.session_id])
         raise InvalidToken(
@@ -178,7 +196,7 @@ async def refresh(rt: AuthRuntime, refresh_token: str, client: ClientInfo) -> Si
 async def logout(rt: AuthRuntime, refresh_token: str, client: ClientInfo) -> None:
     """End the session of a refresh token; an unknown token is an error (as the original)."""
     code = refresh_territory(refresh_token)
-    async with rt.db.territory_session(code) as session:
+    async with _token_territory_session(rt, code) as session:
         repo = TerritoryRepository(session)
         current = await repo.session_by_token_hash(token_hash(refresh_token))
         if current is None:

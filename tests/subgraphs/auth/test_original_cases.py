@@ -140,7 +140,7 @@ async def test_refresh_success(auth_app: AuthApp, territories: Territories) -> N
 
 
 async def test_refresh_with_invalid_token(auth_app: AuthApp, territories: Territories) -> None:
-    for token in ("garbage", f"{territories.home.code}.{'x' * 43}"):
+    for token in ("garbage", f"{territories.home.code}.{'x' * 43}", f"nowhere.{'x' * 43}"):
         error = await auth_app.client().error(REFRESH, {"token": token})
         assert error["extensions"]["code"] == "INVALID_TOKEN"
         assert error["extensions"]["reason"] == "UNKNOWN"
