@@ -17,7 +17,6 @@ from router.composition.remote import SubgraphUnavailable, fetch_subgraphs
 from router.planning import OperationError, PlanningError, normalize, plan_operation, print_plan
 from router.supergraph import Supergraph, SupergraphError, parse_supergraph
 
-
 # Our subgraphs' schemas, importable without running them: module and attribute (a strawberry
 # Schema, or a function building one).
 LOCAL_SUBGRAPHS = {

@@ -261,7 +261,8 @@ class Composer:
                 combined = merge_type_refs(entry.type, arg_type, output=False)
                 if combined is None:
                     self.errors.append(
-                        f'[{subgraph.name}] Argument "{merged.name}.{name}({argument.name.value}:)" '
+                        f'[{subgraph.name}] Argument "{merged.name}.{name}'
+                        f'({argument.name.value}:)" '
                         f'has type "{arg_type}" here but "{entry.type}" in another subgraph'
                     )
                     continue

@@ -1,4 +1,4 @@
-"""Printing a composed supergraph in the standard supergraph SDL format (link v1.0, join v0.3/v0.4)."""
+"""Printing a composed supergraph in the standard supergraph SDL format (link, join v0.3/4)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ directive @join__type(graph: join__Graph!, key: join__FieldSet, extension: Boole
 directive @join__unionMember(graph: join__Graph!, member: String!) repeatable on UNION
 
 directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) repeatable on SCHEMA
-"""
+"""  # noqa: E501 - directive definitions are printed as standard composition prints them
 _INACCESSIBLE = (
     "directive @inaccessible on FIELD_DEFINITION | OBJECT | INTERFACE | UNION | ARGUMENT_DEFINITION"
     " | SCALAR | ENUM | ENUM_VALUE | INPUT_OBJECT | INPUT_FIELD_DEFINITION\n"
@@ -53,7 +53,8 @@ def _description(text: str | None, indent: str) -> str:
     if not text:
         return ""
     if "\n" in text or '"' in text:
-        return f'{indent}"""\n{indent}{text.replace(chr(34) * 3, chr(92) + chr(34) * 3)}\n{indent}"""\n'
+        escaped = text.replace('"""', '\\"""')
+        return f'{indent}"""\n{indent}{escaped}\n{indent}"""\n'
     return f"{indent}{_quote(text)}\n"
 
 
@@ -107,7 +108,8 @@ class _Printer:
         for interface, subgraphs in merged.implements.items():
             for subgraph in sorted(set(subgraphs), key=self.order.index):
                 lines.append(
-                    f"@join__implements(graph: {self.graphs[subgraph]}, interface: {_quote(interface)})"
+                    f"@join__implements(graph: {self.graphs[subgraph]}, "
+                    f"interface: {_quote(interface)})"
                 )
         for member, subgraphs in merged.members.items():
             for subgraph in sorted(set(subgraphs), key=self.order.index):

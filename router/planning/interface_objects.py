@@ -28,7 +28,7 @@ def resolve_concrete_type(
     info = planner.types[interface]
     if group.subgraph not in info.interface_object_in:
         return False
-    own_keys = [k for k in info.keys_in(group.subgraph)]
+    own_keys = list(info.keys_in(group.subgraph))
     for subgraph in planner.sg.subgraphs:
         if subgraph in info.interface_object_in or not info.is_entity_in(subgraph):
             continue

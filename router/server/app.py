@@ -70,7 +70,7 @@ class RouterApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.state.start()
-                except Exception as exc:  # noqa: BLE001 - reported to the server, which stops
+                except Exception as exc:
                     log.error("router start-up failed: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return

@@ -1,4 +1,4 @@
-"""Executing plans against small real subgraphs: merging, batching, shaping, errors, partial data."""
+"""Executing plans against small real subgraphs: merging, batching, shaping, errors."""
 
 from __future__ import annotations
 

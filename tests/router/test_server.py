@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from core.config import Settings, load_settings
@@ -187,5 +186,5 @@ def test_start_up_fails_clearly_without_a_supergraph(tmp_path: Path) -> None:
     from router.supergraph import SupergraphError
 
     app = create_app(router_settings(tmp_path / "missing.graphql", {}))
-    with pytest.raises(SupergraphError, match="missing.graphql"):
+    with pytest.raises(SupergraphError, match=r"missing\.graphql"):
         asyncio.run(app.state.start())

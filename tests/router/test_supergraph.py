@@ -25,9 +25,11 @@ def test_bench_supergraph_subgraphs_keys_and_field_sources() -> None:
     assert product.fields["price"].resolvable_in == {"products"}
     assert product.fields["upc"].resolvable_in == {"inventory", "products", "reviews"}
     estimate = product.fields["shippingEstimate"].source("inventory")
-    assert estimate is not None and [i.name for i in estimate.requires] == ["price", "weight"]
+    assert estimate is not None
+    assert [i.name for i in estimate.requires] == ["price", "weight"]
     author = supergraph.types["Review"].fields["author"].source("reviews")
-    assert author is not None and [i.name for i in author.provides] == ["username"]
+    assert author is not None
+    assert [i.name for i in author.provides] == ["username"]
     assert supergraph.types["User"].fields["username"].source("reviews").external  # type: ignore[union-attr]
 
 
@@ -46,7 +48,8 @@ def test_api_schema_hides_federation_machinery_and_inaccessible_elements() -> No
         "_entities",
     ):
         assert hidden not in api, hidden
-    assert "type Query {" in api and "type Mutation {" in api
+    assert "type Query {" in api
+    assert "type Mutation {" in api
     assert 'price(currency: String = "EUR"): Money' in api
     assert "union SearchResult = Product | User" in api
 
@@ -63,7 +66,8 @@ def test_memberships_and_possible_types_per_subgraph() -> None:
     assert supergraph.possible_types("Media", "reviews") == ()
     assert supergraph.possible_types("SearchResult", "catalog") == ("Product", "User")
     user = supergraph.types["User"]
-    assert not user.is_entity_in("catalog") and user.is_entity_in("reviews")
+    assert not user.is_entity_in("catalog")
+    assert user.is_entity_in("reviews")
 
 
 def test_renamed_join_spec_is_understood() -> None:
@@ -112,7 +116,8 @@ def test_federation_1_supergraph_with_core_and_owner() -> None:
     user = supergraph.types["User"]
     assert user.fields["name"].resolvable_in == {"accounts"}
     assert user.fields["reviewCount"].resolvable_in == {"reviews"}
-    assert "core__" not in supergraph.api_sdl and "join__" not in supergraph.api_sdl
+    assert "core__" not in supergraph.api_sdl
+    assert "join__" not in supergraph.api_sdl
 
 
 @pytest.mark.parametrize(
