@@ -20,6 +20,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 
 from core.errors import ErrorCode, UnityPlanError
+from core.observability.operations import RootFieldOutcomes
 
 logger = logging.getLogger("unityplan.graphql")
 
@@ -110,7 +111,8 @@ class FederationSchema(strawberry.federation.Schema):
     """A federation schema with the platform's error policy: pass everything as usual."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["extensions"] = [*kwargs.get("extensions", ()), UnityPlanErrors]
+        # Outcomes are counted before the errors are rewritten: they still hold the originals.
+        kwargs["extensions"] = [*kwargs.get("extensions", ()), RootFieldOutcomes, UnityPlanErrors]
         super().__init__(*args, **kwargs)
 
     def process_errors(

@@ -1,0 +1,83 @@
+"""Root-field outcomes counted by the platform's GraphQL schema, through a real service app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import strawberry
+from litestar import Request
+from strawberry.litestar import BaseContext, make_graphql_controller
+
+from core.config import Settings
+from core.errors import InvalidToken, RateLimited
+from core.graphql import FederationSchema
+from core.service import create_service_app
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def ping(self) -> str:
+        return "pong"
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    def refresh_token(self, token: str) -> str:
+        if token == "old":
+            raise InvalidToken("reused", reason="REUSED")
+        if token == "many":
+            raise RateLimited(retry_after=5)
+        if token == "bug":
+            raise RuntimeError("unexpected")
+        return "new"
+
+
+async def _context(request: Request[Any, Any, Any]) -> BaseContext:
+    context = BaseContext()
+    context.request = request
+    return context
+
+
+async def test_each_root_field_is_counted_with_its_outcome(settings: Settings) -> None:
+    schema = FederationSchema(query=Query, mutation=Mutation)
+    controller = make_graphql_controller(schema, path="/graphql", context_getter=_context)
+    app = create_service_app("outcomes", settings, route_handlers=[controller])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        for document in (
+            "{ ping again: ping }",
+            'mutation { a: refreshToken(token: "old") b: refreshToken(token: "new") }',
+            'mutation { refreshToken(token: "many") }',
+            'mutation { refreshToken(token: "bug") }',
+            "{ __typename }",
+            "{ nope }",
+        ):
+            response = await http.post("/graphql", json={"query": document})
+            assert response.status_code in {200, 400}, response.text
+
+    def count(operation: str, outcome: str, reason: str = "") -> float | None:
+        return app.state.metrics.registry.get_sample_value(
+            "graphql_root_fields_total",
+            {
+                "operation": operation,
+                "field": field(operation),
+                "outcome": outcome,
+                "reason": reason,
+            },
+        )
+
+    def field(operation: str) -> str:
+        return "ping" if operation == "query" else "refreshToken"
+
+    assert count("query", "ok") == 2  # two response keys, one field name
+    assert count("mutation", "ok") == 1
+    assert count("mutation", "INVALID_TOKEN", "REUSED") == 1
+    assert count("mutation", "RATE_LIMITED") == 1
+    assert count("mutation", "INTERNAL_SERVER_ERROR") == 1
+    exposition = app.state.metrics.exposition().decode()
+    assert 'field="__typename"' not in exposition
+    assert 'field="nope"' not in exposition  # invalid documents execute nothing
