@@ -95,6 +95,15 @@ class Gateway:
         try:
             definition = select_operation(document, operation_name)
             operation = normalize(document, operation_name)
+            if operation.kind == "subscription":
+                return RequestError(
+                    [
+                        {
+                            "message": "Subscriptions are not supported by this router yet",
+                            "extensions": {"code": "OPERATION_NOT_SUPPORTED"},
+                        }
+                    ]
+                )
             plan = plan_operation(self.supergraph, operation)
         except OperationError as exc:
             return RequestError([{"message": str(exc), "extensions": {"code": "BAD_REQUEST"}}])

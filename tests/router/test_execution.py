@@ -550,3 +550,17 @@ async def test_interface_object_fields_and_values(
     }
     sent = [r["payload"]["variables"] for r in media[0]["ratings"].requests]
     assert {"__typename": "Media", "id": "b1"} in sent[0]["representations"]
+
+
+def test_subscription_operations_are_refused_before_any_subgraph_call() -> None:
+    from router.execution import RequestError
+
+    sdl = SHOP.replace(
+        "  mutation: Mutation\n", "  mutation: Mutation\n  subscription: Subscription\n"
+    ) + (
+        "\ntype Subscription @join__type(graph: ACCOUNTS) { userChanged: User @join__field(graph: ACCOUNTS) }\n"
+    )
+    gateway = Gateway(parse_supergraph(sdl), SubgraphClient({}))
+    with pytest.raises(RequestError) as caught:
+        gateway.prepare("subscription { userChanged { id } }", None)
+    assert caught.value.errors[0]["extensions"]["code"] == "OPERATION_NOT_SUPPORTED"

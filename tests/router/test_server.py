@@ -188,3 +188,16 @@ def test_start_up_fails_clearly_without_a_supergraph(tmp_path: Path) -> None:
     app = create_app(router_settings(tmp_path / "missing.graphql", {}))
     with pytest.raises(SupergraphError, match=r"missing\.graphql"):
         asyncio.run(app.state.start())
+
+
+def test_subscriptions_are_refused_clearly(router: str) -> None:
+    response = httpx.post(
+        f"{router}/graphql",
+        json={"query": "subscription { me { id } }"},
+        headers={"accept": "application/graphql-response+json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] in {
+        "GRAPHQL_VALIDATION_FAILED",  # the workload supergraph has no subscription type
+        "OPERATION_NOT_SUPPORTED",
+    }
