@@ -13,6 +13,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from router.execution.telemetry import subgraph_fetch
+
 
 class SubgraphFailure(Exception):
     """A subgraph could not be reached, timed out, or did not answer GraphQL."""
@@ -86,6 +88,14 @@ class SubgraphClient:
         self, subgraph: str, payload: Mapping[str, Any], headers: Mapping[str, str]
     ) -> dict[str, Any]:
         """POST one GraphQL request; returns the decoded response body."""
+        with subgraph_fetch(subgraph, headers) as fetch:
+            body = await self._post(subgraph, payload, fetch.headers)
+            fetch.answered(body)
+            return body
+
+    async def _post(
+        self, subgraph: str, payload: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> dict[str, Any]:
         url = self.urls.get(subgraph)
         if not url:
             raise SubgraphFailure(

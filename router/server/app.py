@@ -19,6 +19,7 @@ from router.execution import Gateway, RequestError
 from router.planning.operation import OperationError, select_operation
 from router.server.graphiql import GRAPHIQL_HTML
 from router.server.state import RouterState
+from router.server.telemetry import RouterTelemetry
 from router.transport import (
     GRAPHQL_RESPONSE_JSON,
     HttpProblem,
@@ -45,6 +46,8 @@ class RouterApp:
         self.settings = settings
         self.state = RouterState(settings)
         self.graphiql = settings.router.graphiql and not settings.is_production
+        # Spans, RED metrics and /metrics around every HTTP request.
+        self.telemetry = RouterTelemetry(settings, self.state, self._http)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -52,6 +55,9 @@ class RouterApp:
             return
         if scope["type"] != "http":
             return
+        await self.telemetry(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
         if path in {"/graphql", "/graphql/"}:
             await self._graphql(scope, receive, send)
@@ -74,8 +80,10 @@ class RouterApp:
                     log.error("router start-up failed: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                self.telemetry.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.telemetry.stop()
                 await self.state.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -136,7 +136,10 @@ def test_authorization_and_trace_context_reach_subgraphs(
     )
     headers = accounts.requests[-1]["headers"]
     assert headers["authorization"] == "Bearer abc"
-    assert headers["traceparent"] == traceparent
+    # The caller's trace continues: the subgraph's parent is the router's own fetch span.
+    _, trace_id, parent_id, _ = headers["traceparent"].split("-")
+    assert trace_id == traceparent.split("-")[1]
+    assert parent_id != traceparent.split("-")[2]
     assert "cookie" not in headers
 
 
