@@ -34,6 +34,7 @@ from subgraphs.user.context import UserContext, UserRuntime
 from subgraphs.user.directory import UserDirectory
 from subgraphs.user.events import UserEventHandlers, consume_account_events
 from subgraphs.user.loaders import Loaders
+from subgraphs.user.realtime import EventFeed
 from subgraphs.user.s3 import S3BlobStore
 from subgraphs.user.schema import build_schema
 from subgraphs.user.storage import BlobStore, LocalBlobStore, avatar_key
@@ -86,6 +87,9 @@ def create_app(
         directory=directory,
         blobs=store,
         links=AvatarLinks(avatar_public_base_url(settings)),
+        feed=EventFeed(settings.nats),
+        keyring=keyring,
+        revocations=revocations,
     )
     relay: OutboxRelay | None = None
     bus: EventBus | None = None
@@ -158,6 +162,8 @@ def create_app(
                 await bus.close()
         if relay is not None:
             await relay.stop()
+        with contextlib.suppress(Exception):
+            await runtime.feed.close()
         if isinstance(store, S3BlobStore):
             await store.aclose()
         await asyncio.gather(db.dispose(), redis.aclose())

@@ -12,9 +12,10 @@ from strawberry.types import Info as StrawberryInfo
 from core.config import Settings
 from core.db import Database
 from core.errors import Unauthenticated
-from core.security import Principal
+from core.security import KeyRing, Principal, SessionRegistry, authenticate
 from subgraphs.user.directory import UserDirectory
 from subgraphs.user.loaders import Loaders
+from subgraphs.user.realtime import EventFeed
 from subgraphs.user.storage import BlobStore
 
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ class UserRuntime:
     directory: UserDirectory
     blobs: BlobStore
     links: AvatarLinks
+    feed: EventFeed
+    keyring: KeyRing
+    revocations: SessionRegistry
 
 
 class UserContext(BaseContext, kw_only=True):
@@ -39,6 +43,17 @@ class UserContext(BaseContext, kw_only=True):
     # a stale token never silently reads as "signed out".
     auth_error: Unauthenticated | None
     loaders: Loaders
+    # The `connection_init` payload of a WebSocket (strawberry fills it in).
+    connection_params: dict[str, Any] | None = None
+
+    async def subscriber(self) -> Principal | None:
+        """The caller of a subscription: `Authorization` of the connection_init payload, else
+        of the HTTP upgrade request; None when anonymous."""
+        params = self.connection_params or {}
+        header = params.get("Authorization") or params.get("authorization")
+        if isinstance(header, str):
+            return await authenticate(header, self.rt.keyring, self.rt.revocations)
+        return self.optional_viewer()
 
     def require_viewer(self) -> Principal:
         if self.auth_error is not None:

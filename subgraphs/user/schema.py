@@ -1,4 +1,4 @@
-"""The user subgraph's strawberry federation schema: its query and mutation roots."""
+"""The user subgraph's strawberry federation schema: its query, mutation and subscription roots."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from subgraphs.user.pagination import SearchCursor, page_size
 from subgraphs.user.search import search_territories, search_text, search_users
 from subgraphs.user.service import UserService, parse_user_id
 from subgraphs.user.sessions import TerritorySessions
+from subgraphs.user.subscriptions import Subscription
 from subgraphs.user.types import (
     AvatarSize,
     BlockedUser,
@@ -236,6 +237,7 @@ def build_schema() -> FederationSchema:
     return FederationSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[User, DataExport, AvatarSize],
         federation_version="2.5",
     )

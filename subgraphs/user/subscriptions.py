@@ -1,0 +1,82 @@
+"""The user subscriptions, fed from NATS: `userUpdated(userId)` and `newFollower`.
+
+The same privacy rules as every read: an update is delivered only while the viewer may see the
+profile, and a follower who blocked the viewer (or was blocked) is never announced.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+
+from core.errors import NotFound, Unauthenticated
+from core.events.subjects import territory_subject
+from subgraphs.user import events
+from subgraphs.user.context import Info
+from subgraphs.user.loaders import Loaders
+from subgraphs.user.pagination import EdgeCursor
+from subgraphs.user.service import parse_user_id
+from subgraphs.user.types import User, UserEdge
+
+# Changes of what `User` shows, by this subgraph; the auth subgraph's account events join later.
+UPDATE_ACTIONS = frozenset({events.PROFILE_UPDATED, events.PRIVACY_CHANGED, events.AVATAR_CHANGED})
+
+
+async def _may_see(info: Info, viewer_id: uuid.UUID | None, owner: uuid.UUID) -> bool:
+    # Fresh loaders every time: privacy, follows and blocks change while a subscription lives.
+    rt = info.context.rt
+    return (await Loaders(rt.db, rt.directory, viewer_id).owners.load(owner)).visible
+
+
+@strawberry.type
+class Subscription:
+    # The user's profile changed; only while the viewer may see it (anyone, for a public one).
+    @strawberry.subscription
+    async def user_updated(self, info: Info, user_id: strawberry.ID) -> AsyncGenerator[User, None]:
+        viewer = await info.context.subscriber()
+        viewer_id = uuid.UUID(viewer.user_id) if viewer is not None else None
+        owner = parse_user_id(user_id)
+        home = await info.context.rt.directory.home_territory(owner)
+        if home is None or not await _may_see(info, viewer_id, owner):
+            raise NotFound("Profile not found", field="userId")
+        # Every user event of the home territory (the subject helper validates the code).
+        subjects = territory_subject(home, events.DOMAIN, events.PROFILE_UPDATED).rsplit(".", 1)[0]
+        async for event in info.context.rt.feed.events(f"{subjects}.*"):
+            data = event.data if isinstance(event.data, dict) else {}
+            action = event.subject.rsplit(".", 1)[-1]
+            if action not in UPDATE_ACTIONS or data.get("userId") != str(owner):
+                continue
+            if await _may_see(info, viewer_id, owner):
+                yield User.of(owner)
+
+    # Someone followed the signed-in user (in any territory).
+    @strawberry.subscription
+    async def new_follower(self, info: Info) -> AsyncGenerator[UserEdge, None]:
+        viewer = await info.context.subscriber()
+        if viewer is None:
+            raise Unauthenticated()
+        me = uuid.UUID(viewer.user_id)
+        # A follower publishes in their own territory: listen to all of them.
+        async for event in info.context.rt.feed.events(f"territory.*.user.{events.FOLLOWED}"):
+            data = event.data if isinstance(event.data, dict) else {}
+            if data.get("followingId") != viewer.user_id:
+                continue
+            try:
+                follower = uuid.UUID(str(data.get("followerId")))
+                at = datetime.fromisoformat(str(data.get("at")))
+            except ValueError:
+                continue
+            rt = info.context.rt
+            blocked = await Loaders(rt.db, rt.directory, me).blocked_with_viewer(
+                viewer.territory_code
+            )
+            if follower in blocked:
+                continue
+            yield UserEdge(
+                node=User.of(follower),
+                cursor=EdgeCursor(at=at, user_id=follower).encode(),
+                followed_at=at,
+            )
