@@ -850,3 +850,30 @@ QueryPlan {
   }
 }"""
     )
+
+
+def test_interface_partially_implemented_per_subgraph() -> None:
+    sdl = (
+        SHOP.replace(
+            "type Film implements Media\n",
+            'type Film implements Media\n  @join__implements(graph: REVIEWS, interface: "Media")\n',
+        )
+        .replace(
+            "interface Media @join__type(graph: CATALOG) {",
+            "interface Media @join__type(graph: CATALOG) @join__type(graph: REVIEWS) {",
+        )
+        .replace(
+            '  @join__type(graph: CATALOG, key: "id")\n{\n  id: ID!\n  title: String\n  minutes: Int\n}',
+            '  @join__type(graph: CATALOG, key: "id")\n  @join__type(graph: REVIEWS, key: "id")\n'
+            "{\n  id: ID!\n  title: String @join__field(graph: CATALOG)\n  minutes: Int @join__field(graph: CATALOG)\n}",
+        )
+        .replace(
+            "  topReviews: [Review!]! @join__field(graph: REVIEWS)",
+            "  topReviews: [Review!]! @join__field(graph: REVIEWS)\n  featured: Media @join__field(graph: REVIEWS)",
+        )
+    )
+    plan = plan_text(sdl, "{ featured { id title ... on Book { pages } ... on Film { minutes } } }")
+    # The reviews subgraph only knows Film as a Media: no Book fragment is sent to it.
+    assert "... on Book" not in plan
+    assert 'Flatten(path: "featured")' in plan
+    assert plan.count('Fetch(service: "catalog")') == 1

@@ -150,3 +150,21 @@ def test_federation_1_supergraph_with_core_and_owner() -> None:
 def test_unsupported_or_invalid_supergraphs_fail_clearly(sdl: str, message: str) -> None:
     with pytest.raises(SupergraphError, match=message.replace("(", r"\(")):
         parse_supergraph(sdl)
+
+
+def test_progressive_override_labels_count_as_fully_overridden() -> None:
+    sdl = (
+        JOIN_HEADER.replace("join/v0.3", "join/v0.4")
+        .replace("usedOverridden: Boolean)", "usedOverridden: Boolean, overrideLabel: String)")
+        .replace("  mutation: Mutation\n", "")
+        + 'enum join__Graph { A @join__graph(name: "a", url: "http://a") B @join__graph(name: "b", url: "http://b") }\n'
+        + "type Query @join__type(graph: A) @join__type(graph: B) {\n"
+        + '  total: Int @join__field(graph: A, override: "b", overrideLabel: "percent(25)")'
+        + " @join__field(graph: B)\n}\n"
+    )
+    supergraph = parse_supergraph(sdl)
+    total = supergraph.types["Query"].fields["total"]
+    assert total.resolvable_in == {"a"}
+    source = total.source("a")
+    assert source is not None
+    assert source.override_label == "percent(25)"
