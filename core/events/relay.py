@@ -34,6 +34,8 @@ from core.errors import BadUserInput, InfrastructureError
 from core.events.bus import EventBus, OutgoingDocument
 from core.events.metrics import GLOBAL_LABEL, OutboxMetrics
 from core.events.retry import backoff_seconds
+from core.events.stream_metrics import StreamSampler
+from core.events.tracecontext import end_publish_span, publish_headers, start_publish_span
 
 if TYPE_CHECKING:
     from core.db.database import Database
@@ -95,6 +97,8 @@ class OutboxRelay:
         self._poll_interval = settings.nats.outbox_poll_interval_seconds
         self._max_backoff = settings.nats.outbox_max_backoff_seconds
         self.metrics = OutboxMetrics.on(registry)
+        # Stream sizes and consumer positions, on the service's own registry only.
+        self._streams_sampler = StreamSampler(self._bus, registry) if registry is not None else None
         self._streams_ready: set[str] = set()
         self._reconnections_seen = 0
         self._gauges_refreshed: dict[str, float] = {}
@@ -114,6 +118,8 @@ class OutboxRelay:
         if self._task is None:
             self._stop.clear()
             self._task = asyncio.create_task(self._run(), name="outbox-relay")
+            if self._streams_sampler is not None:
+                self._streams_sampler.start()
 
     async def stop(self) -> None:
         """Finish the pass in progress (so no claimed row is left half-done), then stop."""
@@ -122,6 +128,8 @@ class OutboxRelay:
         task, self._task = self._task, None
         if task is not None:
             await task
+        if self._streams_sampler is not None:
+            await self._streams_sampler.stop()
         if self._owns_bus:
             await self._bus.close()
 
@@ -269,12 +277,20 @@ class OutboxRelay:
                 )
             ).all()
             batch.claimed = len(due)
+            spans = [start_publish_span(row.subject, row.headers) for row in due]
             results = await self._bus.publish_documents(
                 [
-                    OutgoingDocument(row.subject, row.payload.encode(), str(row.id), row.headers)
-                    for row in due
+                    OutgoingDocument(
+                        row.subject,
+                        row.payload.encode(),
+                        str(row.id),
+                        publish_headers(span, row.headers),
+                    )
+                    for row, span in zip(due, spans, strict=True)
                 ]
             )
+            for span, result in zip(spans, results, strict=True):
+                end_publish_span(span, result if isinstance(result, Exception) else None)
             sent: list[uuid.UUID] = []
             for row, result in zip(due, results, strict=True):
                 if not isinstance(result, Exception):

@@ -1,0 +1,125 @@
+"""JetStream as the server sees it: messages and bytes per stream, and per durable consumer
+the messages not yet delivered and those delivered but not yet acknowledged.
+
+Sampled in the background (a scrape must not wait on NATS) and served from the latest sample,
+so a stream or consumer that disappears also disappears from the metrics. Names are the base
+stream names, without the namespace prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from weakref import WeakKeyDictionary
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from core.events.bus import EventBus
+
+log = logging.getLogger(__name__)
+
+SAMPLE_INTERVAL_SECONDS = 5.0
+
+StreamSample = dict[str, tuple[float, float]]  # stream -> (messages, bytes)
+ConsumerSample = dict[tuple[str, str], tuple[float, float]]  # (stream, consumer) -> pending, acks
+
+_SAMPLERS: WeakKeyDictionary[CollectorRegistry, StreamSampler] = WeakKeyDictionary()
+
+
+class StreamSampler(Collector):
+    """Registers itself on `registry`; `start()` samples every `interval_seconds` until `stop()`."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        registry: CollectorRegistry,
+        *,
+        interval_seconds: float = SAMPLE_INTERVAL_SECONDS,
+    ) -> None:
+        self._bus = bus
+        self.interval_seconds = interval_seconds
+        self.streams: StreamSample = {}
+        self.consumers: ConsumerSample = {}
+        self._task: asyncio.Task[None] | None = None
+        # One sampler per registry: a relay created again (a restarted app) takes over.
+        previous = _SAMPLERS.get(registry)
+        if previous is not None:
+            registry.unregister(previous)
+        registry.register(self)
+        _SAMPLERS[registry] = self
+
+    def _base_name(self, stream: str) -> str | None:
+        """The stream's name without the namespace prefix; None for another namespace's."""
+        prefix = self._bus.namespace.stream("")
+        if not prefix:
+            return stream
+        return stream[len(prefix) :] if stream.startswith(prefix) else None
+
+    async def sample_once(self) -> None:
+        if not self._bus.connected:
+            return
+        js = self._bus.js
+        streams: StreamSample = {}
+        consumers: ConsumerSample = {}
+        for info in await js.streams_info():
+            name = info.config.name or ""
+            base = self._base_name(name)
+            if base is None:
+                continue
+            streams[base] = (float(info.state.messages), float(info.state.bytes))
+            for consumer in await js.consumers_info(name):
+                durable = consumer.config.durable_name or consumer.name
+                if durable:
+                    consumers[(base, durable)] = (
+                        float(consumer.num_pending or 0),
+                        float(consumer.num_ack_pending or 0),
+                    )
+        self.streams, self.consumers = streams, consumers
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sample_once()
+            except Exception as exc:  # NATS hiccups: keep the last sample, try again later
+                log.debug("JetStream sample failed: %s", exc)
+            await asyncio.sleep(self.interval_seconds)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="jetstream-sampler")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        messages = GaugeMetricFamily(
+            "jetstream_stream_messages", "Messages stored in the stream", labels=["stream"]
+        )
+        size = GaugeMetricFamily(
+            "jetstream_stream_bytes", "Bytes stored in the stream", labels=["stream"]
+        )
+        for stream, (count, stored) in sorted(self.streams.items()):
+            messages.add_metric([stream], count)
+            size.add_metric([stream], stored)
+        pending = GaugeMetricFamily(
+            "jetstream_consumer_pending_messages",
+            "Messages of the stream the durable consumer has not been delivered yet",
+            labels=["stream", "consumer"],
+        )
+        unacked = GaugeMetricFamily(
+            "jetstream_consumer_ack_pending_messages",
+            "Messages delivered to the durable consumer and not acknowledged yet",
+            labels=["stream", "consumer"],
+        )
+        for (stream, consumer), (waiting, in_flight) in sorted(self.consumers.items()):
+            pending.add_metric([stream, consumer], waiting)
+            unacked.add_metric([stream, consumer], in_flight)
+        yield from (messages, size, pending, unacked)
