@@ -23,6 +23,33 @@ async def test_the_jwks_verifies_issued_tokens(auth_app: AuthApp, territories: T
     assert json.loads(over_graphql["jwks"]) == document
 
 
+async def test_access_tokens_carry_the_contract_claims(
+    auth_app: AuthApp, territories: Territories
+) -> None:
+    member = await register_member(auth_app, territories.remote.code)
+    payload = member.access_token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert {
+        "sub",
+        "user_id",
+        "username",
+        "territory_code",
+        "sid",
+        "roles",
+        "iat",
+        "exp",
+        "iss",
+        "aud",
+        "jti",
+    } <= set(claims)
+    assert claims["user_id"] == member.id
+    assert claims["username"] == member.username
+    assert claims["territory_code"] == territories.remote.code
+    assert claims["exp"] - claims["iat"] == 900
+    sessions = await auth_app.client(member.access_token).data("{ mySessions { id current } }")
+    assert sessions["mySessions"] == [{"id": claims["sid"], "current": True}]
+
+
 async def test_probes_and_metrics(auth_app: AuthApp) -> None:
     assert (await auth_app.http.get("/health")).json() == {"status": "ok"}
     ready = await auth_app.http.get("/ready")
