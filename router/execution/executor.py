@@ -9,7 +9,13 @@ from typing import Any
 import orjson
 
 from router.execution.client import SubgraphClient, SubgraphFailure
-from router.execution.merge import Path, deep_merge, objects_at, representation
+from router.execution.merge import (
+    Path,
+    deep_merge,
+    objects_at,
+    objects_with_paths,
+    representation,
+)
 from router.planning import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
 from router.planning.cache import LruCache
 
@@ -20,12 +26,13 @@ _COMBINED: LruCache[tuple[str, ...], str] = LruCache(max_size=2048)
 class _EntityBatch:
     """One entity fetch's unique representations and the response objects each one fills."""
 
-    __slots__ = ("fetch", "positions", "representations")
+    __slots__ = ("fetch", "path", "positions", "representations")
 
-    def __init__(self, fetch: Fetch) -> None:
+    def __init__(self, fetch: Fetch, path: tuple[str, ...]) -> None:
         self.fetch = fetch
+        self.path = path
         self.representations: list[dict[str, Any]] = []
-        self.positions: list[list[tuple[dict[str, Any], Path]]] = []
+        self.positions: list[list[dict[str, Any]]] = []
 
 
 def _error(message: str, subgraph: str, code: str, path: list[Any] | None = None) -> dict[str, Any]:
@@ -122,28 +129,34 @@ class PlanRun:
 
     def _batch(self, flatten: Flatten) -> _EntityBatch:
         fetch = flatten.node
-        batch = _EntityBatch(fetch)
-        seen: dict[bytes, int] = {}
-        for obj, path in objects_at(self.data, flatten.path):
+        batch = _EntityBatch(fetch, flatten.path)
+        seen: dict[Any, int] = {}
+        requires = fetch.requires
+        for obj in objects_at(self.data, flatten.path):
             typename = obj.get("__typename")
             if not isinstance(typename, str):
                 continue
-            field_set = fetch.requires.get(typename)
+            field_set = requires.get(typename)
             if field_set is None:
                 continue
             rep = representation(obj, typename, field_set)
-            if rep is not None and typename in fetch.input_rewrites:
-                rep["__typename"] = fetch.input_rewrites[typename]
-            if rep is None or any(rep.get(k) is None for k in fetch.key_fields.get(typename, ())):
+            if rep is None or _null_key(rep, fetch.key_fields.get(typename, ())):
                 continue
-            identity = orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
+            if typename in fetch.input_rewrites:
+                rep["__typename"] = fetch.input_rewrites[typename]
+            try:
+                # Field order is the field set's, so flat representations compare as tuples.
+                identity: Any = tuple(rep.values())
+                hash(identity)
+            except TypeError:
+                identity = orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
             index = seen.get(identity)
             if index is None:
                 seen[identity] = len(batch.representations)
                 batch.representations.append(rep)
-                batch.positions.append([(obj, path)])
+                batch.positions.append([obj])
             else:
-                batch.positions[index].append((obj, path))
+                batch.positions[index].append(obj)
         return batch
 
     async def entity_fetches(self, subgraph: str, flattens: list[Flatten]) -> None:
@@ -169,14 +182,16 @@ class PlanRun:
             if isinstance(entities, list):
                 for index, entity in enumerate(entities[: len(batch.positions)]):
                     if isinstance(entity, dict):
-                        for obj, _ in batch.positions[index]:
+                        for obj in batch.positions[index]:
                             if batch.fetch.refines_typename and "__typename" in entity:
                                 obj["__typename"] = entity["__typename"]
                             deep_merge(obj, entity)
-        for error in body.get("errors") or ():
-            self.errors.append(
-                _rerooted(error, subgraph, _entity_error_path(error, aliases, batches))
-            )
+        errors = body.get("errors")
+        if errors:
+            paths = _Paths(self.data)
+            for error in errors:
+                path = _entity_error_path(error, aliases, batches, paths)
+                self.errors.append(_rerooted(error, subgraph, path))
 
     def _combined(self, batches: list[_EntityBatch]) -> tuple[dict[str, Any], list[str]]:
         fetches = [b.fetch for b in batches]
@@ -201,8 +216,31 @@ class PlanRun:
         return f"query({', '.join(definitions)}) {{ {fields} }}"
 
 
+def _null_key(rep: dict[str, Any], key_fields: frozenset[str] | tuple[()]) -> bool:
+    for name in key_fields:  # noqa: SIM110 - runs for every representation; no generator
+        if rep.get(name) is None:
+            return True
+    return False
+
+
+class _Paths:
+    """Response paths of the objects at a plan path, computed only when an error needs one."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.by_plan_path: dict[tuple[str, ...], dict[int, Path]] = {}
+
+    def of(self, obj: dict[str, Any], plan_path: tuple[str, ...]) -> Path | None:
+        found = self.by_plan_path.get(plan_path)
+        if found is None:
+            found = self.by_plan_path[plan_path] = {
+                id(o): p for o, p in objects_with_paths(self.data, plan_path)
+            }
+        return found.get(id(obj))
+
+
 def _entity_error_path(
-    error: Any, aliases: list[str], batches: list[_EntityBatch]
+    error: Any, aliases: list[str], batches: list[_EntityBatch], paths: _Paths
 ) -> list[Any] | None:
     """The client path of an error raised inside `_entities` (never the internal path)."""
     path = error.get("path") if isinstance(error, dict) else None
@@ -212,4 +250,5 @@ def _entity_error_path(
     index = path[1]
     if not isinstance(index, int) or not 0 <= index < len(batch.positions):
         return None
-    return [*batch.positions[index][0][1], *path[2:]]
+    where = paths.of(batch.positions[index][0], batch.path)
+    return [*where, *path[2:]] if where is not None else None

@@ -10,8 +10,36 @@ from router.supergraph import FieldSet
 Path = tuple[str | int, ...]
 
 
-def objects_at(root: Any, path: tuple[str, ...]) -> list[tuple[dict[str, Any], Path]]:
-    """Every object found at `path` ("@" steps into list elements), with its response path."""
+def objects_at(root: Any, path: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Every object found at `path` ("@" steps into list elements), in document order."""
+    current: list[Any] = [root]
+    for step in path:
+        found: list[Any] = []
+        if step == "@":
+            for value in current:
+                if isinstance(value, list):
+                    found.extend(value)
+        else:
+            for value in current:
+                if isinstance(value, dict):
+                    child = value.get(step)
+                    if child is not None:
+                        found.append(child)
+        current = found
+    objects: list[dict[str, Any]] = []
+    while current:
+        nested: list[Any] = []
+        for value in current:
+            if isinstance(value, dict):
+                objects.append(value)
+            elif isinstance(value, list):  # a list deeper than the path says: flatten it
+                nested.extend(value)
+        current = nested
+    return objects
+
+
+def objects_with_paths(root: Any, path: tuple[str, ...]) -> list[tuple[dict[str, Any], Path]]:
+    """Like `objects_at`, with each object's response path (only needed to report errors)."""
     found: list[tuple[dict[str, Any], Path]] = []
 
     def walk(value: Any, depth: int, where: Path) -> None:
