@@ -151,7 +151,8 @@ def create_app(
             relay = OutboxRelay(settings, db, registry=app.state.metrics.registry)
             await relay.start()
         if run_consumers:
-            bus = EventBus(settings, db, name="unityplan-user")
+            # Consumers count their events on the service's registry, served at /metrics.
+            bus = EventBus(settings, db, name="unityplan-user", registry=app.state.metrics.registry)
             await bus.connect()
             handlers = UserEventHandlers(db, store, directory)
             app.state.user_consumers = await consume_account_events(bus, handlers)

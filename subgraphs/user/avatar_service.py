@@ -10,12 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import update
-
 from core.db import Database
 from subgraphs.user import events
 from subgraphs.user.avatars import AvatarSize, ProcessedAvatar, process_avatar
-from subgraphs.user.models import users
 from subgraphs.user.records import ProfileRecord
 from subgraphs.user.repository import UserRepository
 from subgraphs.user.storage import BlobStore, avatar_key
@@ -39,7 +36,7 @@ class AvatarLinks:
 
 
 async def upload_avatar(
-    db: Database, blobs: BlobStore, links: AvatarLinks, user_id: UUID, territory: str, data: bytes
+    db: Database, blobs: BlobStore, user_id: UUID, territory: str, data: bytes
 ) -> ProfileRecord:
     processed = await asyncio.to_thread(process_avatar, data)
     await _store(blobs, user_id, processed)
@@ -49,9 +46,6 @@ async def upload_avatar(
             before = (await repo.profiles([user_id]))[user_id]
             metadata = {**processed.metadata(), "updatedAt": datetime.now(UTC).isoformat()}
             after = await repo.update_profile(user_id, {"avatar": metadata})
-            await _mirror_account_avatar(
-                repo, user_id, links.url(user_id, metadata, AvatarSize.ORIGINAL)
-            )
             await events.publish(
                 session,
                 territory,
@@ -72,7 +66,6 @@ async def delete_avatar(db: Database, blobs: BlobStore, user_id: UUID, territory
         if before.avatar is None:
             return False
         await repo.update_profile(user_id, {"avatar": None})
-        await _mirror_account_avatar(repo, user_id, None)
         await events.publish(
             session,
             territory,
@@ -91,13 +84,6 @@ async def _store(blobs: BlobStore, user_id: UUID, processed: ProcessedAvatar) ->
     except BaseException:
         await blobs.delete_prefix(avatar_key(str(user_id), processed.version))
         raise
-
-
-async def _mirror_account_avatar(repo: UserRepository, user_id: UUID, url: str | None) -> None:
-    # `User.avatarUrl` is resolved by the auth subgraph from the account row of the same
-    # territory schema; keeping it in step here, in the same transaction, makes both
-    # subgraphs answer the same URL.
-    await repo.session.execute(update(users).where(users.c.id == user_id).values(avatar_url=url))
 
 
 async def _remove_version(blobs: BlobStore, user_id: UUID, avatar: dict[str, Any] | None) -> None:

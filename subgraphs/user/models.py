@@ -82,8 +82,6 @@ users = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("username", Text, nullable=False),
     Column("display_name", Text),
-    # Kept equal to the profile's current avatar URL (see avatar_service.py).
-    Column("avatar_url", Text),
     Column("is_active", Boolean, nullable=False),
 )
 

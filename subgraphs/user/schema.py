@@ -167,7 +167,7 @@ class Mutation:
         data = await _read_upload(file)
         rt = info.context.rt
         record = await upload_avatar(
-            rt.db, rt.blobs, rt.links, uuid.UUID(viewer.user_id), viewer.territory_code, data
+            rt.db, rt.blobs, uuid.UUID(viewer.user_id), viewer.territory_code, data
         )
         return Profile(record=record)
 

@@ -63,6 +63,15 @@ class User:
         view = await info.context.loaders.owners.load(self.user_id)
         return Profile(record=view.profile) if view.profile is not None else None
 
+    # Taken over from the auth subgraph (which only knows the account row): an avatar is part
+    # of the profile and follows its visibility.
+    @strawberry.federation.field(override="auth")  # type: ignore[untyped-decorator]
+    async def avatar_url(self, info: Info) -> str | None:
+        profile = await _visible_profile(info, self.user_id)
+        if profile is None:
+            return None
+        return info.context.rt.links.url(profile.user_id, profile.avatar, AvatarSizeValue.ORIGINAL)
+
     @strawberry.field
     async def followers(
         self, info: Info, first: int | None = 20, after: str | None = None

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import io
 import struct
-import uuid
 import zlib
 from typing import Any
 
 import orjson
 from PIL import Image
-from sqlalchemy import select
 
-from subgraphs.user.models import users
 from tests.subgraphs.user.conftest import Person, Territories, UserApp
 
 UPLOAD = """
@@ -79,11 +76,23 @@ async def test_png_upload_stores_four_sizes_served_with_cache_headers(
         assert max(picture.size) == edge
         assert picture.size == (edge, edge // 2)
     assert len(stored_files(user_app, who)) == 4
-    async with user_app.db.territory_session(territories.home.code) as session:
-        mirrored = await session.execute(
-            select(users.c.avatar_url).where(users.c.id == uuid.UUID(who.id))
-        )
-        assert mirrored.scalar_one() == urls["original"]
+    # `User.avatarUrl` (taken over from the auth subgraph) follows the profile's visibility.
+    entity = """
+    query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { avatarUrl } } }
+    """
+    reps = {"reps": [{"__typename": "User", "id": who.id}]}
+    stranger = await user_app.people.create(territories.home.code)
+    seen = await user_app.client(stranger).data(entity, reps)
+    assert seen["_entities"] == [{"avatarUrl": urls["original"]}]
+    await user_app.client(who).data(
+        "mutation { updateProfile(input: {visibility: PRIVATE}) { visibility } }"
+    )
+    assert (await user_app.client(stranger).data(entity, reps))["_entities"] == [
+        {"avatarUrl": None}
+    ]
+    assert (await user_app.client(who).data(entity, reps))["_entities"] == [
+        {"avatarUrl": urls["original"]}
+    ]
 
 
 async def test_jpeg_orientation_is_applied_and_metadata_dropped(
