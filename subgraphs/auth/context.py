@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from typing import Any
 
@@ -80,23 +81,36 @@ class AuthContext(BaseContext, kw_only=True):
 Info = StrawberryInfo[AuthContext, Any]
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
 def client_info(request: Request[Any, Any, Any], *, trust_forwarded_for: bool) -> ClientInfo:
-    ip: str | None = request.client.host if request.client else None
+    peer = _valid_ip(request.client.host if request.client else None)
+    forwarded: IPAddress | None = None
     if trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            ip = forwarded.split(",")[0].strip() or ip
+        header = request.headers.get("x-forwarded-for")
+        if header:
+            forwarded = _valid_ip(header.split(",")[0].strip())
     agent = request.headers.get("user-agent")
-    return ClientInfo(ip_address=_valid_ip(ip), user_agent=agent[:512] if agent else None)
+    client = forwarded or peer
+    if forwarded is not None:
+        limit_ip = str(forwarded)
+    elif peer is not None and peer.is_global:
+        limit_ip = str(peer)
+    else:
+        limit_ip = None
+    return ClientInfo(
+        ip_address=str(client) if client is not None else None,
+        user_agent=agent[:512] if agent else None,
+        limit_ip=limit_ip,
+    )
 
 
-def _valid_ip(value: str | None) -> str | None:
-    import ipaddress
-
+def _valid_ip(value: str | None) -> IPAddress | None:
     if not value:
         return None
     try:
-        return str(ipaddress.ip_address(value))
+        return ipaddress.ip_address(value)
     except ValueError:
         return None
 

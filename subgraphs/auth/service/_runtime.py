@@ -30,6 +30,10 @@ class ClientInfo:
 
     ip_address: str | None = None
     user_agent: str | None = None
+    # The address per-IP limits count against; None when the real client is unknown (a hop
+    # inside our network without a trusted X-Forwarded-For): one shared bucket for every
+    # client behind the router would let a few failures lock everybody out.
+    limit_ip: str | None = None
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ async def change_password(
 ) -> None:
     """Verify the current password, store the new one, end every other session."""
     code = viewer.territory_code
-    attempt = await rt.guards.login.begin(account=viewer.username.lower(), ip=client.ip_address)
+    attempt = await rt.guards.login.begin(account=viewer.username.lower(), ip=client.limit_ip)
     async with rt.db.territory_session(code) as session:
         repo = TerritoryRepository(session)
         user = await _own_user(repo, viewer)
@@ -143,7 +143,7 @@ async def enroll_totp(rt: AuthRuntime, viewer: Principal) -> mfa.Enrollment:
 async def confirm_totp(
     rt: AuthRuntime, viewer: Principal, code: str, client: ClientInfo
 ) -> list[str]:
-    attempt = await rt.guards.totp.begin(account=viewer.user_id, ip=client.ip_address)
+    attempt = await rt.guards.totp.begin(account=viewer.user_id, ip=client.limit_ip)
     async with rt.db.territory_session(viewer.territory_code) as session:
         repo = TerritoryRepository(session)
         codes = await mfa.confirm(
@@ -154,7 +154,7 @@ async def confirm_totp(
 
 
 async def disable_totp(rt: AuthRuntime, viewer: Principal, code: str, client: ClientInfo) -> None:
-    attempt = await rt.guards.totp.begin(account=viewer.user_id, ip=client.ip_address)
+    attempt = await rt.guards.totp.begin(account=viewer.user_id, ip=client.limit_ip)
     async with rt.db.territory_session(viewer.territory_code) as session:
         repo = TerritoryRepository(session)
         await mfa.disable(repo, await _own_user(repo, viewer), viewer.territory_code, code, client)

@@ -246,9 +246,9 @@ async def validate(
     client: ClientInfo,
 ) -> InvitationCheck:
     """The public check of an invitation, limited per client IP (tokens are not for guessing)."""
-    if client.ip_address:
+    if client.limit_ip:
         await rt.guards.requests.enforce(
-            f"validate-invitation:{client.ip_address}", VALIDATIONS_PER_MINUTE, 60
+            f"validate-invitation:{client.limit_ip}", VALIDATIONS_PER_MINUTE, 60
         )
     try:
         async with rt.db.territory_session(territory_code) as session:

@@ -49,7 +49,7 @@ async def login(
     totp_code: str | None,
     client: ClientInfo,
 ) -> SignedIn:
-    attempt = await rt.guards.login.begin(account=username.strip().lower(), ip=client.ip_address)
+    attempt = await rt.guards.login.begin(account=username.strip().lower(), ip=client.limit_ip)
     async with rt.db.global_session() as session:
         identity = await GlobalRepository(session).identity_by_username(username.strip())
     if identity is None or (
@@ -112,7 +112,7 @@ async def _sign_in(
             # The password was right: withdraw this attempt's failure, but keep the history.
             await attempt.succeeded()
             return MfaRequired()
-        second = await rt.guards.totp.begin(account=str(user.id), ip=client.ip_address)
+        second = await rt.guards.totp.begin(account=str(user.id), ip=client.limit_ip)
         if not await mfa.accept_second_factor(repo, user.id, totp_code):
             _audit(repo, "user.login_failed", code, user.id, client, reason="second_factor")
             return InvalidCredentials("Invalid or already used code", field="totpCode")

@@ -35,9 +35,9 @@ async def request_password_reset(rt: AuthRuntime, username: str, client: ClientI
     await rt.guards.requests.enforce(
         f"reset-request:user:{username.strip().lower()}", RESET_REQUESTS_PER_HOUR, 3600
     )
-    if client.ip_address:
+    if client.limit_ip:
         await rt.guards.requests.enforce(
-            f"reset-request:ip:{client.ip_address}", RESET_REQUESTS_PER_HOUR * 4, 3600
+            f"reset-request:ip:{client.limit_ip}", RESET_REQUESTS_PER_HOUR * 4, 3600
         )
     async with rt.db.global_session() as session:
         identity = await GlobalRepository(session).identity_by_username(username.strip())
@@ -126,7 +126,7 @@ def _token_territory(raw: str) -> str:
 
 async def reset_password(rt: AuthRuntime, raw: str, new_password: str, client: ClientInfo) -> None:
     """Set a new password with a reset token; every session of the account ends."""
-    attempt = await rt.guards.account_tokens.begin(ip=client.ip_address)
+    attempt = await rt.guards.account_tokens.begin(ip=client.limit_ip)
     code = _token_territory(raw)
     async with rt.db.territory_session(code) as session:
         repo = TerritoryRepository(session)
@@ -190,7 +190,7 @@ async def request_email_verification(
 
 
 async def verify_email(rt: AuthRuntime, raw: str, client: ClientInfo) -> uuid.UUID:
-    attempt = await rt.guards.account_tokens.begin(ip=client.ip_address)
+    attempt = await rt.guards.account_tokens.begin(ip=client.limit_ip)
     code = _token_territory(raw)
     async with rt.db.territory_session(code) as session:
         repo = TerritoryRepository(session)
@@ -220,7 +220,7 @@ async def delete_account(
     """Erase the caller's account after checking the password; every session ends now."""
     code = viewer.territory_code
     user_id = uuid.UUID(viewer.user_id)
-    attempt = await rt.guards.login.begin(account=viewer.username.lower(), ip=client.ip_address)
+    attempt = await rt.guards.login.begin(account=viewer.username.lower(), ip=client.limit_ip)
     async with rt.db.territory_session(code) as session:
         user = await TerritoryRepository(session).user(user_id)
         password_hash = user.password_hash if user is not None else None
