@@ -17,7 +17,7 @@ from litestar.types import ControllerRouterHandler, LifespanHook, Middleware, Sc
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from core.config import Settings
-from core.observability.health import DEFAULT_CHECK_TIMEOUT_SECONDS, Check, run_checks
+from core.observability.health import DEFAULT_CHECK_TIMEOUT_SECONDS, Check, ReadinessGauge
 from core.observability.http import RequestTelemetry
 from core.observability.logging import configure_logging
 from core.observability.metrics import METRICS_CONTENT_TYPE, ServiceMetrics
@@ -29,7 +29,7 @@ logger = logging.getLogger("unityplan.service")
 
 
 def _probe_handlers(
-    metrics: ServiceMetrics, readiness: Mapping[str, Check], timeout_seconds: float
+    metrics: ServiceMetrics, readiness: ReadinessGauge
 ) -> list[ControllerRouterHandler]:
     @get("/health", include_in_schema=False, sync_to_thread=False, media_type=MediaType.JSON)
     def health() -> dict[str, str]:
@@ -38,7 +38,7 @@ def _probe_handlers(
 
     @get("/ready", include_in_schema=False, media_type=MediaType.JSON)
     async def ready() -> Response[dict[str, Any]]:
-        ok, checks = await run_checks(readiness, timeout_seconds=timeout_seconds)
+        ok, checks = await readiness.check()
         return Response(
             {"status": "ok" if ok else "unavailable", "checks": checks},
             status_code=200 if ok else 503,
@@ -86,22 +86,30 @@ def create_service_app(
     tracer_provider = setup_tracing(name, settings, span_exporters=span_exporters)
     instrument_sql()
     loop_monitor = EventLoopMonitor(metrics.registry)
+    dependencies_ready = ReadinessGauge(
+        metrics.registry, readiness or {}, timeout_seconds=readiness_timeout_seconds
+    )
 
     def start_logging() -> None:
         if configure_logs:
             configure_logging(name, settings.observability)
         loop_monitor.start()
 
+    def start_readiness_probe() -> None:
+        # After the service's own start-up hooks: checks may reach the clients they create.
+        dependencies_ready.start()
+
     async def stop_runtime_probes() -> None:
+        await dependencies_ready.stop()
         await loop_monitor.stop()
         tracer_provider.force_flush()
 
     app = Litestar(
         route_handlers=[
-            *_probe_handlers(metrics, dict(readiness or {}), readiness_timeout_seconds),
+            *_probe_handlers(metrics, dependencies_ready),
             *route_handlers,
         ],
-        on_startup=[start_logging, *on_startup],
+        on_startup=[start_logging, *on_startup, start_readiness_probe],
         on_shutdown=[*on_shutdown, stop_runtime_probes],
         middleware=list(middleware),
         dependencies=dict(dependencies or {}),

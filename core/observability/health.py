@@ -7,11 +7,13 @@ The report names each dependency with `ok` or the kind of failure, never address
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeAlias, TypeVar, Union
 
 from nats.aio.client import Client as NatsClient
+from prometheus_client import CollectorRegistry, Gauge
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -98,3 +100,58 @@ def redis_check(client: Provider[Redis]) -> Check:
         await _resolve(client, Redis).ping()
 
     return check
+
+
+READINESS_PROBE_SECONDS = 15.0
+
+
+class ReadinessGauge:
+    """`service_dependency_ready{dependency}`: 1 when the dependency's check passed last time.
+
+    Refreshed by every /ready request and by a background probe, so Prometheus sees a lost
+    dependency even where nothing calls /ready (a compose stack has no orchestrator probing it).
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        checks: Mapping[str, Check],
+        *,
+        interval_seconds: float = READINESS_PROBE_SECONDS,
+        timeout_seconds: float = DEFAULT_CHECK_TIMEOUT_SECONDS,
+    ) -> None:
+        self.checks = dict(checks)
+        self.interval_seconds = interval_seconds
+        self.timeout_seconds = timeout_seconds
+        self.ready = Gauge(
+            "service_dependency_ready",
+            "1 when the service's last check of the dependency passed, else 0",
+            ["dependency"],
+            registry=registry,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, report: Mapping[str, Mapping[str, str]]) -> None:
+        for name, result in report.items():
+            self.ready.labels(name).set(1 if result.get("status") == "ok" else 0)
+
+    async def check(self) -> tuple[bool, dict[str, dict[str, str]]]:
+        ok, report = await run_checks(self.checks, timeout_seconds=self.timeout_seconds)
+        self.record(report)
+        return ok, report
+
+    async def _probe(self) -> None:
+        while True:
+            await self.check()
+            await asyncio.sleep(self.interval_seconds)
+
+    def start(self) -> None:
+        if self.checks and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._probe(), name="readiness-probe")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -32,7 +32,7 @@ ASGI = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class PlanCacheCollector(Collector):
     """Hits, misses and size of the plan cache of the supergraph in service (a reload starts
-    a new cache, which Prometheus sees as a counter reset)."""
+    a new cache, which Prometheus sees as a counter reset), and whether there is one."""
 
     def __init__(self, state: RouterState) -> None:
         self.state = state
@@ -48,7 +48,14 @@ class PlanCacheCollector(Collector):
         hits.add_metric([], plans.hits if plans else 0)
         misses.add_metric([], plans.misses if plans else 0)
         entries.add_metric([], len(plans) if plans else 0)
-        yield from (hits, misses, entries)
+        # The router's one dependency of its own: a supergraph to serve (as /ready says).
+        ready = GaugeMetricFamily(
+            "service_dependency_ready",
+            "1 when the service's last check of the dependency passed, else 0",
+            labels=["dependency"],
+        )
+        ready.add_metric(["supergraph"], 1 if gateway is not None else 0)
+        yield from (hits, misses, entries, ready)
 
 
 class RouterTelemetry:

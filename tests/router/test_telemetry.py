@@ -108,5 +108,6 @@ def test_requests_plan_cache_and_fetches_are_measured(router: tuple[str, list[st
     assert reached  # the other subgraphs answered
     assert grew("router_subgraph_request_duration_seconds_count", subgraph=reached[0]) >= 3
     assert ("router_active_subscriptions", frozenset()) in after
+    assert value(after, "service_dependency_ready", dependency="supergraph") == 1
     assert ("python_event_loop_lag_seconds", frozenset()) in after
     assert ("process_resident_memory_bytes", frozenset()) in after
