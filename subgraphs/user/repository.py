@@ -9,6 +9,7 @@ from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     and_,
     delete,
     exists,
@@ -342,42 +343,11 @@ class UserRepository:
     ) -> SearchPage:
         """Users whose folded username or display name contains `text` and whose profile the
         viewer may see, in folded-username order."""
-        pattern = "%" + _escape_like(text) + "%"
-        # Code-point order whatever the database's collation: results of several territories
-        # (perhaps on differently configured pods) merge in one order (see search.py).
-        key = search_key(users.c.username).collate("C")
-        p = user_profiles.c
-        visibility = func.coalesce(p.visibility, Visibility.PUBLIC.value)
-        visible: list[ColumnElement[bool]] = [visibility == Visibility.PUBLIC.value]
-        if viewer_id is not None:
-            follows = exists().where(
-                user_connections.c.follower_id == viewer_id,
-                user_connections.c.following_id == users.c.id,
-            )
-            visible += [
-                users.c.id == viewer_id,
-                and_(visibility == Visibility.CONNECTIONS.value, follows),
-            ]
-        conditions: list[ColumnElement[bool]] = [
-            users.c.is_active,
-            _USER_SEARCH_KEY.like(search_key(literal(pattern)), escape="\\"),
-            or_(*visible),
-        ]
-        if hidden:
-            conditions.append(users.c.id.not_in(list(hidden)))
-        source = users.outerjoin(user_profiles, p.user_id == users.c.id)
-        total = await self.session.execute(
-            select(func.count()).select_from(source).where(*conditions)
+        count, page = search_statements(
+            text, viewer_id=viewer_id, hidden=hidden, after=after, limit=limit
         )
-        if after is not None:
-            conditions.append(tuple_(key, users.c.id) > tuple_(after.key, after.user_id))
-        rows = await self.session.execute(
-            select(users.c.id, key)
-            .select_from(source)
-            .where(*conditions)
-            .order_by(key, users.c.id)
-            .limit(limit + 1)
-        )
+        total = await self.session.execute(count)
+        rows = await self.session.execute(page)
         hits = [SearchHit(user_id=row[0], key=row[1]) for row in rows]
         return SearchPage(
             hits=hits[:limit], has_next_page=len(hits) > limit, total_count=int(total.scalar_one())
@@ -444,6 +414,52 @@ class UserRepository:
             [Edge(user_id=r[0], at=r[1]) for r in following],
             [Edge(user_id=r[0], at=r[1]) for r in followers],
         )
+
+
+def search_statements(
+    text: str,
+    *,
+    viewer_id: UUID | None,
+    hidden: Collection[UUID],
+    after: SearchCursor | None,
+    limit: int,
+) -> tuple[Select[Any], Select[Any]]:
+    """(how many match, the page after the cursor plus one row to tell if more follow)."""
+    pattern = "%" + _escape_like(text) + "%"
+    # Code-point order whatever the database's collation: results of several territories
+    # (perhaps on differently configured pods) merge in one order (see search.py).
+    key = search_key(users.c.username).collate("C")
+    p = user_profiles.c
+    visibility = func.coalesce(p.visibility, Visibility.PUBLIC.value)
+    visible: list[ColumnElement[bool]] = [visibility == Visibility.PUBLIC.value]
+    if viewer_id is not None:
+        follows = exists().where(
+            user_connections.c.follower_id == viewer_id,
+            user_connections.c.following_id == users.c.id,
+        )
+        visible += [
+            users.c.id == viewer_id,
+            and_(visibility == Visibility.CONNECTIONS.value, follows),
+        ]
+    conditions: list[ColumnElement[bool]] = [
+        users.c.is_active,
+        _USER_SEARCH_KEY.like(search_key(literal(pattern)), escape="\\"),
+        or_(*visible),
+    ]
+    if hidden:
+        conditions.append(users.c.id.not_in(list(hidden)))
+    source = users.outerjoin(user_profiles, p.user_id == users.c.id)
+    count = select(func.count()).select_from(source).where(*conditions)
+    if after is not None:
+        conditions.append(tuple_(key, users.c.id) > tuple_(after.key, after.user_id))
+    page = (
+        select(users.c.id, key)
+        .select_from(source)
+        .where(*conditions)
+        .order_by(key, users.c.id)
+        .limit(limit + 1)
+    )
+    return count, page
 
 
 def literal_column_xmax_is_zero() -> ColumnElement[bool]:

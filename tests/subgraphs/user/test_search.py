@@ -8,6 +8,9 @@ from typing import Any
 
 from sqlalchemy import text
 
+from core.config import Settings
+from core.db.provisioning import create_territory
+from subgraphs.user.repository import search_statements
 from tests.subgraphs.user.conftest import (
     Person,
     Territories,
@@ -156,3 +159,31 @@ async def test_search_across_territories_merges_pages_in_one_order(
             break
         after = page["pageInfo"]["endCursor"]
     assert seen == [p.id for p in people]
+
+
+async def test_search_stays_on_the_index_with_a_hundred_thousand_users(
+    user_app: UserApp, user_settings: Settings
+) -> None:
+    """At the size the platform promises per territory, the planner itself (nothing priced out)
+    answers a search from the trigram index, not by scanning the users."""
+    code = "us" + uuid.uuid4().hex[:6]
+    db = user_app.db
+    await create_territory(user_settings, db, code=code, name="Crowded land", type="country")
+    async with db.territory_session(code) as session:
+        await session.execute(
+            text(
+                "INSERT INTO users (username, password_hash, display_name) "
+                "SELECT 'member_' || n, '!', 'Member ' || n "
+                "FROM generate_series(1, 100000) AS n"
+            )
+        )
+    async with db.territory_session(code) as session:
+        await session.execute(text("ANALYZE users"))
+        _, page = search_statements("r_4242", viewer_id=None, hidden=(), after=None, limit=20)
+        compiled = page.compile(
+            dialect=session.bind.dialect, compile_kwargs={"literal_binds": True}
+        )
+        plan = await session.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}"))
+        lines = "\n".join(row[0] for row in plan)
+    assert "Bitmap Index Scan on ix_users_search_trgm" in lines, lines
+    assert "Seq Scan on users" not in lines, lines
