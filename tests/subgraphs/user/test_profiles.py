@@ -249,3 +249,14 @@ async def test_show_email_flag_travels_as_an_inaccessible_entity_field(
     ]
     sdl = (await user_app.client().data("{ _service { sdl } }"))["_service"]["sdl"]
     assert "showEmail: Boolean! @inaccessible" in sdl
+
+
+async def test_a_revoked_session_is_refused_at_once(
+    user_app: UserApp, territories: Territories
+) -> None:
+    owner = await user_app.people.create(territories.home.code)
+    client = user_app.client(owner)
+    await client.data(UPDATE, {"input": {"about": "still here"}})
+    await user_app.runtime.revocations.revoke(owner.session_id)
+    error = await client.error(UPDATE, {"input": {"about": "gone"}})
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
