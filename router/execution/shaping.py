@@ -1,7 +1,9 @@
 """Shaping the merged subgraph data into exactly the response the client's operation asks for.
 
 Field order, aliases and `__typename` follow the operation; a null in a non-null position
-nulls the nearest nullable parent, as GraphQL execution would.
+nulls the nearest nullable parent, as GraphQL execution would. Each selection set is compiled
+once per runtime type (and @skip/@include outcome) into flat field lists, so completing a
+response is a tight loop over plain data.
 """
 
 from __future__ import annotations
@@ -27,33 +29,53 @@ _INVALID: Any = object()
 
 # How a field is completed: the common leaf cases skip the generic path.
 _NULLABLE_LEAF, _NON_NULL_LEAF, _GENERIC, _TYPENAME, _PASSTHROUGH = range(5)
+# What a (wrapped) output type holds.
+_LEAF, _ENUM, _OBJECT, _ABSTRACT, _LIST = range(5)
+
+
+class _TypeShape:
+    """An output type compiled for completion: nullability, then a list, enum, object..."""
+
+    __slots__ = ("enum_values", "item", "kind", "name", "non_null", "shape")
+
+    def __init__(self, type_: GraphQLOutputType, shape: Shape | None) -> None:
+        self.non_null = isinstance(type_, GraphQLNonNull)
+        inner: Any = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+        self.item: _TypeShape | None = None
+        self.enum_values: frozenset[str] = frozenset()
+        self.shape = shape
+        self.name = getattr(inner, "name", "")
+        if isinstance(inner, GraphQLList):
+            self.kind = _LIST
+            self.item = _TypeShape(inner.of_type, shape)
+        elif isinstance(inner, GraphQLEnumType):
+            self.kind = _ENUM
+            self.enum_values = frozenset(inner.values)
+        elif is_abstract_type(inner):
+            self.kind = _ABSTRACT
+        elif is_composite_type(inner):
+            self.kind = _OBJECT
+        else:
+            self.kind = _LEAF
 
 
 class _ShapeField:
-    __slots__ = ("key", "mode", "name", "parent", "shape", "type")
+    __slots__ = ("key", "mode", "name", "parent", "type")
 
     def __init__(
-        self,
-        key: str,
-        name: str,
-        parent: str,
-        type_: GraphQLOutputType | None,
-        shape: Shape | None,
-        mode: int,
+        self, key: str, name: str, parent: str, type_: _TypeShape | None, mode: int
     ) -> None:
         self.key = key
         self.name = name
         self.parent = parent
         self.type = type_
-        self.shape = shape
         self.mode = mode
 
 
-def _leaf_mode(type_: GraphQLOutputType) -> int:
-    inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
-    if isinstance(inner, GraphQLList | GraphQLEnumType) or is_composite_type(inner):
+def _mode(shape: _TypeShape) -> int:
+    if shape.kind != _LEAF:
         return _GENERIC
-    return _NON_NULL_LEAF if isinstance(type_, GraphQLNonNull) else _NULLABLE_LEAF
+    return _NON_NULL_LEAF if shape.non_null else _NULLABLE_LEAF
 
 
 class Shape:
@@ -65,10 +87,12 @@ class Shape:
         self.schema = schema
         self.selections = selections
         self.condition_variables = tuple(sorted(_condition_variables(selections)))
-        self._by_type: dict[tuple[str, tuple[bool, ...]], list[_ShapeField]] = {}
+        self._by_type: dict[Any, list[_ShapeField]] = {}
 
     def fields(self, typename: str, variables: Mapping[str, Any]) -> list[_ShapeField]:
-        key = (typename, tuple(bool(variables.get(v)) for v in self.condition_variables))
+        key: Any = typename
+        if self.condition_variables:
+            key = (typename, tuple(bool(variables.get(v)) for v in self.condition_variables))
         found = self._by_type.get(key)
         if found is None:
             found = self._by_type[key] = self._collect(typename, variables)
@@ -105,21 +129,17 @@ class Shape:
         for key, occurrences in grouped.items():
             name = occurrences[0].name
             if name == "__typename":
-                found.append(_ShapeField(key, name, typename, None, None, _TYPENAME))
+                found.append(_ShapeField(key, name, typename, None, _TYPENAME))
                 continue
             definition = parent.fields.get(name)
             if definition is None:  # __schema / __type, answered by introspection
-                found.append(_ShapeField(key, name, typename, None, None, _PASSTHROUGH))
+                found.append(_ShapeField(key, name, typename, None, _PASSTHROUGH))
                 continue
             shape = None
             if is_composite_type(get_named_type(definition.type)):
-                merged = tuple(s for o in occurrences for s in o.selections)
-                shape = Shape(self.schema, merged)
-            found.append(
-                _ShapeField(
-                    key, name, typename, definition.type, shape, _leaf_mode(definition.type)
-                )
-            )
+                shape = Shape(self.schema, tuple(s for o in occurrences for s in o.selections))
+            compiled = _TypeShape(definition.type, shape)
+            found.append(_ShapeField(key, name, typename, compiled, _mode(compiled)))
         return found
 
 
@@ -154,67 +174,77 @@ class Shaper:
         result: dict[str, Any] = {}
         for field in shape.fields(typename, self.variables):
             mode = field.mode
-            if mode == _NULLABLE_LEAF:
-                result[field.key] = data.get(field.key)
+            key = field.key
+            if mode in (_NULLABLE_LEAF, _PASSTHROUGH):
+                result[key] = data.get(key)
                 continue
             if mode == _TYPENAME:
-                result[field.key] = typename
+                result[key] = typename
                 continue
-            if mode == _PASSTHROUGH:
-                result[field.key] = data.get(field.key)
-                continue
-            value = data.get(field.key)
+            value = data.get(key)
             if mode == _NON_NULL_LEAF and value is not None:
-                result[field.key] = value
+                result[key] = value
                 continue
-            path.append(field.key)
-            completed = self.value(field.type, value, field, path)  # type: ignore[arg-type]
+            path.append(key)
+            completed = self.complete(field.type, value, field, path)  # type: ignore[arg-type]
             path.pop()
             if completed is _INVALID:
                 return _INVALID
-            result[field.key] = completed
+            result[key] = completed
         return result
 
-    def value(
-        self, type_: GraphQLOutputType, value: Any, field: _ShapeField, path: list[Any]
-    ) -> Any:
-        if isinstance(type_, GraphQLNonNull):
-            if value is None:
+    def complete(self, type_: _TypeShape, value: Any, field: _ShapeField, path: list[Any]) -> Any:
+        """The completed value; _INVALID when a non-null position has no valid value."""
+        if value is None:
+            if type_.non_null:
                 self._null_error(field, path)
                 return _INVALID
-            return self._inner(type_.of_type, value, field, path)
-        if value is None:
             return None
-        completed = self._inner(type_, value, field, path)
-        return None if completed is _INVALID else completed
+        kind = type_.kind
+        if kind == _LEAF:
+            return value
+        if kind == _LIST:
+            completed = self._list(type_, value, field, path)
+        elif kind == _OBJECT:
+            if isinstance(value, dict):
+                completed = self.object(type_.shape, value, type_.name, path)  # type: ignore[arg-type]
+            else:
+                completed = self._invalid(field, path, "an object was expected")
+        elif kind == _ABSTRACT:
+            completed = self._abstract(type_, value, field, path)
+        elif isinstance(value, str) and value in type_.enum_values:
+            return value
+        else:
+            completed = self._invalid(field, path, f"'{value}' is not a value of {type_.name}")
+        if completed is _INVALID and not type_.non_null:
+            return None
+        return completed
 
-    def _inner(self, type_: Any, value: Any, field: _ShapeField, path: list[Any]) -> Any:
-        if isinstance(type_, GraphQLList):
-            if not isinstance(value, list):
-                return self._invalid(field, path, "a list was expected")
-            items = []
-            for index, item in enumerate(value):
-                path.append(index)
-                completed = self.value(type_.of_type, item, field, path)
-                path.pop()
-                if completed is _INVALID:
-                    return _INVALID
-                items.append(completed)
-            return items
-        if isinstance(type_, GraphQLEnumType):
-            if value not in type_.values:
-                return self._invalid(field, path, f"'{value}' is not a value of enum {type_.name}")
+    def _list(self, type_: _TypeShape, value: Any, field: _ShapeField, path: list[Any]) -> Any:
+        if not isinstance(value, list):
+            return self._invalid(field, path, "a list was expected")
+        item = type_.item
+        assert item is not None
+        if item.kind == _LEAF and not item.non_null:
             return value
-        if not is_composite_type(type_):
-            return value
+        items = []
+        for index, element in enumerate(value):
+            path.append(index)
+            completed = self.complete(item, element, field, path)
+            path.pop()
+            if completed is _INVALID:
+                return _INVALID
+            items.append(completed)
+        return items
+
+    def _abstract(self, type_: _TypeShape, value: Any, field: _ShapeField, path: list[Any]) -> Any:
         if not isinstance(value, dict):
             return self._invalid(field, path, "an object was expected")
-        typename = value.get("__typename") if is_abstract_type(type_) else type_.name
+        typename = value.get("__typename")
         runtime = self.schema.get_type(typename) if isinstance(typename, str) else None
         if not isinstance(runtime, GraphQLObjectType):
             return self._invalid(field, path, "its runtime type is not part of the API")
-        assert field.shape is not None
-        return self.object(field.shape, value, typename, path)  # type: ignore[arg-type]
+        return self.object(type_.shape, value, typename, path)  # type: ignore[arg-type]
 
     def _null_error(self, field: _ShapeField, path: list[Any]) -> None:
         here = tuple(path)
