@@ -1,4 +1,5 @@
-"""All SQL of the user subgraph, run on a session already bound to one territory's schema."""
+"""All SQL of the user subgraph (but search, in search.py), run on a session already bound to
+one territory's schema."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     and_,
     delete,
     exists,
@@ -26,9 +26,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from subgraphs.user.models import user_blocks, user_connections, user_profiles, users
-from subgraphs.user.pagination import EdgeCursor, SearchCursor
-from subgraphs.user.privacy import Relationship, Visibility
-from subgraphs.user.records import Block, Edge, Page, ProfileRecord, SearchHit, SearchPage
+from subgraphs.user.pagination import EdgeCursor
+from subgraphs.user.privacy import Relationship
+from subgraphs.user.records import Block, Edge, Page, ProfileRecord
 
 # Column defaults of a profile, applied by `reset_profile`.
 PROFILE_DEFAULTS: dict[str, Any] = {
@@ -48,14 +48,6 @@ PROFILE_DEFAULTS: dict[str, Any] = {
     "allow_messages_from": "everyone",
     "metadata": {},
 }
-
-
-def search_key(expression: ColumnElement[str]) -> ColumnElement[str]:
-    """The case- and accent-folded key the search index is built on (migration u0002)."""
-    return func.user_search_key(expression)
-
-
-_USER_SEARCH_KEY = search_key(users.c.username + " " + func.coalesce(users.c.display_name, ""))
 
 
 class UserRepository:
@@ -330,29 +322,6 @@ class UserRepository:
         )
         return set(rows.scalars())
 
-    # ------------------------------------------------------------------ search
-
-    async def search(
-        self,
-        text: str,
-        *,
-        viewer_id: UUID | None,
-        hidden: Collection[UUID],
-        after: SearchCursor | None,
-        limit: int,
-    ) -> SearchPage:
-        """Users whose folded username or display name contains `text` and whose profile the
-        viewer may see, in folded-username order."""
-        count, page = search_statements(
-            text, viewer_id=viewer_id, hidden=hidden, after=after, limit=limit
-        )
-        total = await self.session.execute(count)
-        rows = await self.session.execute(page)
-        hits = [SearchHit(user_id=row[0], key=row[1]) for row in rows]
-        return SearchPage(
-            hits=hits[:limit], has_next_page=len(hits) > limit, total_count=int(total.scalar_one())
-        )
-
     # ------------------------------------------------------------------ erasure and export
 
     async def erase_user(self, user_id: UUID) -> dict[str, int]:
@@ -416,56 +385,6 @@ class UserRepository:
         )
 
 
-def search_statements(
-    text: str,
-    *,
-    viewer_id: UUID | None,
-    hidden: Collection[UUID],
-    after: SearchCursor | None,
-    limit: int,
-) -> tuple[Select[Any], Select[Any]]:
-    """(how many match, the page after the cursor plus one row to tell if more follow)."""
-    pattern = "%" + _escape_like(text) + "%"
-    # Code-point order whatever the database's collation: results of several territories
-    # (perhaps on differently configured pods) merge in one order (see search.py).
-    key = search_key(users.c.username).collate("C")
-    p = user_profiles.c
-    visibility = func.coalesce(p.visibility, Visibility.PUBLIC.value)
-    visible: list[ColumnElement[bool]] = [visibility == Visibility.PUBLIC.value]
-    if viewer_id is not None:
-        follows = exists().where(
-            user_connections.c.follower_id == viewer_id,
-            user_connections.c.following_id == users.c.id,
-        )
-        visible += [
-            users.c.id == viewer_id,
-            and_(visibility == Visibility.CONNECTIONS.value, follows),
-        ]
-    conditions: list[ColumnElement[bool]] = [
-        users.c.is_active,
-        _USER_SEARCH_KEY.like(search_key(literal(pattern)), escape="\\"),
-        or_(*visible),
-    ]
-    if hidden:
-        conditions.append(users.c.id.not_in(list(hidden)))
-    source = users.outerjoin(user_profiles, p.user_id == users.c.id)
-    count = select(func.count()).select_from(source).where(*conditions)
-    if after is not None:
-        conditions.append(tuple_(key, users.c.id) > tuple_(after.key, after.user_id))
-    page = (
-        select(users.c.id, key)
-        .select_from(source)
-        .where(*conditions)
-        .order_by(key, users.c.id)
-        .limit(limit + 1)
-    )
-    return count, page
-
-
 def literal_column_xmax_is_zero() -> ColumnElement[bool]:
     """True on the row an upsert inserted, false on one it updated (PostgreSQL's xmax)."""
     return literal_column("xmax = 0")
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,18 +1,22 @@
-"""User search over one or several territories: each territory answers from its own index, and
-the pages are merged in the one global order (folded username, then id) the cursors follow."""
+"""User search: its SQL, and the search over one or several territories, each answering from its
+own index, the pages merged in the one global order (folded username, then id) of the cursors."""
 
 from __future__ import annotations
 
 import asyncio
 import heapq
 from collections.abc import Collection, Sequence
+from typing import Any
 from uuid import UUID
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, tuple_
 
 from core.db import Database
 from core.errors import BadUserInput
+from subgraphs.user.models import user_connections, user_profiles, users
 from subgraphs.user.pagination import SearchCursor
-from subgraphs.user.records import SearchPage
-from subgraphs.user.repository import UserRepository
+from subgraphs.user.privacy import Visibility
+from subgraphs.user.records import SearchHit, SearchPage
 
 SEARCH_MAX_LENGTH = 100
 MAX_TERRITORIES = 20
@@ -49,11 +53,18 @@ async def search_users(
     after: SearchCursor | None,
     limit: int,
 ) -> SearchPage:
+    count, page = search_statements(
+        text, viewer_id=viewer_id, hidden=hidden, after=after, limit=limit
+    )
+
     async def one(territory: str) -> SearchPage:
         async with db.territory_session(territory) as session:
-            return await UserRepository(session).search(
-                text, viewer_id=viewer_id, hidden=hidden, after=after, limit=limit
-            )
+            total = await session.execute(count)
+            rows = await session.execute(page)
+        hits = [SearchHit(user_id=row[0], key=row[1]) for row in rows]
+        return SearchPage(
+            hits=hits[:limit], has_next_page=len(hits) > limit, total_count=int(total.scalar_one())
+        )
 
     pages = await asyncio.gather(*(one(territory) for territory in territories))
     if len(pages) == 1:
@@ -68,3 +79,61 @@ async def search_users(
         has_next_page=len(merged) > limit or any(p.has_next_page for p in pages),
         total_count=sum(p.total_count for p in pages),
     )
+
+
+def search_key(expression: ColumnElement[str]) -> ColumnElement[str]:
+    """The case- and accent-folded key the search index is built on (migration u0002)."""
+    return func.user_search_key(expression)
+
+
+_USER_SEARCH_KEY = search_key(users.c.username + " " + func.coalesce(users.c.display_name, ""))
+
+
+def search_statements(
+    text: str,
+    *,
+    viewer_id: UUID | None,
+    hidden: Collection[UUID],
+    after: SearchCursor | None,
+    limit: int,
+) -> tuple[Select[Any], Select[Any]]:
+    """(how many match, the page after the cursor plus one row to tell if more follow)."""
+    pattern = "%" + _escape_like(text) + "%"
+    # Code-point order whatever the database's collation: results of several territories
+    # (perhaps on differently configured pods) merge in one order (see search.py).
+    key = search_key(users.c.username).collate("C")
+    p = user_profiles.c
+    visibility = func.coalesce(p.visibility, Visibility.PUBLIC.value)
+    visible: list[ColumnElement[bool]] = [visibility == Visibility.PUBLIC.value]
+    if viewer_id is not None:
+        follows = exists().where(
+            user_connections.c.follower_id == viewer_id,
+            user_connections.c.following_id == users.c.id,
+        )
+        visible += [
+            users.c.id == viewer_id,
+            and_(visibility == Visibility.CONNECTIONS.value, follows),
+        ]
+    conditions: list[ColumnElement[bool]] = [
+        users.c.is_active,
+        _USER_SEARCH_KEY.like(search_key(literal(pattern)), escape="\\"),
+        or_(*visible),
+    ]
+    if hidden:
+        conditions.append(users.c.id.not_in(list(hidden)))
+    source = users.outerjoin(user_profiles, p.user_id == users.c.id)
+    count = select(func.count()).select_from(source).where(*conditions)
+    if after is not None:
+        conditions.append(tuple_(key, users.c.id) > tuple_(after.key, after.user_id))
+    page = (
+        select(users.c.id, key)
+        .select_from(source)
+        .where(*conditions)
+        .order_by(key, users.c.id)
+        .limit(limit + 1)
+    )
+    return count, page
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

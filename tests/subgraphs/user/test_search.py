@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from core.config import Settings
 from core.db.provisioning import create_territory
-from subgraphs.user.repository import search_statements
+from subgraphs.user.search import search_statements
 from tests.subgraphs.user.conftest import (
     Person,
     Territories,
