@@ -79,11 +79,25 @@ def _trigram_operator_class() -> str | None:
         return None
     # Concurrent migrations of several territories may race to install it: serialise them.
     bind.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('unityplan.extension.pg_trgm'))"))
-    bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public"))
-    installed_in = bind.execute(
+    installed_in = _extension_schema(bind)
+    if installed_in is None:
+        try:
+            # In a savepoint: a role without the right to install it falls back, not fails.
+            with bind.begin_nested():
+                bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public"))
+        except sa.exc.DBAPIError:
+            return None
+        installed_in = _extension_schema(bind)
+    if installed_in is None:
+        return None
+    return f"{bind.dialect.identifier_preparer.quote_schema(installed_in)}.gin_trgm_ops"
+
+
+def _extension_schema(bind: sa.Connection) -> str | None:
+    schema: str | None = bind.execute(
         sa.text(
             "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
             "WHERE e.extname = 'pg_trgm'"
         )
-    ).scalar_one()
-    return f"{bind.dialect.identifier_preparer.quote_schema(installed_in)}.gin_trgm_ops"
+    ).scalar_one_or_none()
+    return schema
