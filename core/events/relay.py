@@ -370,6 +370,10 @@ class OutboxRelay:
             )
         ).one()
         self.metrics.backlog.labels(territory=source.label).set(backlog)
+        # Counters of every outbox exist from its first pass (at 0), so rates and alerts on
+        # publish failures see a series before the first failure happens.
+        self.metrics.published.labels(territory=source.label)
+        self.metrics.failures.labels(territory=source.label)
         self.metrics.lag.labels(territory=source.label).set(float(oldest_age))
 
 
