@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,11 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar.testing import TestClient
 
 from core.config import Settings
 from core.db import Database
 from core.errors import NotFound
-from core.security import authenticate
+from core.security import KeyRing, access_token_claims, authenticate
 from subgraphs.user.app import create_app
 from subgraphs.user.context import UserContext
 from subgraphs.user.loaders import Loaders
@@ -199,3 +201,39 @@ async def test_user_updated_of_a_hidden_profile_reads_as_missing(
         )
         first = await stream.__anext__()  # type: ignore[union-attr]
         assert isinstance(first.errors[0].original_error, NotFound)
+
+
+def test_websocket_takes_the_token_from_connection_init(user_settings: Settings) -> None:
+    """Through the app's real WebSocket endpoint (graphql-transport-ws)."""
+    app = create_app(user_settings, run_outbox_relay=False, run_consumers=False)
+    token = KeyRing.from_settings(user_settings).sign(
+        access_token_claims(
+            user_id=str(uuid.uuid4()),
+            username="listener",
+            territory_code="dk",
+            session_id=str(uuid.uuid4()),
+            roles=[],
+        ),
+        ttl_seconds=60,
+    )
+    subscribe = {"type": "subscribe", "payload": {"query": NEW_FOLLOWER}}
+    with TestClient(app) as client:
+        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+            ws.send_json({"type": "connection_init", "payload": {}})
+            assert ws.receive_json() == {"type": "connection_ack"}
+            ws.send_json({"id": "anonymous", **subscribe})
+            refused = ws.receive_json()
+            assert refused["id"] == "anonymous"
+            assert refused["payload"]["errors"][0]["message"] == "Authentication required"
+        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+            ws.send_json(
+                {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+            )
+            assert ws.receive_json() == {"type": "connection_ack"}
+            ws.send_json({"id": "signed-in", **subscribe})
+            # Accepted: nothing comes back until someone follows (a refusal would come at once).
+            with pytest.raises(queue.Empty):
+                ws.receive_json(timeout=1.0)
+            ws.send_json({"type": "ping"})
+            assert ws.receive_json(timeout=5.0) == {"type": "pong"}
+            ws.send_json({"id": "signed-in", "type": "complete"})
