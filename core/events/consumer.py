@@ -172,6 +172,8 @@ class Consumer:
                 "messaging.destination.name": message.subject,
                 "messaging.message.id": str(event.id),
                 "messaging.consumer.group.name": self.durable_name,
+                # The territory code only: never personal data on spans.
+                "territory": event.territory or "global",
             },
         ) as span:
             try:
