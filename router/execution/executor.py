@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from router.execution.batches import EntityBatch, build_batches
 from router.execution.client import SubgraphClient, SubgraphFailure
-from router.execution.merge import (
-    Path,
-    deep_merge,
-    objects_at,
-    objects_with_paths,
-    representation,
-)
+from router.execution.merge import Path, deep_merge, objects_with_paths
 from router.planning import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
 from router.planning.cache import LruCache
 
 # Documents that combine several entity fetches to one subgraph into one request.
 _COMBINED: LruCache[tuple[str, ...], str] = LruCache(max_size=2048)
-
-
-class _EntityBatch:
-    """One entity fetch's unique representations and the response objects each one fills."""
-
-    __slots__ = ("fetch", "path", "positions", "representations")
-
-    def __init__(self, fetch: Fetch, path: tuple[str, ...]) -> None:
-        self.fetch = fetch
-        self.path = path
-        self.representations: list[dict[str, Any]] = []
-        self.positions: list[list[dict[str, Any]]] = []
 
 
 def _error(message: str, subgraph: str, code: str, path: list[Any] | None = None) -> dict[str, Any]:
@@ -127,46 +109,20 @@ class PlanRun:
                 _rerooted(error, fetch.subgraph, path if isinstance(path, list) else None)
             )
 
-    def _batch(self, flatten: Flatten) -> _EntityBatch:
-        fetch = flatten.node
-        batch = _EntityBatch(fetch, flatten.path)
-        seen: dict[Any, int] = {}
-        requires = fetch.requires
-        for obj in objects_at(self.data, flatten.path):
-            typename = obj.get("__typename")
-            if not isinstance(typename, str):
-                continue
-            field_set = requires.get(typename)
-            if field_set is None:
-                continue
-            rep = representation(obj, typename, field_set)
-            if rep is None or _null_key(rep, fetch.key_fields.get(typename, ())):
-                continue
-            if typename in fetch.input_rewrites:
-                rep["__typename"] = fetch.input_rewrites[typename]
-            try:
-                # Field order is the field set's, so flat representations compare as tuples.
-                identity: Any = tuple(rep.values())
-                hash(identity)
-            except TypeError:
-                identity = orjson.dumps(rep, option=orjson.OPT_SORT_KEYS)
-            index = seen.get(identity)
-            if index is None:
-                seen[identity] = len(batch.representations)
-                batch.representations.append(rep)
-                batch.positions.append([obj])
-            else:
-                batch.positions[index].append(obj)
-        return batch
-
     async def entity_fetches(self, subgraph: str, flattens: list[Flatten]) -> None:
-        batches = [b for b in (self._batch(f) for f in flattens) if b.representations]
+        batches = [
+            batch
+            for flatten in flattens
+            for batch in build_batches(self.data, flatten)
+            if batch.representations
+        ]
         if not batches:
             return
         if len(batches) == 1:
             fetch = batches[0].fetch
             variables = self._variables_for(fetch)
             variables["representations"] = batches[0].representations
+            variables.update(batches[0].context)
             payload = {"query": fetch.operation, "variables": variables}
             aliases = ["_entities"]
         else:
@@ -193,7 +149,7 @@ class PlanRun:
                 path = _entity_error_path(error, aliases, batches, paths)
                 self.errors.append(_rerooted(error, subgraph, path))
 
-    def _combined(self, batches: list[_EntityBatch]) -> tuple[dict[str, Any], list[str]]:
+    def _combined(self, batches: list[EntityBatch]) -> tuple[dict[str, Any], list[str]]:
         fetches = [b.fetch for b in batches]
         text = _COMBINED.get_or_build(
             tuple(f.operation for f in fetches), lambda: self._combined_document(fetches)
@@ -203,24 +159,23 @@ class PlanRun:
             variables.update(self._variables_for(fetch))
         for index, batch in enumerate(batches):
             variables[f"representations{index}"] = batch.representations
+            for name, value in batch.context.items():
+                variables[f"{name}_{index}"] = value
         return {"query": text, "variables": variables}, [f"_{i}" for i in range(len(batches))]
 
     def _combined_document(self, fetches: list[Fetch]) -> str:
         usages = sorted({name for fetch in fetches for name in fetch.variable_usages})
         definitions = [f"$representations{i}: [_Any!]!" for i in range(len(fetches))]
         definitions += [self.plan.variable_definitions[name] for name in usages]
-        fields = " ".join(
-            f"_{i}: _entities(representations: $representations{i}) {fetch.entity_selection}"
-            for i, fetch in enumerate(fetches)
-        )
-        return f"query({', '.join(definitions)}) {{ {fields} }}"
-
-
-def _null_key(rep: dict[str, Any], key_fields: frozenset[str] | tuple[()]) -> bool:
-    for name in key_fields:  # noqa: SIM110 - runs for every representation; no generator
-        if rep.get(name) is None:
-            return True
-    return False
+        fields = []
+        for i, fetch in enumerate(fetches):
+            selection = fetch.entity_selection
+            # Each batch of a `@fromContext` fetch sends its own context values.
+            for use in fetch.context_uses:
+                definitions.append(f"${use.variable}_{i}: {use.type}")
+                selection = re.sub(rf"\${use.variable}\b", f"${use.variable}_{i}", selection)
+            fields.append(f"_{i}: _entities(representations: $representations{i}) {selection}")
+        return f"query({', '.join(definitions)}) {{ {' '.join(fields)} }}"
 
 
 class _Paths:
@@ -240,7 +195,7 @@ class _Paths:
 
 
 def _entity_error_path(
-    error: Any, aliases: list[str], batches: list[_EntityBatch], paths: _Paths
+    error: Any, aliases: list[str], batches: list[EntityBatch], paths: _Paths
 ) -> list[Any] | None:
     """The client path of an error raised inside `_entities` (never the internal path)."""
     path = error.get("path") if isinstance(error, dict) else None

@@ -26,6 +26,8 @@ class FetchGroup:
     typename_rewrites: dict[str, str] = field(default_factory=dict)
     # The answer's `__typename` is the concrete type of objects known so far by an interface.
     refines_typename: bool = False
+    # `@fromContext` arguments of fields in this fetch: (variable, type, ancestor path, selection).
+    context_uses: list[tuple[str, str, tuple[str, ...], FieldSet]] = field(default_factory=list)
 
     def add_requirement(self, type_name: str, field_set: FieldSet, key: FieldSet) -> None:
         self.key_fields.setdefault(type_name, set()).update(

@@ -9,6 +9,17 @@ from router.supergraph import FieldSet
 
 
 @dataclass(frozen=True, slots=True)
+class ContextUse:
+    """A `@fromContext` argument: sent as `$variable`, its value read with `selection` from the
+    ancestor object at `path` (a prefix of the fetch's path)."""
+
+    variable: str
+    type: str
+    path: tuple[str, ...]
+    selection: FieldSet
+
+
+@dataclass(frozen=True, slots=True)
 class Fetch:
     """One request to a subgraph; with `requires` it is an `_entities` fetch for the objects
     found at the enclosing Flatten's path whose `__typename` has an entry in `requires`."""
@@ -26,6 +37,8 @@ class Fetch:
     input_rewrites: Mapping[str, str] = field(default_factory=dict)
     # Whether the answer's `__typename` replaces the one in the response tree.
     refines_typename: bool = False
+    # `@fromContext` arguments: representations are sent in groups of equal context values.
+    context_uses: tuple[ContextUse, ...] = ()
     # Shown in the printed plan: the representation selection as written for the subgraph.
     requires_text: str = ""
     # Entity selection without the `_entities` wrapper, for combining fetches into one request.

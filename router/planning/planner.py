@@ -8,6 +8,8 @@ available locally) are planned like client fields and become dependencies of the
 
 from __future__ import annotations
 
+import re
+
 from router.planning.groups import FetchGroup, field_set_selections, unique_conditions
 from router.planning.interface_objects import jump_to_interface_object, resolve_concrete_type
 from router.planning.nodes import QueryPlan
@@ -21,6 +23,7 @@ from router.planning.operation import (
 from router.planning.selections import OutSelections
 from router.planning.tree import build_plan
 from router.supergraph import EntityKey, FieldSet, Supergraph
+from router.supergraph.model import ContextArgument
 
 _INTROSPECTION = {"__schema", "__type", "__typename"}
 
@@ -36,6 +39,8 @@ class _Planner:
         self.operation = operation
         self.groups: list[FetchGroup] = []
         self.touched: list[set[int]] = []
+        # The objects being planned, outermost first: where `@fromContext` values come from.
+        self.ancestry: list[tuple[str, tuple[str, ...], FetchGroup, OutSelections]] = []
         self.order = {name: index for index, name in enumerate(supergraph.subgraphs)}
         self.run = 0
 
@@ -111,7 +116,7 @@ class _Planner:
             return False
         if subgraph in info.resolvable_in:
             source = info.source(subgraph)
-            if source is None or not source.requires:
+            if source is None or not (source.requires or source.context_arguments):
                 return True
         return self.is_key_field(type_name, field_name, subgraph)
 
@@ -241,6 +246,22 @@ class _Planner:
         provided: FieldSet | None,
         conditions: tuple[ConditionTerm, ...],
     ) -> None:
+        self.ancestry.append((type_name, path, group, out))
+        try:
+            self._plan_selections(group, out, type_name, selections, path, provided, conditions)
+        finally:
+            self.ancestry.pop()
+
+    def _plan_selections(
+        self,
+        group: FetchGroup,
+        out: OutSelections,
+        type_name: str,
+        selections: tuple[Selection, ...],
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+    ) -> None:
         for selection in selections:
             if isinstance(selection, Fragment):
                 condition = selection.type_condition
@@ -351,7 +372,9 @@ class _Planner:
         best: tuple[tuple[int, int, int, int], str, EntityKey, bool] | None = None
         for subgraph in sorted(info.resolvable_in, key=self.order.__getitem__):
             source = info.source(subgraph)
-            if subgraph == group.subgraph and not (source and source.requires):
+            if subgraph == group.subgraph and not (
+                source and (source.requires or source.context_arguments)
+            ):
                 continue
             if not self.reachable(info.type_name, selection.selections, subgraph, None):
                 continue
@@ -395,8 +418,18 @@ class _Planner:
                 group, out, type_name, source.requires, path, provided, conditions
             )
             requirement = requirement + source.requires
+        uses: list[tuple[str, str, tuple[str, ...], FieldSet]] = []
+        if source is not None and source.context_arguments:
+            selection, context_deps, uses = self.plan_contexts(
+                source.context_arguments, selection, path, conditions
+            )
+            deps |= context_deps
         dependent = self.dependent(target, path, conditions, deps)
         dependent.add_requirement(type_name, requirement, key.fields)
+        for use in uses:
+            variable = f"contextualArgument_{len(dependent.context_uses)}"
+            selection = _rename_variable(selection, use[0], variable)
+            dependent.context_uses.append((variable, *use[1:]))
         fragment = dependent.selections.fragment(type_name)
         sub_provided = source.provides if source is not None and source.provides else None
         self.place(
@@ -410,6 +443,62 @@ class _Planner:
             conditions,
         )
         return True
+
+    def plan_contexts(
+        self,
+        arguments: tuple[ContextArgument, ...],
+        selection: Field,
+        path: tuple[str, ...],
+        conditions: tuple[ConditionTerm, ...],
+    ) -> tuple[Field, set[int], list[tuple[str, str, tuple[str, ...], FieldSet]]]:
+        """Fetch each `@fromContext` value on the nearest ancestor setting its context, and
+        pass it to the field as a variable (a placeholder, renamed per fetch)."""
+        deps: set[int] = set()
+        uses: list[tuple[str, str, tuple[str, ...], FieldSet]] = []
+        extra: list[str] = []
+        for index, argument in enumerate(arguments):
+            ancestor = next(
+                (
+                    entry
+                    for entry in reversed(self.ancestry)
+                    if len(entry[1]) < len(path) and argument.context in self._contexts_of(entry[0])
+                ),
+                None,
+            )
+            if ancestor is None:
+                raise PlanningError(
+                    f"No ancestor of {selection.name} sets the context '{argument.context}'"
+                )
+            type_name, ancestor_path, group, out = ancestor
+            deps |= self.plan_requirement(
+                group, out, type_name, argument.selection, ancestor_path, None, conditions
+            )
+            deps.add(group.id)
+            placeholder = f"contextPlaceholder{index}"
+            extra.append(f"{argument.name}: ${placeholder}")
+            uses.append((placeholder, argument.type, ancestor_path, argument.selection))
+        inner = selection.arguments[1:-1] if selection.arguments else ""
+        arguments_text = "(" + ", ".join([p for p in (inner, *extra) if p]) + ")"
+        changed = Field(
+            selection.response_key,
+            selection.name,
+            arguments_text,
+            selection.directives,
+            selection.conditions,
+            selection.variables | {u[0] for u in uses},
+            selection.selections,
+        )
+        return changed, deps, uses
+
+    def _contexts_of(self, type_name: str) -> frozenset[str]:
+        info = self.types[type_name]
+        found = set(info.contexts)
+        for interface in info.interfaces:
+            found |= self.types[interface].contexts
+        for union in self.types.values():
+            if union.kind == "union" and type_name in union.members:
+                found |= union.contexts
+        return frozenset(found)
 
     def plan_requirement(
         self,
@@ -483,6 +572,18 @@ class _Planner:
                 self.order[s],
             ),
         )
+
+
+def _rename_variable(selection: Field, old: str, new: str) -> Field:
+    return Field(
+        selection.response_key,
+        selection.name,
+        re.sub(rf"\${old}\b", f"${new}", selection.arguments),
+        selection.directives,
+        selection.conditions,
+        (selection.variables - {old}) | {new},
+        selection.selections,
+    )
 
 
 def _provided(provided: FieldSet | None, type_name: str, field_name: str) -> FieldSet | None:

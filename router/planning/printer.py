@@ -5,6 +5,7 @@ from __future__ import annotations
 from graphql import parse, print_ast
 
 from router.planning.nodes import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
+from router.supergraph import print_field_set
 
 
 def _indent(text: str, by: str) -> str:
@@ -19,6 +20,10 @@ def _fetch(node: Fetch) -> str:
     lines = [f'Fetch(service: "{node.subgraph}") {{']
     for source, target in sorted(node.input_rewrites.items()):
         lines.append(f"  rewrite: {source}.__typename = {target}")
+    for use in node.context_uses:
+        path = ".".join(use.path)
+        selection = print_field_set(use.selection)
+        lines.append(f'  context: ${use.variable} = {{ {selection} }} at "{path}"')
     if node.refines_typename:
         lines.append("  answer: __typename refines the object's type")
     if node.requires_text:

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from router.planning.groups import FetchGroup
-from router.planning.nodes import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
+from router.planning.nodes import (
+    Condition,
+    ContextUse,
+    Fetch,
+    Flatten,
+    Parallel,
+    PlanNode,
+    QueryPlan,
+    Sequence,
+)
 from router.planning.operation import NormalizedOperation
 
 
 def _document(
     group: FetchGroup, number: int, operation: NormalizedOperation
 ) -> tuple[str, tuple[str, ...]]:
-    usages = tuple(sorted(set(group.selections.variables())))
+    contextual = {use[0]: use[1] for use in group.context_uses}
+    usages = tuple(sorted(set(group.selections.variables()) - set(contextual)))
     definitions = [operation.variable_definitions[name] for name in usages]
+    definitions += [f"${name}: {type_}" for name, type_ in contextual.items()]
     name = f"{operation.name}__{group.subgraph}__{number}" if operation.name else ""
     if group.is_entity:
         definitions.insert(0, "$representations: [_Any!]!")
@@ -38,6 +49,10 @@ def _node(group: FetchGroup, number: int, operation: NormalizedOperation) -> Pla
         key_fields={t: frozenset(k) for t, k in group.key_fields.items()},
         input_rewrites=dict(group.typename_rewrites),
         refines_typename=group.refines_typename,
+        context_uses=tuple(
+            ContextUse(variable, type_, path, selection)
+            for variable, type_, path, selection in group.context_uses
+        ),
         requires_text=group.requires.print() if group.is_entity else "",
         entity_selection=group.selections.print() if group.is_entity else "",
     )

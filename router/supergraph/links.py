@@ -26,7 +26,7 @@ _URL = re.compile(
 )
 
 # Specs whose meaning the router implements, or that carry no execution semantics.
-_UNDERSTOOD = {"link", "core", "join", "inaccessible", "tag", "cost", "listSize"}
+_UNDERSTOOD = {"link", "core", "join", "inaccessible", "tag", "context", "cost", "listSize"}
 _SUPPORTED_JOIN = {(0, 1), (0, 2), (0, 3), (0, 4), (0, 5)}
 
 

@@ -72,6 +72,16 @@ class EntityKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextArgument:
+    """An argument a subgraph takes from an ancestor's data (`@fromContext`)."""
+
+    name: str
+    type: str
+    context: str
+    selection: FieldSet
+
+
+@dataclass(frozen=True, slots=True)
 class FieldSource:
     """What one subgraph declares about a field (`@join__field`)."""
 
@@ -82,6 +92,7 @@ class FieldSource:
     override: str | None = None
     override_label: str | None = None
     used_overridden: bool = False
+    context_arguments: tuple[ContextArgument, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +133,7 @@ class TypeInfo:
     # Enums: every value and the subgraphs that define it (`@join__enumValue`).
     enum_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
     inaccessible: bool = False
+    contexts: frozenset[str] = frozenset()  # `@context(name:)` set on this type
 
     def keys_in(self, subgraph: str) -> tuple[EntityKey, ...]:
         return tuple(key for key in self.keys if key.subgraph == subgraph)

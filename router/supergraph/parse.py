@@ -16,9 +16,11 @@ from graphql.language import (
     InputObjectTypeDefinitionNode,
     InterfaceTypeDefinitionNode,
     ListTypeNode,
+    ListValueNode,
     NamedTypeNode,
     NonNullTypeNode,
     ObjectTypeDefinitionNode,
+    ObjectValueNode,
     ScalarTypeDefinitionNode,
     SchemaDefinitionNode,
     StringValueNode,
@@ -34,6 +36,7 @@ from router.supergraph.api_schema import build_api_sdl
 from router.supergraph.fieldsets import parse_field_set
 from router.supergraph.links import Links, read_links
 from router.supergraph.model import (
+    ContextArgument,
     EntityKey,
     FieldInfo,
     FieldSource,
@@ -99,6 +102,7 @@ class _Reader:
         self.d_member = join.directive("unionMember")
         self.d_enum_value = join.directive("enumValue")
         self.d_inaccessible = links.directive("inaccessible", "inaccessible")
+        self.d_context = links.directive("context", "context")
         self.graph_enum = join.type_name("Graph")
         self.definitions: list[TypeDefinitionNode] = []
         for definition in document.definitions:
@@ -171,6 +175,10 @@ class _Reader:
             interface_object_in=frozenset(interface_object_in),
             fields=fields,
             inaccessible=self.inaccessible(definition),
+            contexts=frozenset(
+                _str(_arguments(d).get("name")) or ""
+                for d in _named(definition.directives, self.d_context)
+            ),
         )
         if isinstance(definition, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode):
             interfaces = tuple(i.name.value for i in definition.interfaces or ())
@@ -211,6 +219,23 @@ class _Reader:
             object.__setattr__(info, "enum_values", values)
         return info
 
+    def context_arguments(self, value: ValueNode | None, where: str) -> tuple[ContextArgument, ...]:
+        if not isinstance(value, ListValueNode):
+            return ()
+        found = []
+        for item in value.values:
+            if not isinstance(item, ObjectValueNode):
+                raise SupergraphError(f"{where}: invalid contextArguments")
+            fields = {f.name.value: _str(f.value) for f in item.fields}
+            name, type_, context = fields.get("name"), fields.get("type"), fields.get("context")
+            selection = (fields.get("selection") or "").strip()
+            if not (name and type_ and context and selection):
+                raise SupergraphError(f"{where}: incomplete contextArguments")
+            if selection.startswith("{") and selection.endswith("}"):
+                selection = selection[1:-1]
+            found.append(ContextArgument(name, type_, context, parse_field_set(selection)))
+        return tuple(found)
+
     def read_field(
         self,
         parent: str,
@@ -227,8 +252,7 @@ class _Reader:
             args = _arguments(directive)
             if "graph" not in args:
                 continue  # a field no subgraph resolves by itself (e.g. from @interfaceObject)
-            if "contextArguments" in args:
-                raise SupergraphError(f"{where}: @fromContext arguments are not supported yet")
+            context_arguments = self.context_arguments(args.get("contextArguments"), where)
             sources.append(
                 FieldSource(
                     subgraph=self.graph(args.get("graph"), f"@join__field on {where}"),
@@ -238,6 +262,7 @@ class _Reader:
                     override=_str(args.get("override")),
                     override_label=_str(args.get("overrideLabel")),
                     used_overridden=_bool(args.get("usedOverridden")),
+                    context_arguments=context_arguments,
                 )
             )
         if not joins:

@@ -69,7 +69,13 @@ def subgraph_sdl(supergraph: Supergraph, name: str, api: GraphQLSchema) -> str:
                 field_info = info.fields.get(field_name)
                 declared = field_info is not None and field_info.source(name) is not None
                 if declared or field_name in key_fields:
-                    fields.append(f"  {field_name}{_arguments(field)}: {field.type}")
+                    arguments = _arguments(field)
+                    source = field_info.source(name) if field_info is not None else None
+                    if source is not None and source.context_arguments:
+                        # Arguments filled from the context are the subgraph's, not the API's.
+                        extra = ", ".join(f"{a.name}: {a.type}" for a in source.context_arguments)
+                        arguments = f"({arguments[1:-1]}, {extra})" if arguments else f"({extra})"
+                    fields.append(f"  {field_name}{arguments}: {field.type}")
             interface_object = name in info.interface_object_in
             implements = [] if interface_object else sorted(info.implements_in.get(name, ()))
             keyword = (

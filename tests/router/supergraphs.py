@@ -210,3 +210,48 @@ type Film implements Media
 }
 """
 )
+
+
+# Prices depend on the currency of the shelf an item is shown on (`@context`/`@fromContext`).
+CONTEXT = """
+schema
+  @link(url: "https://specs.apollo.dev/link/v1.0")
+  @link(url: "https://specs.apollo.dev/join/v0.5", for: EXECUTION)
+  @link(url: "https://specs.apollo.dev/context/v0.1")
+{
+  query: Query
+}
+
+directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) repeatable on SCHEMA
+directive @join__graph(name: String!, url: String!) on ENUM_VALUE
+directive @join__type(graph: join__Graph!, key: join__FieldSet, extension: Boolean! = false, resolvable: Boolean! = true, isInterfaceObject: Boolean! = false) repeatable on OBJECT | INTERFACE | UNION | ENUM | INPUT_OBJECT | SCALAR
+directive @join__field(graph: join__Graph, requires: join__FieldSet, provides: join__FieldSet, type: String, external: Boolean, override: String, usedOverridden: Boolean, overrideLabel: String, contextArguments: [join__ContextArgument!]) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
+directive @context(name: String!) repeatable on INTERFACE | OBJECT | UNION
+directive @context__fromContext(field: String) on ARGUMENT_DEFINITION
+enum link__Purpose { SECURITY EXECUTION }
+scalar link__Import
+scalar join__FieldSet
+scalar join__FieldValue
+scalar context__context
+input join__ContextArgument { name: String! type: String! context: String! selection: join__FieldValue! }
+
+enum join__Graph {
+  PRICES @join__graph(name: "prices", url: "http://prices/graphql")
+  SHELF @join__graph(name: "shelf", url: "http://shelf/graphql")
+}
+
+type Query @join__type(graph: PRICES) @join__type(graph: SHELF) {
+  shelves: [Shelf!]! @join__field(graph: SHELF)
+}
+
+type Shelf @join__type(graph: SHELF, key: "id") @context(name: "shelf__market") {
+  id: ID!
+  currency: String!
+  items: [Item!]!
+}
+
+type Item @join__type(graph: PRICES, key: "sku") @join__type(graph: SHELF, key: "sku") {
+  sku: ID!
+  price: Int! @join__field(graph: PRICES, contextArguments: [{context: "shelf__market", name: "currency", type: "String!", selection: "{ currency }"}])
+}
+"""

@@ -455,8 +455,8 @@ async def test_requires_with_arguments_next_to_the_same_field_with_other_argumen
 
 
 def test_objects_with_a_null_key_are_not_fetched() -> None:
-    from router.execution.executor import PlanRun
-    from router.planning import Fetch, Flatten, QueryPlan
+    from router.execution.batches import build_batches
+    from router.planning import Fetch, Flatten
     from router.supergraph import parse_field_set
 
     fetch = Fetch(
@@ -468,8 +468,7 @@ def test_objects_with_a_null_key_are_not_fetched() -> None:
         requires={"Product": parse_field_set("id")},
         key_fields={"Product": frozenset({"id"})},
     )
-    run_state = PlanRun(None, QueryPlan("query", None), {}, {})  # type: ignore[arg-type]
-    run_state.data = {
+    data = {
         "items": [
             {"__typename": "Product", "id": "p1"},
             {"__typename": "Product", "id": None},
@@ -478,9 +477,9 @@ def test_objects_with_a_null_key_are_not_fetched() -> None:
             None,
         ]
     }
-    batch = run_state._batch(Flatten(("items", "@"), fetch))
+    [batch] = build_batches(data, Flatten(("items", "@"), fetch))
     assert batch.representations == [{"__typename": "Product", "id": "p1"}]
-    assert batch.positions == [[run_state.data["items"][0], run_state.data["items"][2]]]
+    assert batch.positions == [[data["items"][0], data["items"][2]]]
 
 
 MEDIA_ITEMS = {
@@ -561,3 +560,42 @@ def test_subscription_operations_are_refused_before_any_subgraph_call() -> None:
     with pytest.raises(RequestError) as caught:
         gateway.prepare("subscription { userChanged { id } }", None)
     assert caught.value.errors[0]["extensions"]["code"] == "OPERATION_NOT_SUPPORTED"
+
+
+async def test_from_context_arguments_are_sent_per_context_value() -> None:
+    from tests.router.supergraphs import CONTEXT
+
+    graph = parse_supergraph(CONTEXT)
+    shelves = [
+        {"id": "dk", "currency": "DKK", "items": [{"sku": "a"}, {"sku": "b"}]},
+        {"id": "eu", "currency": "EUR", "items": [{"sku": "a"}]},
+    ]
+    rates = {"DKK": 7, "EUR": 1}
+    subgraphs = {
+        "shelf": make_subgraph(graph, "shelf", resolvers={"Query.shelves": lambda *_: shelves}),
+        "prices": make_subgraph(
+            graph,
+            "prices",
+            resolvers={"Item.price": lambda item, _i, currency: 10 * rates[currency]},
+            references={"Item": lambda rep: {"sku": rep["sku"]}},
+        ),
+    }
+    with ExitStack() as stack:
+        urls = {n: stack.enter_context(serve(s.app)) + "/graphql" for n, s in subgraphs.items()}
+        client = SubgraphClient(urls)
+        try:
+            gateway = Gateway(graph, client)
+            response = await run(gateway, "{ shelves { id items { sku price } } }")
+        finally:
+            await client.aclose()
+    assert response == {
+        "data": {
+            "shelves": [
+                {"id": "dk", "items": [{"sku": "a", "price": 70}, {"sku": "b", "price": 70}]},
+                {"id": "eu", "items": [{"sku": "a", "price": 10}]},
+            ]
+        }
+    }
+    [request] = subgraphs["prices"].requests
+    assert request["payload"]["variables"]["contextualArgument_0_0"] == "DKK"
+    assert request["payload"]["variables"]["contextualArgument_0_1"] == "EUR"

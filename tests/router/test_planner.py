@@ -7,7 +7,7 @@ from graphql import parse
 
 from router.planning import PlanningError, normalize, plan_operation, print_plan
 from router.supergraph import parse_supergraph
-from tests.router.supergraphs import FIXTURES, MEDIA, SHOP, bench_supergraph
+from tests.router.supergraphs import CONTEXT, FIXTURES, MEDIA, SHOP, bench_supergraph
 
 SHOP_SUPERGRAPH = parse_supergraph(SHOP)
 
@@ -877,3 +877,45 @@ def test_interface_partially_implemented_per_subgraph() -> None:
     assert "... on Book" not in plan
     assert 'Flatten(path: "featured")' in plan
     assert plan.count('Fetch(service: "catalog")') == 1
+
+
+def test_from_context_values_are_fetched_on_the_ancestor_and_passed_as_variables() -> None:
+    query = "{ shelves { id items { sku price } } }"
+    assert (
+        plan_text(CONTEXT, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "shelf") {
+      {
+        shelves {
+          id
+          items {
+            sku
+            __typename
+          }
+          currency
+        }
+      }
+    },
+    Flatten(path: "shelves.@.items.@") {
+      Fetch(service: "prices") {
+        context: $contextualArgument_0 = { currency } at "shelves.@"
+        {
+          ... on Item {
+            __typename
+            sku
+          }
+        } =>
+        query ($representations: [_Any!]!, $contextualArgument_0: String!) {
+          _entities(representations: $representations) {
+            ... on Item {
+              price(currency: $contextualArgument_0)
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )

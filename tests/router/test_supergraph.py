@@ -137,12 +137,12 @@ def test_federation_1_supergraph_with_core_and_owner() -> None:
             "authenticated/v0.1",
         ),
         (
-            JOIN_HEADER
-            + 'enum join__Graph { A @join__graph(name: "a", url: "http://a") }'
-            + " type Query @join__type(graph: A) {"
-            + ' n(x: Int): Int @join__field(graph: A, contextArguments: [{context: "c",'
-            + ' name: "x", type: "Int", selection: "{ x }"}]) }',
-            "@fromContext",
+            JOIN_HEADER.replace(
+                '@link(url: "https://specs.apollo.dev/tag/v0.3")',
+                '@link(url: "https://specs.example.com/sharding/v1.0", for: EXECUTION)',
+            )
+            + 'enum join__Graph { A @join__graph(name: "a", url: "http://a") } type Query { a: Int }',
+            "sharding/v1.0",
         ),
         ("schema { query: Query", "syntax"),
     ],
