@@ -1,9 +1,10 @@
 """Query planning: a pure function from (supergraph, operation) to a printable plan tree."""
 
 from router.planning.cache import LruCache
+from router.planning.errors import PlanningError
 from router.planning.nodes import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
 from router.planning.operation import NormalizedOperation, OperationError, normalize
-from router.planning.planner import PlanningError, plan_operation
+from router.planning.planner import plan_operation
 from router.planning.printer import print_plan
 
 __all__ = [

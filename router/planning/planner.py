@@ -8,8 +8,9 @@ available locally) are planned like client fields and become dependencies of the
 
 from __future__ import annotations
 
-import re
-
+from router.planning.capabilities import Capabilities, provided_at
+from router.planning.contexts import ContextUses, plan_contexts, rename_variable
+from router.planning.errors import PlanningError
 from router.planning.groups import FetchGroup, field_set_selections, unique_conditions
 from router.planning.interface_objects import jump_to_interface_object, resolve_concrete_type
 from router.planning.nodes import QueryPlan
@@ -23,25 +24,20 @@ from router.planning.operation import (
 from router.planning.selections import OutSelections
 from router.planning.tree import build_plan
 from router.supergraph import EntityKey, FieldSet, Supergraph
-from router.supergraph.model import ContextArgument
 
 _INTROSPECTION = {"__schema", "__type", "__typename"}
 
 
-class PlanningError(Exception):
-    """The operation cannot be planned against this supergraph."""
+class _Planner(Capabilities):
+    """The planning of one operation: fetch groups grow as fields are placed."""
 
-
-class _Planner:
     def __init__(self, supergraph: Supergraph, operation: NormalizedOperation) -> None:
-        self.sg = supergraph
-        self.types = supergraph.types
+        super().__init__(supergraph)
         self.operation = operation
         self.groups: list[FetchGroup] = []
         self.touched: list[set[int]] = []
         # The objects being planned, outermost first: where `@fromContext` values come from.
         self.ancestry: list[tuple[str, tuple[str, ...], FetchGroup, OutSelections]] = []
-        self.order = {name: index for index, name in enumerate(supergraph.subgraphs)}
         self.run = 0
 
     # -- groups ------------------------------------------------------------------------------
@@ -103,112 +99,6 @@ class _Planner:
             self.touched[-1].add(group.id)
 
     # -- what a subgraph can resolve -----------------------------------------------------------
-    def is_key_field(self, type_name: str, field_name: str, subgraph: str) -> bool:
-        return any(
-            item.name == field_name and not item.type_condition
-            for key in self.types[type_name].keys_in(subgraph)
-            for item in key.fields
-        )
-
-    def can_resolve(self, type_name: str, field_name: str, subgraph: str) -> bool:
-        info = self.types[type_name].fields.get(field_name)
-        if info is None:
-            return False
-        if subgraph in info.resolvable_in:
-            source = info.source(subgraph)
-            if source is None or not (source.requires or source.context_arguments):
-                return True
-        return self.is_key_field(type_name, field_name, subgraph)
-
-    def field_set_local(
-        self, type_name: str, field_set: FieldSet, subgraph: str, provided: FieldSet | None
-    ) -> bool:
-        for item in field_set:
-            if item.type_condition:
-                if not self.field_set_local(
-                    item.type_condition, item.selections, subgraph, provided
-                ):
-                    return False
-                continue
-            sub_provided = _provided(provided, type_name, item.name)
-            if sub_provided is None and not self.can_resolve(type_name, item.name, subgraph):
-                return False
-            if item.selections:
-                child = self.types[type_name].fields[item.name].type_name
-                if not self.field_set_local(child, item.selections, subgraph, sub_provided):
-                    return False
-        return True
-
-    def reachable(
-        self,
-        type_name: str,
-        selections: tuple[Selection, ...],
-        subgraph: str,
-        provided: FieldSet | None,
-        depth: int = 0,
-    ) -> bool:
-        """Whether every selected field can be resolved from `subgraph`, locally or by a key."""
-        info = self.types.get(type_name)
-        if info is None or depth > 6 or info.kind not in {"object", "interface", "union"}:
-            return True
-        if info.kind != "object":
-            return all(
-                self.reachable(p, selections, subgraph, provided, depth)
-                for p in self.sg.possible_types(type_name, subgraph)
-            )
-        for selection in selections:
-            if isinstance(selection, Fragment):
-                condition = selection.type_condition
-                if (
-                    condition
-                    and condition != type_name
-                    and type_name not in self.sg.possible_types(condition)
-                ):
-                    continue
-                if not self.reachable(type_name, selection.selections, subgraph, provided, depth):
-                    return False
-                continue
-            field = info.fields.get(selection.name)
-            if field is None:
-                continue
-            sub_provided = _provided(provided, type_name, selection.name)
-            if (
-                sub_provided is not None or self.can_resolve(type_name, selection.name, subgraph)
-            ) and self.reachable(
-                field.type_name, selection.selections, subgraph, sub_provided, depth + 1
-            ):
-                continue
-            # Otherwise the object must be fetched by key from a subgraph that has the field.
-            if not any(
-                info.is_entity_in(other)
-                and other in field.resolvable_in
-                and self.reachable(field.type_name, selection.selections, other, None, depth + 1)
-                for other in field.resolvable_in
-                if other != subgraph
-            ):
-                return False
-        return True
-
-    def coverage(
-        self, type_name: str, selections: tuple[Selection, ...], subgraph: str, depth: int = 0
-    ) -> int:
-        """How many of the selected fields `subgraph` resolves itself (to prefer fewer fetches)."""
-        info = self.types.get(type_name)
-        if depth > 4 or info is None:
-            return 0
-        count = 0
-        for selection in selections:
-            if isinstance(selection, Fragment):
-                condition = selection.type_condition or type_name
-                count += self.coverage(condition, selection.selections, subgraph, depth)
-            elif selection.name in info.fields and self.can_resolve(
-                type_name, selection.name, subgraph
-            ):
-                child = info.fields[selection.name].type_name
-                count += 1 + self.coverage(child, selection.selections, subgraph, depth + 1)
-        return count
-
-    # -- planning ------------------------------------------------------------------------------
     def plan_value(
         self,
         group: FetchGroup,
@@ -302,7 +192,7 @@ class _Planner:
         if info is None:
             raise PlanningError(f"Unknown field {type_name}.{selection.name}")
         conditions = unique_conditions(conditions + selection.conditions)
-        sub_provided = _provided(provided, type_name, selection.name)
+        sub_provided = provided_at(provided, type_name, selection.name)
         if sub_provided is None and not self.can_resolve(type_name, selection.name, group.subgraph):
             self.jump(group, out, type_name, selection, path, provided, conditions)
             return
@@ -418,17 +308,17 @@ class _Planner:
                 group, out, type_name, source.requires, path, provided, conditions
             )
             requirement = requirement + source.requires
-        uses: list[tuple[str, str, tuple[str, ...], FieldSet]] = []
+        uses: ContextUses = []
         if source is not None and source.context_arguments:
-            selection, context_deps, uses = self.plan_contexts(
-                source.context_arguments, selection, path, conditions
+            selection, context_deps, uses = plan_contexts(
+                self, source.context_arguments, selection, path, conditions
             )
             deps |= context_deps
         dependent = self.dependent(target, path, conditions, deps)
         dependent.add_requirement(type_name, requirement, key.fields)
         for use in uses:
             variable = f"contextualArgument_{len(dependent.context_uses)}"
-            selection = _rename_variable(selection, use[0], variable)
+            selection = rename_variable(selection, use[0], variable)
             dependent.context_uses.append((variable, *use[1:]))
         fragment = dependent.selections.fragment(type_name)
         sub_provided = source.provides if source is not None and source.provides else None
@@ -443,62 +333,6 @@ class _Planner:
             conditions,
         )
         return True
-
-    def plan_contexts(
-        self,
-        arguments: tuple[ContextArgument, ...],
-        selection: Field,
-        path: tuple[str, ...],
-        conditions: tuple[ConditionTerm, ...],
-    ) -> tuple[Field, set[int], list[tuple[str, str, tuple[str, ...], FieldSet]]]:
-        """Fetch each `@fromContext` value on the nearest ancestor setting its context, and
-        pass it to the field as a variable (a placeholder, renamed per fetch)."""
-        deps: set[int] = set()
-        uses: list[tuple[str, str, tuple[str, ...], FieldSet]] = []
-        extra: list[str] = []
-        for index, argument in enumerate(arguments):
-            ancestor = next(
-                (
-                    entry
-                    for entry in reversed(self.ancestry)
-                    if len(entry[1]) < len(path) and argument.context in self._contexts_of(entry[0])
-                ),
-                None,
-            )
-            if ancestor is None:
-                raise PlanningError(
-                    f"No ancestor of {selection.name} sets the context '{argument.context}'"
-                )
-            type_name, ancestor_path, group, out = ancestor
-            deps |= self.plan_requirement(
-                group, out, type_name, argument.selection, ancestor_path, None, conditions
-            )
-            deps.add(group.id)
-            placeholder = f"contextPlaceholder{index}"
-            extra.append(f"{argument.name}: ${placeholder}")
-            uses.append((placeholder, argument.type, ancestor_path, argument.selection))
-        inner = selection.arguments[1:-1] if selection.arguments else ""
-        arguments_text = "(" + ", ".join([p for p in (inner, *extra) if p]) + ")"
-        changed = Field(
-            selection.response_key,
-            selection.name,
-            arguments_text,
-            selection.directives,
-            selection.conditions,
-            selection.variables | {u[0] for u in uses},
-            selection.selections,
-        )
-        return changed, deps, uses
-
-    def _contexts_of(self, type_name: str) -> frozenset[str]:
-        info = self.types[type_name]
-        found = set(info.contexts)
-        for interface in info.interfaces:
-            found |= self.types[interface].contexts
-        for union in self.types.values():
-            if union.kind == "union" and type_name in union.members:
-                found |= union.contexts
-        return frozenset(found)
 
     def plan_requirement(
         self,
@@ -572,32 +406,6 @@ class _Planner:
                 self.order[s],
             ),
         )
-
-
-def _rename_variable(selection: Field, old: str, new: str) -> Field:
-    return Field(
-        selection.response_key,
-        selection.name,
-        re.sub(rf"\${old}\b", f"${new}", selection.arguments),
-        selection.directives,
-        selection.conditions,
-        (selection.variables - {old}) | {new},
-        selection.selections,
-    )
-
-
-def _provided(provided: FieldSet | None, type_name: str, field_name: str) -> FieldSet | None:
-    if provided is None:
-        return None
-    for item in provided:
-        if item.type_condition:
-            if item.type_condition == type_name:
-                found = _provided(item.selections, type_name, field_name)
-                if found is not None:
-                    return found
-        elif item.name == field_name:
-            return item.selections
-    return None
 
 
 def _root_fields(selections: tuple[Selection, ...]) -> list[Field]:

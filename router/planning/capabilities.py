@@ -1,0 +1,136 @@
+"""What a subgraph can resolve by itself, and what it can reach through entity keys."""
+
+from __future__ import annotations
+
+from router.planning.operation import Fragment, Selection
+from router.supergraph import FieldSet, Supergraph
+
+
+class Capabilities:
+    """Questions the planner asks about the supergraph; pure functions of it."""
+
+    def __init__(self, supergraph: Supergraph) -> None:
+        self.sg = supergraph
+        self.types = supergraph.types
+        self.order = {name: index for index, name in enumerate(supergraph.subgraphs)}
+
+    def is_key_field(self, type_name: str, field_name: str, subgraph: str) -> bool:
+        return any(
+            item.name == field_name and not item.type_condition
+            for key in self.types[type_name].keys_in(subgraph)
+            for item in key.fields
+        )
+
+    def can_resolve(self, type_name: str, field_name: str, subgraph: str) -> bool:
+        info = self.types[type_name].fields.get(field_name)
+        if info is None:
+            return False
+        if subgraph in info.resolvable_in:
+            source = info.source(subgraph)
+            if source is None or not (source.requires or source.context_arguments):
+                return True
+        return self.is_key_field(type_name, field_name, subgraph)
+
+    def field_set_local(
+        self, type_name: str, field_set: FieldSet, subgraph: str, provided: FieldSet | None
+    ) -> bool:
+        for item in field_set:
+            if item.type_condition:
+                if not self.field_set_local(
+                    item.type_condition, item.selections, subgraph, provided
+                ):
+                    return False
+                continue
+            sub_provided = provided_at(provided, type_name, item.name)
+            if sub_provided is None and not self.can_resolve(type_name, item.name, subgraph):
+                return False
+            if item.selections:
+                child = self.types[type_name].fields[item.name].type_name
+                if not self.field_set_local(child, item.selections, subgraph, sub_provided):
+                    return False
+        return True
+
+    def reachable(
+        self,
+        type_name: str,
+        selections: tuple[Selection, ...],
+        subgraph: str,
+        provided: FieldSet | None,
+        depth: int = 0,
+    ) -> bool:
+        """Whether every selected field can be resolved from `subgraph`, locally or by a key."""
+        info = self.types.get(type_name)
+        if info is None or depth > 6 or info.kind not in {"object", "interface", "union"}:
+            return True
+        if info.kind != "object":
+            return all(
+                self.reachable(p, selections, subgraph, provided, depth)
+                for p in self.sg.possible_types(type_name, subgraph)
+            )
+        for selection in selections:
+            if isinstance(selection, Fragment):
+                condition = selection.type_condition
+                if (
+                    condition
+                    and condition != type_name
+                    and type_name not in self.sg.possible_types(condition)
+                ):
+                    continue
+                if not self.reachable(type_name, selection.selections, subgraph, provided, depth):
+                    return False
+                continue
+            field = info.fields.get(selection.name)
+            if field is None:
+                continue
+            sub_provided = provided_at(provided, type_name, selection.name)
+            if (
+                sub_provided is not None or self.can_resolve(type_name, selection.name, subgraph)
+            ) and self.reachable(
+                field.type_name, selection.selections, subgraph, sub_provided, depth + 1
+            ):
+                continue
+            # Otherwise the object must be fetched by key from a subgraph that has the field.
+            if not any(
+                info.is_entity_in(other)
+                and other in field.resolvable_in
+                and self.reachable(field.type_name, selection.selections, other, None, depth + 1)
+                for other in field.resolvable_in
+                if other != subgraph
+            ):
+                return False
+        return True
+
+    def coverage(
+        self, type_name: str, selections: tuple[Selection, ...], subgraph: str, depth: int = 0
+    ) -> int:
+        """How many of the selected fields `subgraph` resolves itself (to prefer fewer fetches)."""
+        info = self.types.get(type_name)
+        if depth > 4 or info is None:
+            return 0
+        count = 0
+        for selection in selections:
+            if isinstance(selection, Fragment):
+                condition = selection.type_condition or type_name
+                count += self.coverage(condition, selection.selections, subgraph, depth)
+            elif selection.name in info.fields and self.can_resolve(
+                type_name, selection.name, subgraph
+            ):
+                child = info.fields[selection.name].type_name
+                count += 1 + self.coverage(child, selection.selections, subgraph, depth + 1)
+        return count
+
+    # -- planning ------------------------------------------------------------------------------
+
+
+def provided_at(provided: FieldSet | None, type_name: str, field_name: str) -> FieldSet | None:
+    if provided is None:
+        return None
+    for item in provided:
+        if item.type_condition:
+            if item.type_condition == type_name:
+                found = provided_at(item.selections, type_name, field_name)
+                if found is not None:
+                    return found
+        elif item.name == field_name:
+            return item.selections
+    return None
