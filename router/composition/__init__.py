@@ -32,7 +32,11 @@ def compose(definitions: list[SubgraphDefinition]) -> str:
     if composer.errors:
         raise CompositionError(composer.errors)
     sdl = print_supergraph(
-        schemas, types, uses_inaccessible=composer.uses_inaccessible, uses_tag=composer.uses_tag
+        schemas,
+        types,
+        uses_inaccessible=composer.uses_inaccessible,
+        uses_tag=composer.uses_tag,
+        uses_context=composer.uses_context,
     )
     try:
         parse_supergraph(sdl)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from graphql import GraphQLSyntaxError
@@ -89,6 +91,7 @@ class Composer:
         self.errors: list[str] = []
         self.uses_inaccessible = False
         self.uses_tag = False
+        self.uses_context = False
 
     def _rename(self, subgraph: SubgraphSchema) -> dict[str, str]:
         return {local: _ROOT_NAMES[op] for op, local in subgraph.roots.items()}
@@ -159,6 +162,11 @@ class Composer:
                         not (isinstance(resolvable, BooleanValueNode) and not resolvable.value),
                     )
                 )
+            for context in subgraph.directive(node, "context"):
+                # Contexts are per subgraph; the supergraph name says which.
+                local = _string(context, "name") or ""
+                merged.contexts.append(f"{subgraph.name}__{local}")
+                self.uses_context = True
             for directive in node.directives or ():
                 if directive.name.value == "specifiedBy":
                     merged.specified_by = _string(directive, "url")
@@ -244,13 +252,16 @@ class Composer:
         for directive in subgraph.directive(node, "override"):
             join.override = _string(directive, "from")
             join.override_label = _string(directive, "label")
-        if subgraph.directive(node, "fromContext") or subgraph.directive(node, "context"):
-            self.errors.append(
-                f'[{subgraph.name}] "{merged.name}.{name}": @context/@fromContext are not supported'
-            )
         found.sources[subgraph.name] = join
         for argument in getattr(node, "arguments", None) or ():
             arg_type = self._type_ref(argument.type, renames)
+            from_context = subgraph.directive(argument, "fromContext")
+            if from_context:
+                # Filled by the router from an ancestor: not an argument clients see.
+                self._context_argument(
+                    subgraph, merged, name, argument, arg_type, from_context[0], join
+                )
+                continue
             entry = found.arguments.get(argument.name.value)
             default = print_ast(argument.default_value) if argument.default_value else None
             if entry is None:
@@ -270,6 +281,31 @@ class Composer:
                 entry.default = entry.default or default
             entry.subgraphs.add(subgraph.name)
             self._marks(subgraph, argument, entry)
+
+    def _context_argument(
+        self,
+        subgraph: SubgraphSchema,
+        merged: MergedType,
+        field_name: str,
+        argument: Any,
+        arg_type: str,
+        directive: ConstDirectiveNode,
+        join: FieldJoin,
+    ) -> None:
+        match = re.match(r"^\s*\$(\w+)\s*(.*)$", _string(directive, "field") or "", re.S)
+        if match is None or not match.group(2).strip():
+            self.errors.append(
+                f'[{subgraph.name}] "{merged.name}.{field_name}({argument.name.value}:)": '
+                '@fromContext(field:) must be "$context { selection }"'
+            )
+            return
+        selection = match.group(2).strip()
+        if not selection.startswith("{"):
+            selection = "{ " + selection + " }"
+        join.context_arguments.append(
+            (argument.name.value, arg_type, f"{subgraph.name}__{match.group(1)}", selection)
+        )
+        self.uses_context = True
 
     def _finish_arguments(self) -> None:
         """Arguments are the intersection over the subgraphs that define the field."""

@@ -10,7 +10,7 @@ from router.composition.types import MergedField, MergedType
 
 _HEADER = """directive @join__enumValue(graph: join__Graph!) repeatable on ENUM_VALUE
 
-directive @join__field(graph: join__Graph, requires: join__FieldSet, provides: join__FieldSet, type: String, external: Boolean, override: String, usedOverridden: Boolean{label}) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
+directive @join__field(graph: join__Graph, requires: join__FieldSet, provides: join__FieldSet, type: String, external: Boolean, override: String, usedOverridden: Boolean{extra}) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 
 directive @join__graph(name: String!, url: String!) on ENUM_VALUE
 
@@ -31,6 +31,17 @@ _TAG = (
     " | ARGUMENT_DEFINITION | SCALAR | ENUM | ENUM_VALUE | INPUT_OBJECT | INPUT_FIELD_DEFINITION"
     " | SCHEMA\n"
 )
+_CONTEXT = """directive @context(name: String!) repeatable on INTERFACE | OBJECT | UNION
+
+input join__ContextArgument {
+  name: String!
+  type: String!
+  context: String!
+  selection: join__FieldValue!
+}
+
+scalar join__FieldValue
+"""
 _LINK_TYPES = """scalar join__FieldSet
 
 scalar link__Import
@@ -120,7 +131,8 @@ class _Printer:
 
     def field_joins(self, merged: MergedType, field: MergedField) -> str:
         plain = set(field.sources) == set(merged.joins) and all(
-            not (j.external or j.requires or j.provides or j.override) and j.type == field.type
+            not (j.external or j.requires or j.provides or j.override or j.context_arguments)
+            and j.type == field.type
             for j in field.sources.values()
         )
         if plain:
@@ -148,6 +160,13 @@ class _Printer:
                 args.append(f"overrideLabel: {_quote(join.override_label)}")
             if subgraph in overridden and not join.external:
                 args.append("usedOverridden: true")
+            if join.context_arguments:
+                items = ", ".join(
+                    f"{{context: {_quote(context)}, name: {_quote(name)}, type: {_quote(type_)}, "
+                    f"selection: {_quote(selection)}}}"
+                    for name, type_, context, selection in join.context_arguments
+                )
+                args.append(f"contextArguments: [{items}]")
             parts.append(f" @join__field({', '.join(args)})")
         return "".join(parts)
 
@@ -183,6 +202,7 @@ class _Printer:
         if interfaces and merged.kind in {"object", "interface"}:
             head += " implements " + " & ".join(interfaces)
         directives = self.type_directives(merged)
+        directives.extend(f"@context(name: {_quote(c)})" for c in merged.contexts)
         if merged.specified_by:
             directives.append(f"@specifiedBy(url: {_quote(merged.specified_by)})")
         marks = self.marks(merged).strip()
@@ -209,12 +229,16 @@ class _Printer:
         fields = "\n".join(self.field(merged, f) for f in merged.fields.values())
         return head + " {\n" + fields + "\n}"
 
-    def print(self, uses_inaccessible: bool, uses_tag: bool, uses_labels: bool) -> str:
-        join_version = "v0.4" if uses_labels else "v0.3"
+    def print(
+        self, uses_inaccessible: bool, uses_tag: bool, uses_labels: bool, uses_context: bool
+    ) -> str:
+        join_version = "v0.5" if uses_context else "v0.4" if uses_labels else "v0.3"
         links = [
             '@link(url: "https://specs.apollo.dev/link/v1.0")',
             f'@link(url: "https://specs.apollo.dev/join/{join_version}", for: EXECUTION)',
         ]
+        if uses_context:
+            links.append('@link(url: "https://specs.apollo.dev/context/v0.1")')
         if uses_inaccessible:
             links.append('@link(url: "https://specs.apollo.dev/inaccessible/v0.2", for: SECURITY)')
         if uses_tag:
@@ -235,7 +259,12 @@ class _Printer:
             + "\n".join(roots)
             + "\n}\n"
         ]
-        header = _HEADER.replace("{label}", ", overrideLabel: String" if uses_labels else "")
+        extra = ", overrideLabel: String" if join_version != "v0.3" else ""
+        if uses_context:
+            extra += ", contextArguments: [join__ContextArgument!]"
+        header = _HEADER.replace("{extra}", extra)
+        if uses_context:
+            header += "\n" + _CONTEXT
         if uses_inaccessible:
             header = _INACCESSIBLE + "\n" + header
         if uses_tag:
@@ -258,6 +287,7 @@ def print_supergraph(
     *,
     uses_inaccessible: bool,
     uses_tag: bool,
+    uses_context: bool = False,
 ) -> str:
     uses_labels = any(
         join.override_label
@@ -265,4 +295,4 @@ def print_supergraph(
         for f in t.fields.values()
         for join in f.sources.values()
     )
-    return _Printer(subgraphs, types).print(uses_inaccessible, uses_tag, uses_labels)
+    return _Printer(subgraphs, types).print(uses_inaccessible, uses_tag, uses_labels, uses_context)

@@ -17,6 +17,8 @@ class FieldJoin:
     override_label: str | None = None
     type: str | None = None  # the field's type in this subgraph
     shareable: bool = False
+    # `@fromContext` arguments: (argument, type, supergraph context name, selection).
+    context_arguments: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -68,6 +70,7 @@ class MergedType:
     inaccessible: bool = False
     tags: list[str] = field(default_factory=list)
     specified_by: str | None = None
+    contexts: list[str] = field(default_factory=list)  # supergraph names of `@context`s
     joins: dict[str, TypeJoin] = field(default_factory=dict)
     fields: dict[str, MergedField] = field(default_factory=dict)
     implements: dict[str, list[str]] = field(default_factory=dict)

@@ -149,3 +149,40 @@ def test_interface_objects_compose() -> None:
     assert media.fields["stars"].resolvable_in == {"ratings"}
     assert supergraph.types["Book"].fields["stars"].resolvable_in == frozenset()
     assert "stars: Int" in supergraph.api_sdl
+
+
+def test_context_and_from_context_compose_to_context_arguments() -> None:
+    from graphql import parse as parse_document
+
+    from router.planning import normalize, plan_operation, print_plan
+
+    shelf = subgraph(
+        "shelf",
+        """
+        type Query { shelves: [Shelf!]! }
+        type Shelf @key(fields: "id") @context(name: "market") { id: ID! currency: String! items: [Item!]! }
+        type Item @key(fields: "sku") {
+          sku: ID!
+          price(currency: String! @fromContext(field: "$market { currency }")): Int!
+        }
+        """,
+        imports='["@key", "@context", "@fromContext"]',
+    )
+    supergraph = parse_supergraph(compose([shelf]))
+    assert supergraph.types["Shelf"].contexts == {"shelf__market"}
+    source = supergraph.types["Item"].fields["price"].source("shelf")
+    assert source is not None
+    [argument] = source.context_arguments
+    assert (argument.name, argument.type, argument.context) == (
+        "currency",
+        "String!",
+        "shelf__market",
+    )
+    assert "price: Int!" in supergraph.api_sdl  # the contextual argument is not the client's
+    plan = print_plan(
+        plan_operation(
+            supergraph, normalize(parse_document("{ shelves { items { price } } }"), None)
+        )
+    )
+    assert 'context: $contextualArgument_0 = { currency } at "shelves.@"' in plan
+    assert "price(currency: $contextualArgument_0)" in plan
