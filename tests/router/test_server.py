@@ -204,3 +204,41 @@ def test_subscriptions_are_refused_clearly(router: str) -> None:
         "GRAPHQL_VALIDATION_FAILED",  # the workload supergraph has no subscription type
         "OPERATION_NOT_SUPPORTED",
     }
+
+
+def test_requests_in_flight_finish_on_the_supergraph_they_started_with(
+    subgraphs: tuple[dict[str, FakeSubgraph], dict[str, str]], tmp_path: Path
+) -> None:
+    import threading
+
+    supergraph_file = tmp_path / "supergraph.graphql"
+    supergraph_file.write_text(bench_supergraph())
+    accounts = subgraphs[0]["accounts"]
+    app = create_app(router_settings(supergraph_file, subgraphs[1]))
+    answers: list[dict[str, Any]] = []
+    with serve(app) as url:
+        accounts.requests.clear()
+        accounts.delay_seconds = 1.0
+        try:
+            slow = threading.Thread(
+                target=lambda: answers.append(
+                    httpx.post(
+                        f"{url}/graphql", json={"query": "{ users { id } }"}, timeout=10
+                    ).json()
+                )
+            )
+            slow.start()
+            _wait_for(lambda: bool(accounts.requests))  # the request is at the subgraph now
+            supergraph_file.write_text(
+                bench_supergraph().replace("  users: [User] @join__field(graph: ACCOUNTS)\n", "")
+            )
+
+            def users_gone() -> bool:
+                body = httpx.post(f"{url}/graphql", json={"query": "{ users { id } }"}).json()
+                return "data" not in body
+
+            _wait_for(users_gone)
+            slow.join(timeout=10)
+        finally:
+            accounts.delay_seconds = 0
+    assert answers == [{"data": {"users": [{"id": str(i)} for i in range(1, 7)]}}]
