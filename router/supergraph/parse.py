@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
 
 from graphql import GraphQLSyntaxError, parse
 from graphql.language import (
@@ -111,6 +113,7 @@ class _Reader:
             if isinstance(definition, TypeDefinitionNode):
                 self.definitions.append(definition)
         self.subgraphs = self._read_graphs()
+        self.undeclared: set[str] = set()  # types whose subgraph memberships are implicit
         self.by_graph = {s.graph: s.name for s in self.subgraphs.values()}
 
     def _read_graphs(self) -> dict[str, Subgraph]:
@@ -167,7 +170,25 @@ class _Reader:
             for field_node in definition.fields or ():
                 field_info = self.read_field(name, field_node, in_subgraphs, owner)
                 fields[field_info.name] = field_info
-        info = TypeInfo(
+        extra: dict[str, Any] = {}
+        if isinstance(definition, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode):
+            extra["interfaces"] = tuple(i.name.value for i in definition.interfaces or ())
+            extra["implements_in"] = self.memberships(
+                definition, self.d_implements, "interface", name
+            )
+        if isinstance(definition, UnionTypeDefinitionNode):
+            extra["members"] = tuple(m.name.value for m in definition.types or ())
+            extra["members_in"] = self.memberships(definition, self.d_member, "member", name)
+        if isinstance(definition, EnumTypeDefinitionNode):
+            extra["enum_values"] = {
+                value.name.value: frozenset(
+                    self.graph(_arguments(d).get("graph"), f"@join__enumValue on {name}")
+                    for d in _named(value.directives, self.d_enum_value)
+                )
+                or in_subgraphs
+                for value in definition.values or ()
+            }
+        return TypeInfo(
             name=name,
             kind=kind,
             subgraphs=in_subgraphs,
@@ -179,45 +200,24 @@ class _Reader:
                 _str(_arguments(d).get("name")) or ""
                 for d in _named(definition.directives, self.d_context)
             ),
+            **extra,
         )
-        if isinstance(definition, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode):
-            interfaces = tuple(i.name.value for i in definition.interfaces or ())
-            implements: dict[str, set[str]] = {}
-            declared = _named(definition.directives, self.d_implements)
-            for directive in declared:
-                args = _arguments(directive)
-                graph = self.graph(args.get("graph"), f"@join__implements on {name}")
-                implements.setdefault(graph, set()).add(_str(args.get("interface")) or "")
-            object.__setattr__(info, "interfaces", interfaces)
-            object.__setattr__(
-                info,
-                "implements_in",
-                {g: frozenset(i) for g, i in implements.items()} if declared else None,
-            )
-        if isinstance(definition, UnionTypeDefinitionNode):
-            members = tuple(m.name.value for m in definition.types or ())
-            members_in: dict[str, set[str]] = {}
-            declared = _named(definition.directives, self.d_member)
-            for directive in declared:
-                args = _arguments(directive)
-                graph = self.graph(args.get("graph"), f"@join__unionMember on {name}")
-                members_in.setdefault(graph, set()).add(_str(args.get("member")) or "")
-            object.__setattr__(info, "members", members)
-            object.__setattr__(
-                info,
-                "members_in",
-                {g: frozenset(m) for g, m in members_in.items()} if declared else None,
-            )
-        if isinstance(definition, EnumTypeDefinitionNode):
-            values: dict[str, frozenset[str]] = {}
-            for value in definition.values or ():
-                graphs = {
-                    self.graph(_arguments(d).get("graph"), f"@join__enumValue on {name}")
-                    for d in _named(value.directives, self.d_enum_value)
-                }
-                values[value.name.value] = frozenset(graphs) if graphs else in_subgraphs
-            object.__setattr__(info, "enum_values", values)
-        return info
+
+    def memberships(
+        self, definition: TypeDefinitionNode, directive: str | None, argument: str, name: str
+    ) -> dict[str, frozenset[str]]:
+        """Per subgraph, the interfaces (or union members) it declares for this type; types
+        without any such directive are completed from what each subgraph defines."""
+        declared = _named(definition.directives, directive)
+        if not declared:
+            self.undeclared.add(name)
+            return {}
+        found: dict[str, set[str]] = {}
+        for node in declared:
+            args = _arguments(node)
+            graph = self.graph(args.get("graph"), f"@{directive} on {name}")
+            found.setdefault(graph, set()).add(_str(args.get(argument)) or "")
+        return {graph: frozenset(names) for graph, names in found.items()}
 
     def context_arguments(self, value: ValueNode | None, where: str) -> tuple[ContextArgument, ...]:
         if not isinstance(value, ListValueNode):
@@ -299,23 +299,22 @@ def _implementations(
     return {name: tuple(objects) for name, objects in found.items()}
 
 
-def _complete_memberships(types: dict[str, TypeInfo]) -> None:
+def _complete_memberships(types: dict[str, TypeInfo], undeclared: set[str]) -> None:
     """Without `@join__implements`/`@join__unionMember`, a subgraph has whatever it defines."""
-    for info in types.values():
-        if info.kind in {"object", "interface"} and info.implements_in is None:
-            object.__setattr__(
+    for name in undeclared:
+        info = types[name]
+        if info.kind in {"object", "interface"}:
+            types[name] = replace(
                 info,
-                "implements_in",
-                {
+                implements_in={
                     graph: frozenset(i for i in info.interfaces if graph in types[i].subgraphs)
                     for graph in info.subgraphs
                 },
             )
-        if info.kind == "union" and info.members_in is None:
-            object.__setattr__(
+        elif info.kind == "union":
+            types[name] = replace(
                 info,
-                "members_in",
-                {
+                members_in={
                     graph: frozenset(m for m in info.members if graph in types[m].subgraphs)
                     for graph in info.subgraphs
                 },
@@ -345,7 +344,7 @@ def parse_supergraph(sdl: str) -> Supergraph:
         if links.is_spec_element(definition.name.value):
             continue
         types[definition.name.value] = reader.read_type(definition)
-    _complete_memberships(types)
+    _complete_memberships(types, reader.undeclared)
     roots = _roots(document)
     query = roots.get("query", "Query")
     if query not in types:
