@@ -104,9 +104,9 @@ class UserService:
         """Follow `target_id`; a duplicate returns the existing follow's time."""
         if target_id == follower_id:
             raise BadUserInput("You cannot follow yourself", field="userId")
-        target_home = await self._existing_home(target_id)
-        target_repo = await self._sessions.repository(target_home)
-        await _lock_pair(target_repo, follower_id, target_id)
+        target_home = await self._home(target_id)
+        await self._lock_pair(follower_id, follower_home, target_id, target_home)
+        target_repo = await self._existing(target_id, target_home)
         if await target_repo.blocked_between(follower_id, target_id):
             raise Forbidden("You cannot follow this user")
         cross = target_home != follower_home
@@ -168,13 +168,13 @@ class UserService:
                 raise BadUserInput(
                     f"`reason` is longer than {BLOCK_REASON_MAX} characters", field="reason"
                 )
-        target_home = await self._existing_home(target_id)
+        target_home = await self._home(target_id)
+        # Under the pair lock `follow` takes too, so a concurrent follow either precedes the
+        # block (and is removed here) or sees it.
+        await self._lock_pair(blocker_id, blocker_home, target_id, target_home)
+        target_repo = await self._existing(target_id, target_home)
         cross = target_home != blocker_home
         now = datetime.now(UTC)
-        # The target's territory first, under the same pair lock `follow` takes there, so a
-        # concurrent follow either precedes the block (and is removed) or sees it.
-        target_repo = await self._sessions.repository(target_home)
-        await _lock_pair(target_repo, blocker_id, target_id)
         removed = await target_repo.remove_follows_between(blocker_id, target_id)
         blocker_repo = await self._sessions.repository(blocker_home)
         if cross:
@@ -225,18 +225,31 @@ class UserService:
 
     # ------------------------------------------------------------------ helpers
 
-    async def _existing_home(self, user_id: UUID) -> str:
-        """The home territory of an active user; NotFound otherwise."""
+    async def _home(self, user_id: UUID) -> str:
         home = await self._directory.home_territory(user_id)
         if home is None:
             raise NotFound("User not found", field="userId")
+        return home
+
+    async def _existing(self, user_id: UUID, home: str) -> UserRepository:
+        """The repository of the user's home territory; NotFound unless the account is active."""
         repo = await self._sessions.repository(home)
         if user_id not in await repo.existing_users([user_id]):
             raise NotFound("User not found", field="userId")
-        return home
+        return repo
 
+    async def _lock_pair(
+        self, first: UUID, first_home: str, second: UUID, second_home: str
+    ) -> None:
+        """Serialise follow and block decisions about one pair of users.
 
-async def _lock_pair(repo: UserRepository, first: UUID, second: UUID) -> None:
-    """Serialise follow and block decisions about one pair of users until the transaction ends."""
-    low, high = sorted((str(first), str(second)))
-    await repo.session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"{low}:{high}"))))
+        Both take the lock in the same territory of the two (the lower code) and in the unit's
+        first session: sessions commit in reverse order of opening, so the lock is released
+        only once every write of the decision is committed, in whichever territories.
+        """
+        if self._sessions.opened:
+            raise RuntimeError("The pair lock must be taken in the unit's first session")
+        repo = await self._sessions.repository(min(first_home, second_home))
+        low, high = sorted((str(first), str(second)))
+        key = func.hashtext(f"unityplan.user.pair:{low}:{high}")
+        await repo.session.execute(select(func.pg_advisory_xact_lock(key)))

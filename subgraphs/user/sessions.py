@@ -36,6 +36,11 @@ class TerritorySessions:
         self._sessions.clear()
         return await self._stack.__aexit__(exc_type, exc, traceback)
 
+    @property
+    def opened(self) -> list[str]:
+        """The territories whose sessions are open, in the order they were opened."""
+        return list(self._sessions)
+
     async def session(self, territory: str) -> AsyncSession:
         session = self._sessions.get(territory)
         if session is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -150,3 +151,22 @@ async def test_block_across_territories(user_app: UserApp, territories: Territor
     assert reasons == {territories.home.code: ["private note"], territories.remote.code: [None]}
     assert (await user_app.client(here).data(UNBLOCK, {"id": there.id}))["unblock"] is True
     await follow(user_app, there, here)
+
+
+async def test_a_follow_racing_a_block_never_survives_it(
+    user_app: UserApp, territories: Territories
+) -> None:
+    for remote in (False, True):
+        blocker = await user_app.people.create(territories.home.code)
+        code = territories.remote.code if remote else territories.home.code
+        follower = await user_app.people.create(code)
+        follow_body = user_app.client(follower).execute(FOLLOW, {"id": blocker.id})
+        block_body = user_app.client(blocker).execute(BLOCK, {"id": follower.id, "reason": None})
+        followed, blocked = await asyncio.gather(follow_body, block_body)
+        assert blocked["data"] == {"block": True}
+        # Whichever ran first, the block stands and no follow is left behind it.
+        if followed.get("errors"):
+            assert followed["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        seen = await relation(user_app, blocker, follower)
+        assert seen["followingCount"] == 0
+        assert (await relation(user_app, follower, blocker))["viewerFollows"] is False
