@@ -59,11 +59,9 @@ def jump_to_interface_object(
     type_name: str,
     selection: Field,
     path: tuple[str, ...],
-    provided: object,
     conditions: tuple[ConditionTerm, ...],
 ) -> bool:
     """Fetch a field an implementation gets from an interface object (`@interfaceObject`)."""
-    del provided
     for interface in planner.types[type_name].interfaces:
         info = planner.types.get(interface)
         if info is None or selection.name not in info.fields:

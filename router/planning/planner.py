@@ -282,9 +282,7 @@ class _Planner(Capabilities):
                 if best is None or score < best[0]:
                     best = (score, subgraph, key, key_local)
         if best is None:
-            if jump_to_interface_object(
-                self, group, out, type_name, selection, path, provided, conditions
-            ):
+            if jump_to_interface_object(self, group, out, type_name, selection, path, conditions):
                 return True
             if optional:
                 return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -287,9 +287,7 @@ class _Reader:
         )
 
 
-def _implementations(
-    types: dict[str, TypeInfo], subgraphs: Sequence[str]
-) -> dict[str, tuple[str, ...]]:
+def _implementations(types: dict[str, TypeInfo]) -> dict[str, tuple[str, ...]]:
     found: dict[str, list[str]] = {}
     for info in types.values():
         if info.kind != "object":
@@ -360,5 +358,5 @@ def parse_supergraph(sdl: str) -> Supergraph:
         ),
         api_sdl=api_sdl,
         hash=hashlib.sha256(sdl.encode()).hexdigest(),
-        implementations=_implementations(types, list(reader.subgraphs)),
+        implementations=_implementations(types),
     )
