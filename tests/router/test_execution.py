@@ -599,3 +599,11 @@ async def test_from_context_arguments_are_sent_per_context_value() -> None:
     [request] = subgraphs["prices"].requests
     assert request["payload"]["variables"]["contextualArgument_0_0"] == "DKK"
     assert request["payload"]["variables"]["contextualArgument_0_1"] == "EUR"
+
+
+async def test_introspection_inside_root_fragments(gateway: Gateway) -> None:
+    response = await run(
+        gateway,
+        'query { ...Meta ... on Query { me { id } } } fragment Meta on Query { t: __type(name: "Money") { name } }',
+    )
+    assert response == {"data": {"t": {"name": "Money"}, "me": {"id": "u1"}}}
