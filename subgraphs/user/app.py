@@ -17,6 +17,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from strawberry.litestar import make_graphql_controller
 
@@ -120,7 +121,9 @@ def create_app(
         exception_handlers = {RequestEntityTooLarge: _too_large}  # noqa: RUF012
 
     @get("/avatars/{user_id:str}/{size:str}")
-    async def avatar(user_id: str, size: str, v: str | None = None) -> Response[bytes]:
+    async def avatar(
+        user_id: FromPath[str], size: FromPath[str], v: FromQuery[str | None] = None
+    ) -> Response[bytes]:
         """An avatar image; `v` (the version from the profile's URL) is required."""
         try:
             owner = uuid.UUID(user_id)
