@@ -200,3 +200,18 @@ def test_promtool_accepts_the_rules_and_the_config() -> None:
         timeout=60,
     )
     assert config.returncode == 0, config.stdout + config.stderr
+
+
+def test_every_service_sends_traces_to_jaeger_over_otlp_http() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    jaeger = services["jaeger"]
+    assert jaeger["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    assert "4318:4318" in jaeger["ports"]
+    for name in ("auth", "user", "router"):
+        endpoint = services[name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        assert endpoint == "http://jaeger:4318", name
+    datasources = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"]
+    assert {"prometheus", "jaeger"} <= {source["type"] for source in datasources}

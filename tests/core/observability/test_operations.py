@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import strawberry
 from litestar import Request
+from prometheus_client import CollectorRegistry
 from strawberry.litestar import BaseContext, make_graphql_controller
 
 from core.config import Settings
@@ -60,7 +61,8 @@ async def test_each_root_field_is_counted_with_its_outcome(settings: Settings) -
             assert response.status_code in {200, 400}, response.text
 
     def count(operation: str, outcome: str, reason: str = "") -> float | None:
-        return app.state.metrics.registry.get_sample_value(
+        registry: CollectorRegistry = app.state.metrics.registry
+        return registry.get_sample_value(
             "graphql_root_fields_total",
             {
                 "operation": operation,
