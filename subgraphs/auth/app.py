@@ -79,6 +79,7 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
         if relay is not None:
             await relay.stop()
         await runtime.feed.close()
+        await runtime.mail.drain()
         await asyncio.gather(db.dispose(), redis.aclose())
 
     app = create_service_app(

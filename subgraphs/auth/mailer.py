@@ -92,6 +92,31 @@ class SmtpMailer:
         smtp.send_message(message)
 
 
+class MailQueue:
+    """Sends mail in the background, so a reply never waits for (or betrays) a delivery: a
+    password-reset request for an existing account returns as fast as one for nobody."""
+
+    def __init__(self, mailer: Mailer) -> None:
+        self.mailer = mailer
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def post(self, mail: Mail) -> None:
+        task = asyncio.create_task(self._deliver(mail), name="mail")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _deliver(self, mail: Mail) -> None:
+        try:
+            await self.mailer.send(mail)
+        except Exception:  # a mail server outage must not surface in someone else's request
+            logger.exception("mail delivery failed")
+
+    async def drain(self) -> None:
+        """Wait for every mail posted so far (at shutdown)."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+
 def _message(sender: str, mail: Mail) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender

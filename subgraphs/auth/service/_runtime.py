@@ -13,7 +13,7 @@ from core.config import Settings
 from core.db import Database
 from core.ratelimit import AttemptGuard, LockoutPolicy, SlidingWindowLimiter
 from core.security import KeyRing, PasswordHasher, SessionRegistry
-from subgraphs.auth.mailer import Mailer, create_mailer
+from subgraphs.auth.mailer import MailQueue, create_mailer
 from subgraphs.auth.models import User
 from subgraphs.auth.realtime import EventFeed
 
@@ -96,7 +96,7 @@ class AuthRuntime:
     revocations: SessionRegistry
     hasher: PasswordHasher
     guards: Guards
-    mailer: Mailer
+    mail: MailQueue
     cache: TerritoryCache
     feed: EventFeed
 
@@ -133,7 +133,7 @@ class AuthRuntime:
                 ),
                 requests=SlidingWindowLimiter(redis, prefix),
             ),
-            mailer=create_mailer(auth.smtp_url, auth.mail_from, settings.devstack.dir),
+            mail=MailQueue(create_mailer(auth.smtp_url, auth.mail_from, settings.devstack.dir)),
             cache=TerritoryCache.from_settings(redis, settings.redis),
             feed=EventFeed(settings.nats),
         )

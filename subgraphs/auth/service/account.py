@@ -19,6 +19,9 @@ from subgraphs.auth.service import invitations, mfa
 from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
 from subgraphs.auth.service.sessions import end_sessions, revoke_now
 
+# Enough for any community organiser; a stolen token cannot flood the territory with invitations.
+INVITATIONS_PER_DAY = 100
+
 
 def _user_id(viewer: Principal) -> uuid.UUID:
     return uuid.UUID(viewer.user_id)
@@ -176,6 +179,9 @@ async def create_invitation(
     expires_in_days: int | None,
     client: ClientInfo,
 ) -> InvitationToken:
+    await rt.guards.requests.enforce(
+        f"create-invitation:{viewer.user_id}", INVITATIONS_PER_DAY, 86400
+    )
     async with rt.db.territory_session(viewer.territory_code) as session:
         repo = TerritoryRepository(session)
         await _own_user(repo, viewer)

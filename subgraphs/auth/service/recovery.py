@@ -44,7 +44,6 @@ async def request_password_reset(rt: AuthRuntime, username: str, client: ClientI
     if identity is None:
         return
     code = identity.territory_code
-    mail: Mail | None = None
     async with rt.db.territory_session(code) as session:
         repo = TerritoryRepository(session)
         user = await repo.user(identity.id)
@@ -77,7 +76,7 @@ async def request_password_reset(rt: AuthRuntime, username: str, client: ClientI
                 f"minutes:\n\n{raw}\n\nIf it was not you, ignore this mail.\n"
             ),
         )
-    await rt.mailer.send(mail)
+    rt.mail.post(mail)
 
 
 async def _issue(
@@ -186,7 +185,7 @@ async def request_email_verification(
                 f"with this token:\n\n{raw}\n"
             ),
         )
-    await rt.mailer.send(mail)
+    rt.mail.post(mail)
 
 
 async def verify_email(rt: AuthRuntime, raw: str, client: ClientInfo) -> uuid.UUID:

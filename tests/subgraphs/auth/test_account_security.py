@@ -8,6 +8,7 @@ import base64
 import json
 import re
 import time
+from email.message import EmailMessage
 
 import httpx
 import pyotp
@@ -226,9 +227,17 @@ async def test_totp_enrollment_login_replay_and_recovery_codes(
 
 
 def _sink(auth_app: AuthApp) -> DevMailSink:
-    mailer = auth_app.runtime.mailer
+    mailer = auth_app.runtime.mail.mailer
     assert isinstance(mailer, DevMailSink)
     return mailer
+
+
+async def _mails_to(auth_app: AuthApp, address: str, count: int) -> list[EmailMessage]:
+    """The mails to `address` once `count` of them arrived (mail goes out in the background)."""
+    await auth_app.runtime.mail.drain()
+    mails = _sink(auth_app).mails_to(address)
+    assert len(mails) == count, mails
+    return mails
 
 
 def _token_in(body: str, code: str) -> str:
@@ -251,8 +260,7 @@ async def test_password_reset_through_the_mail_sink(
     assert await auth_app.client().data(request, {"u": member.username}) == {
         "requestPasswordReset": True
     }
-    mails = _sink(auth_app).mails_to(email)
-    assert len(mails) == 1
+    mails = await _mails_to(auth_app, email, 1)
     token = _token_in(mails[0].get_content(), code)
 
     reset = "mutation S($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }"
@@ -278,7 +286,7 @@ async def test_email_verification(auth_app: AuthApp, territories: Territories) -
     assert await client.data("mutation { requestEmailVerification }") == {
         "requestEmailVerification": True
     }
-    token = _token_in(_sink(auth_app).mails_to(email)[-1].get_content(), code)
+    token = _token_in((await _mails_to(auth_app, email, 1))[-1].get_content(), code)
     verify = "mutation V($t: String!) { verifyEmail(token: $t) { id isVerified } }"
     error = await auth_app.client().error(verify, {"t": token[:-2] + "xx"})
     assert error["extensions"]["code"] == "INVALID_TOKEN"
