@@ -13,8 +13,9 @@ from strawberry.dataloader import DataLoader
 
 from core.db import Database
 from subgraphs.user.directory import UserDirectory
+from subgraphs.user.pagination import EdgeCursor
 from subgraphs.user.privacy import NO_RELATIONSHIP, Relationship, may_view_profile
-from subgraphs.user.records import ProfileRecord
+from subgraphs.user.records import Page, ProfileRecord
 from subgraphs.user.repository import UserRepository
 
 
@@ -33,6 +34,18 @@ class OwnerView:
 
 
 @dataclass(frozen=True)
+class PageRequest:
+    """One follower/following list of one user, as a field asked for it."""
+
+    user_id: UUID
+    territory: str
+    followers: bool
+    after: EdgeCursor | None
+    limit: int
+    hidden: frozenset[UUID]
+
+
+@dataclass(frozen=True)
 class Counts:
     followers: int = 0
     following: int = 0
@@ -45,7 +58,8 @@ class Loaders:
         self._viewer_id = viewer_id
         self.owners: DataLoader[UUID, OwnerView] = DataLoader(load_fn=self._load_owners)
         self.counts: DataLoader[UUID, Counts] = DataLoader(load_fn=self._load_counts)
-        self._blocked_with_viewer: set[UUID] | None = None
+        self.pages: DataLoader[PageRequest, Page] = DataLoader(load_fn=self._load_pages)
+        self._blocked_with_viewer: asyncio.Future[frozenset[UUID]] | None = None
 
     async def _by_territory(self, user_ids: Sequence[UUID]) -> dict[str, list[UUID]]:
         homes = await self._directory.home_territories(user_ids)
@@ -109,15 +123,43 @@ class Loaders:
             for user_id in members
         }
 
-    async def blocked_with_viewer(self, viewer_territory: str | None) -> set[UUID]:
+    async def _load_pages(self, requests: Sequence[PageRequest]) -> list[Page]:
+        # The users of one list field share everything but the user: one group, two queries.
+        groups: dict[tuple[str, bool, EdgeCursor | None, int, frozenset[UUID]], list[UUID]]
+        groups = defaultdict(list)
+        for r in requests:
+            groups[(r.territory, r.followers, r.after, r.limit, r.hidden)].append(r.user_id)
+
+        async def group(
+            key: tuple[str, bool, EdgeCursor | None, int, frozenset[UUID]], members: list[UUID]
+        ) -> dict[PageRequest, Page]:
+            territory, followers, after, limit, hidden = key
+            async with self._db.territory_session(territory) as session:
+                pages = await UserRepository(session).pages(
+                    members, followers=followers, after=after, limit=limit, hidden=hidden
+                )
+            return {
+                PageRequest(user_id, territory, followers, after, limit, hidden): page
+                for user_id, page in pages.items()
+            }
+
+        parts = await asyncio.gather(*(group(key, members) for key, members in groups.items()))
+        found = {request: page for part in parts for request, page in part.items()}
+        return [found[request] for request in requests]
+
+    async def blocked_with_viewer(self, viewer_territory: str | None) -> frozenset[UUID]:
         """Everyone the viewer blocked or is blocked by: never shown to them in a list.
 
-        The viewer's territory holds every block involving the viewer (see models.py)."""
+        The viewer's territory holds every block involving the viewer (see models.py). Read
+        once per request, however many fields ask at the same time."""
         if self._viewer_id is None or viewer_territory is None:
-            return set()
+            return frozenset()
         if self._blocked_with_viewer is None:
-            async with self._db.territory_session(viewer_territory) as session:
-                self._blocked_with_viewer = await UserRepository(session).blocked_with(
-                    self._viewer_id
-                )
-        return self._blocked_with_viewer
+            self._blocked_with_viewer = asyncio.ensure_future(
+                self._read_blocked_with(self._viewer_id, viewer_territory)
+            )
+        return await self._blocked_with_viewer
+
+    async def _read_blocked_with(self, viewer_id: UUID, territory: str) -> frozenset[UUID]:
+        async with self._db.territory_session(territory) as session:
+            return frozenset(await UserRepository(session).blocked_with(viewer_id))

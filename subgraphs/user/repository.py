@@ -205,52 +205,59 @@ class UserRepository:
         )
         return {user_id: int(count) for user_id, count in result}
 
-    async def followers_page(
-        self, user_id: UUID, *, after: EdgeCursor | None, limit: int, hidden: Collection[UUID]
-    ) -> Page:
-        """Who follows `user_id`, newest first, without `hidden` users."""
-        c = user_connections.c
-        return await self._page(c.following_id, c.follower_id, user_id, after, limit, hidden)
-
-    async def following_page(
-        self, user_id: UUID, *, after: EdgeCursor | None, limit: int, hidden: Collection[UUID]
-    ) -> Page:
-        """Whom `user_id` follows, newest first, without `hidden` users."""
-        c = user_connections.c
-        return await self._page(c.follower_id, c.following_id, user_id, after, limit, hidden)
-
-    async def _page(
+    async def pages(
         self,
-        owner: Any,
-        other: Any,
-        user_id: UUID,
+        user_ids: Collection[UUID],
+        *,
+        followers: bool,
         after: EdgeCursor | None,
         limit: int,
         hidden: Collection[UUID],
-    ) -> Page:
-        created = user_connections.c.created_at
-        conditions: list[ColumnElement[bool]] = [owner == user_id]
+    ) -> dict[UUID, Page]:
+        """One page per user of their followers (or of whom they follow), newest first, without
+        `hidden` users: two queries for the whole batch."""
+        c = user_connections.c
+        owner, other = (
+            (c.following_id, c.follower_id) if followers else (c.follower_id, c.following_id)
+        )
+        conditions: list[ColumnElement[bool]] = [owner.in_(list(user_ids))]
         if hidden:
             conditions.append(other.not_in(list(hidden)))
-        total = await self.session.execute(
-            select(func.count()).select_from(user_connections).where(*conditions)
+        totals = await self.session.execute(
+            select(owner, func.count()).where(*conditions).group_by(owner)
         )
         if after is not None:
             # Keyset: strictly older than the cursor, ties broken by the other user's id, so
             # follows inserted meanwhile (always newer) never shift or repeat a later page.
-            conditions.append(tuple_(created, other) < tuple_(after.at, after.user_id))
-        rows = await self.session.execute(
-            select(other, created)
+            conditions.append(tuple_(c.created_at, other) < tuple_(after.at, after.user_id))
+        newest_first = (c.created_at.desc(), other.desc())
+        ranked = (
+            select(
+                owner.label("owner"),
+                other.label("other"),
+                c.created_at.label("at"),
+                func.row_number().over(partition_by=owner, order_by=newest_first).label("rank"),
+            )
             .where(*conditions)
-            .order_by(created.desc(), other.desc())
-            .limit(limit + 1)
+            .subquery()
         )
-        edges = [Edge(user_id=row[0], at=row[1]) for row in rows]
-        return Page(
-            edges=edges[:limit],
-            has_next_page=len(edges) > limit,
-            total_count=int(total.scalar_one()),
+        rows = await self.session.execute(
+            select(ranked.c.owner, ranked.c.other, ranked.c.at)
+            .where(ranked.c.rank <= limit + 1)
+            .order_by(ranked.c.owner, ranked.c.rank)
         )
+        edges: dict[UUID, list[Edge]] = {user_id: [] for user_id in user_ids}
+        for owner_id, other_id, at in rows:
+            edges[owner_id].append(Edge(user_id=other_id, at=at))
+        counts = {owner_id: int(count) for owner_id, count in totals}
+        return {
+            user_id: Page(
+                edges=found[:limit],
+                has_next_page=len(found) > limit,
+                total_count=counts.get(user_id, 0),
+            )
+            for user_id, found in edges.items()
+        }
 
     # ------------------------------------------------------------------ blocks
 

@@ -14,12 +14,12 @@ from core.errors import Forbidden
 from subgraphs.user.avatars import AvatarSize as AvatarSizeValue
 from subgraphs.user.context import Info
 from subgraphs.user.export import export_profile
+from subgraphs.user.loaders import PageRequest
 from subgraphs.user.pagination import EdgeCursor, page_size
 from subgraphs.user.privacy import MessagePolicy as MessagePolicyValue
 from subgraphs.user.privacy import Theme as ThemeValue
 from subgraphs.user.privacy import Visibility
 from subgraphs.user.records import Block, Page, ProfileRecord
-from subgraphs.user.repository import UserRepository
 
 ProfileVisibility = strawberry.enum(Visibility, name="ProfileVisibility")
 Theme = strawberry.enum(ThemeValue, name="Theme")
@@ -279,10 +279,9 @@ async def _edges(
     hidden = await info.context.loaders.blocked_with_viewer(
         viewer.territory_code if viewer is not None else None
     )
-    async with info.context.rt.db.territory_session(view.territory) as session:
-        repo = UserRepository(session)
-        fetch = repo.followers_page if followers else repo.following_page
-        page = await fetch(user_id, after=cursor, limit=limit, hidden=hidden)
+    page = await info.context.loaders.pages.load(
+        PageRequest(user_id, view.territory, followers, cursor, limit, frozenset(hidden))
+    )
     return UserConnection.of_page(page)
 
 

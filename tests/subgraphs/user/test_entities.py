@@ -3,18 +3,23 @@ size, across territories on two pods."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
 
-from tests.subgraphs.user.conftest import Person, Territories, UserApp
+from tests.subgraphs.user.conftest import Person, Territories, UserApp, follow
 
 ENTITIES = """
 query($reps: [_Any!]!) {
   _entities(representations: $reps) {
-    ... on User { id profile { about visibility } followerCount followingCount viewerFollows }
+    ... on User {
+      id profile { about visibility } followerCount followingCount viewerFollows
+      followers(first: 2) { totalCount edges { node { id } } }
+      following(first: 2) { totalCount edges { node { id } } }
+    }
   }
 }
 """
@@ -54,17 +59,25 @@ async def test_batches_cost_a_constant_number_of_queries(
 
     counts = []
     for people in (await batch(10), await batch(100)):
+        # Every user follows the one before: lists are not empty.
+        for before, after in itertools.pairwise(people):
+            await follow(user_app, after, before)
         reps = [{"__typename": "User", "id": p.id} for p in people]
         with counting_statements(user_app) as statements:
             data = await user_app.client(viewer).data(ENTITIES, {"reps": reps})
         assert [e["id"] for e in data["_entities"]] == [p.id for p in people]
         assert all(e["profile"]["visibility"] == "PUBLIC" for e in data["_entities"])
+        entities = data["_entities"]
+        assert [e["followers"]["totalCount"] for e in entities] == [1] * (len(people) - 1) + [0]
+        assert entities[0]["followers"]["edges"] == [{"node": {"id": people[1].id}}]
+        assert entities[-1]["following"]["edges"] == [{"node": {"id": people[-2].id}}]
         counts.append(len(statements))
     assert counts[0] == counts[1], counts
-    # One identity lookup for the whole batch (a global session: search path, select), then
-    # per territory: a session for profiles (search path, select, create the missing, select
-    # them) and the viewer's relationships, and one for the two counts.
-    assert counts[1] <= 2 + 2 * (5 + 3), counts
+    # One identity lookup for the whole batch (a global session: search path, select), the
+    # viewer's blocks (search path, select), then per territory: a session for profiles (search
+    # path, select, create the missing, select them) and the viewer's relationships, one for the
+    # two counts, and one per list field (search path, totals, ranked page).
+    assert counts[1] <= 2 + 2 + 2 * (5 + 3 + 2 * 3), counts
 
 
 async def test_unknown_and_malformed_ids_resolve_to_empty_users(
