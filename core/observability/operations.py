@@ -1,9 +1,10 @@
-"""Outcome of every root field of a GraphQL query or mutation, as a Prometheus counter.
+"""GraphQL traffic by root field: outcomes of queries and mutations, and open subscriptions.
 
 `graphql_root_fields_total{operation, field, outcome, reason}`: `outcome` is `ok` or the error
 code a client saw (`INVALID_CREDENTIALS`, `RATE_LIMITED`, ...), `reason` the error's `reason`
-extension (`REUSED` for a replayed refresh token). Field names come from the schema and codes
-from `ErrorCode`, so the label values stay bounded; aliases never become labels.
+extension (`REUSED` for a replayed refresh token). `graphql_active_subscriptions{field}`: the
+subscriptions being served. Field names come from the schema and codes from `ErrorCode`, so the
+label values stay bounded; aliases never become labels.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from weakref import WeakKeyDictionary
 
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from graphql.language import FieldNode
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from strawberry.extensions import SchemaExtension
 
 from core.errors import ErrorCode, UnityPlanError
 
 OK = "ok"
 _COUNTERS: WeakKeyDictionary[CollectorRegistry, Counter] = WeakKeyDictionary()
+_GAUGES: WeakKeyDictionary[CollectorRegistry, Gauge] = WeakKeyDictionary()
 
 
 def root_fields_counter(registry: CollectorRegistry) -> Counter:
@@ -35,6 +37,26 @@ def root_fields_counter(registry: CollectorRegistry) -> Counter:
         )
         _COUNTERS[registry] = counter
     return counter
+
+
+def active_subscriptions_gauge(registry: CollectorRegistry) -> Gauge:
+    """`graphql_active_subscriptions` on `registry`, registered once."""
+    gauge = _GAUGES.get(registry)
+    if gauge is None:
+        gauge = Gauge(
+            "graphql_active_subscriptions",
+            "GraphQL subscriptions being served, by root field",
+            ["field"],
+            registry=registry,
+        )
+        _GAUGES[registry] = gauge
+    return gauge
+
+
+def _subscription_fields(schema: object) -> list[str]:
+    """Root subscription fields of a strawberry schema (its graphql-core schema's)."""
+    subscription = getattr(getattr(schema, "_schema", None), "subscription_type", None)
+    return sorted(getattr(subscription, "fields", None) or ())
 
 
 def _registry_of(context: Any) -> CollectorRegistry | None:
@@ -80,22 +102,44 @@ def _root_fields(definition: OperationDefinitionNode) -> dict[str, str]:
 
 
 class RootFieldOutcomes(SchemaExtension):
-    """Counts each root field of an executed query or mutation once, with its outcome."""
+    """Counts each root field of an executed query or mutation once, with its outcome, and
+    keeps the gauge of subscriptions for as long as each one runs."""
+
+    _subscribed: tuple[Gauge, str] | None = None
+
+    def on_operation(self) -> Iterator[None]:
+        # For a subscription the operation lasts until the client or the server ends it.
+        try:
+            yield
+        finally:
+            if self._subscribed is not None:
+                gauge, field = self._subscribed
+                gauge.labels(field).dec()
+                self._subscribed = None
 
     def on_execute(self) -> Iterator[None]:
         yield
         context = self.execution_context
         registry = _registry_of(context.context)
-        result = context.result
-        if registry is None or result is None:
+        if registry is None:
             return
+        gauge = active_subscriptions_gauge(registry)
+        for field in _subscription_fields(context.schema):
+            gauge.labels(field)  # every field has a series from the first operation on, at 0
         definition = _operation_definition(context.graphql_document, context.operation_name)
         if definition is None:
             return
         operation = definition.operation.value
-        if operation not in {"query", "mutation"}:
-            return
         fields = _root_fields(definition)
+        if operation == "subscription":
+            if fields:  # a subscription has exactly one root field
+                field = next(iter(fields.values()))
+                gauge.labels(field).inc()
+                self._subscribed = (gauge, field)
+            return
+        result = context.result
+        if result is None or operation not in {"query", "mutation"}:
+            return
         outcomes: dict[str, tuple[str, str]] = dict.fromkeys(fields, (OK, ""))
         for error in getattr(result, "errors", None) or ():
             path = error.path or ()

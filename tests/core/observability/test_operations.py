@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncGenerator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -34,6 +37,19 @@ class Mutation:
         if token == "bug":
             raise RuntimeError("unexpected")
         return "new"
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def ticks(self) -> AsyncGenerator[int, None]:
+        for tick in range(100):
+            yield tick
+            await asyncio.sleep(0)
+
+    @strawberry.subscription
+    async def news(self) -> AsyncGenerator[str, None]:
+        yield "never asked for"
 
 
 async def _context(request: Request[Any, Any, Any]) -> BaseContext:
@@ -83,3 +99,27 @@ async def test_each_root_field_is_counted_with_its_outcome(settings: Settings) -
     exposition = app.state.metrics.exposition().decode()
     assert 'field="__typename"' not in exposition
     assert 'field="nope"' not in exposition  # invalid documents execute nothing
+
+
+async def test_subscriptions_are_counted_while_they_run() -> None:
+    registry = CollectorRegistry()
+    schema = FederationSchema(query=Query, subscription=Subscription)
+    context = SimpleNamespace(
+        request=SimpleNamespace(
+            app=SimpleNamespace(state=SimpleNamespace(metrics=SimpleNamespace(registry=registry)))
+        )
+    )
+
+    def active(field: str) -> float | None:
+        return registry.get_sample_value("graphql_active_subscriptions", {"field": field})
+
+    first = await schema.subscribe("subscription { ticks }", context_value=context)
+    second = await schema.subscribe("subscription { again: ticks }", context_value=context)
+    received = [await anext(first), await anext(second)]
+    assert [r.data for r in received] == [{"ticks": 0}, {"again": 0}]
+    assert active("ticks") == 2
+    assert active("news") == 0  # every subscription field has a series
+    await first.aclose()
+    assert active("ticks") == 1
+    await second.aclose()
+    assert active("ticks") == 0
