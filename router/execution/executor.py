@@ -130,7 +130,11 @@ class PlanRun:
         try:
             body = await self.client.request(subgraph, payload, self.headers)
         except SubgraphFailure as failure:
-            self.errors.append(_error(failure.message, failure.subgraph, failure.code))
+            # Rooted at the first object the fetch was for, so clients see where data is missing.
+            first = batches[0]
+            where = _Paths(self.data).of(first.positions[0][0], first.path)
+            path = list(where) if where is not None else None
+            self.errors.append(_error(failure.message, failure.subgraph, failure.code, path))
             return
         data = body.get("data")
         for alias, batch in zip(aliases, batches, strict=True):

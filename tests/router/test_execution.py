@@ -398,6 +398,7 @@ async def test_failing_subgraph_gives_partial_data(gateway: Gateway, shop: Any) 
         "code": "SUBREQUEST_HTTP_ERROR",
         "serviceName": "stock",
     }
+    assert response["errors"][0]["path"] == ["products", 0]  # where data is missing
     assert "_entities" not in json.dumps(response)
 
 
