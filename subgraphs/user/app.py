@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import uuid
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Request, Response
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from strawberry.litestar import make_graphql_controller
 
@@ -29,8 +27,9 @@ from core.events import EventBus, OutboxRelay
 from core.observability.health import database_checks, nats_check, redis_check
 from core.security import KeyRing, Principal, SessionRegistry, authenticate
 from core.service import create_service_app
+from subgraphs.user.avatar_routes import avatar_route
 from subgraphs.user.avatar_service import AvatarLinks
-from subgraphs.user.avatars import MAX_UPLOAD_BYTES, OUTPUT_CONTENT_TYPE, AvatarSize
+from subgraphs.user.avatars import MAX_UPLOAD_BYTES
 from subgraphs.user.context import UserContext, UserRuntime
 from subgraphs.user.directory import UserDirectory
 from subgraphs.user.events import UserEventHandlers, consume_account_events
@@ -38,14 +37,13 @@ from subgraphs.user.loaders import Loaders
 from subgraphs.user.realtime import EventFeed
 from subgraphs.user.s3 import S3BlobStore
 from subgraphs.user.schema import build_schema
-from subgraphs.user.storage import BlobStore, LocalBlobStore, avatar_key
+from subgraphs.user.storage import BlobStore, LocalBlobStore
 
 SERVICE_NAME = "user"
 # Room for the multipart envelope (operations, map, part headers) around a 5 MB file; anything
 # bigger is refused while streaming, before it is read to the end.
 REQUEST_MAX_BYTES = MAX_UPLOAD_BYTES + 256 * 1024
 HOME_TERRITORY_TTL_SECONDS = 3600.0
-_VERSION = re.compile(r"^[0-9a-f]{32}$")
 
 log = logging.getLogger(__name__)
 
@@ -120,32 +118,6 @@ def create_app(
         request_max_body_size = REQUEST_MAX_BYTES
         exception_handlers = {RequestEntityTooLarge: _too_large}  # noqa: RUF012
 
-    @get("/avatars/{user_id:str}/{size:str}")
-    async def avatar(
-        user_id: FromPath[str], size: FromPath[str], v: FromQuery[str | None] = None
-    ) -> Response[bytes]:
-        """An avatar image; `v` (the version from the profile's URL) is required."""
-        try:
-            owner = uuid.UUID(user_id)
-            rendition = AvatarSize(size)
-        except ValueError:
-            return Response(b"", status_code=404)
-        if v is None or not _VERSION.match(v):
-            return Response(b"", status_code=404)
-        data = await store.get(avatar_key(str(owner), v, rendition.value))
-        if data is None:
-            return Response(b"", status_code=404)
-        return Response(
-            data,
-            media_type=OUTPUT_CONTENT_TYPE,
-            headers={
-                # A version's files never change: a new upload gets a new version (and URL).
-                "Cache-Control": "public, max-age=31536000, immutable",
-                "ETag": f'"{v}-{rendition.value}"',
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
-
     async def start(app: Litestar) -> None:
         nonlocal relay, bus
         if not settings.nats.url:
@@ -180,7 +152,7 @@ def create_app(
     app = create_service_app(
         SERVICE_NAME,
         settings,
-        route_handlers=[GraphQLController, avatar],
+        route_handlers=[GraphQLController, avatar_route(runtime)],
         on_startup=[start],
         on_shutdown=[stop],
         readiness=readiness,

@@ -208,17 +208,32 @@ async def test_delete_avatar(user_app: UserApp, territories: Territories) -> Non
     assert stored_files(user_app, who) == []
 
 
-async def test_image_endpoint_needs_the_current_version(
+async def test_image_endpoint_without_a_version_follows_the_profile(
     user_app: UserApp, territories: Territories
 ) -> None:
     who = await user_app.people.create(territories.home.code)
+    stranger = await user_app.people.create(territories.home.code)
     _, body = await upload(user_app, who, image_bytes("PNG", (64, 64)))
     url = body["data"]["uploadAvatar"]["thumb"]
-    guessed = url.split("?")[0]
+    current = url.split("?")[0].removeprefix("http://user.test")
+    fresh = await user_app.http.get(current)
+    assert fresh.status_code == 200
+    assert fresh.headers["cache-control"].startswith("private, max-age=")
+    assert fresh.content == (await fetch(user_app, url)).content
+    again = await user_app.http.get(current, headers={"If-None-Match": fresh.headers["etag"]})
+    assert again.status_code == 304
+    await user_app.client(who).data(
+        "mutation { updateProfile(input: {visibility: PRIVATE}) { visibility } }"
+    )
+    assert (await user_app.http.get(current)).status_code == 404
+    as_stranger = {"Authorization": f"Bearer {stranger.token}"}
+    assert (await user_app.http.get(current, headers=as_stranger)).status_code == 404
+    as_owner = {"Authorization": f"Bearer {who.token}"}
+    assert (await user_app.http.get(current, headers=as_owner)).status_code == 200
     for path in (
-        guessed,
-        guessed + "?v=" + "0" * 32,
+        current + "?v=" + "0" * 32,
         f"/avatars/{who.id}/huge?v=" + url.split("v=")[1],
         "/avatars/x/thumb?v=1",
+        f"/avatars/{stranger.id}/thumb",
     ):
         assert (await fetch(user_app, path)).status_code == 404, path
