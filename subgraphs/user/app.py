@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import uuid
 from pathlib import Path
 from typing import Any
@@ -44,8 +43,6 @@ SERVICE_NAME = "user"
 # bigger is refused while streaming, before it is read to the end.
 REQUEST_MAX_BYTES = MAX_UPLOAD_BYTES + 256 * 1024
 HOME_TERRITORY_TTL_SECONDS = 3600.0
-
-log = logging.getLogger(__name__)
 
 
 def avatar_storage_dir(settings: Settings) -> Path:
