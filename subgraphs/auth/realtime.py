@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -35,7 +35,7 @@ class EventFeed:
                 )
             return self._client
 
-    async def events(self, subject: str) -> AsyncIterator[Event]:
+    async def events(self, subject: str) -> AsyncGenerator[Event, None]:
         """Events published on `subject` (logical, without namespace) from now on."""
         client = await self._connected()
         subscription = await client.subscribe(self._namespace.wire_subject(subject))
@@ -48,7 +48,8 @@ class EventFeed:
                     logger.warning("ignored a malformed event on %s", subject)
         finally:
             self.listening -= 1
-            await subscription.unsubscribe()
+            if not client.is_closed:
+                await subscription.unsubscribe()
 
     async def close(self) -> None:
         client, self._client = self._client, None

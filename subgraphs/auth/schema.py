@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import cast
 
 import strawberry
@@ -326,10 +327,12 @@ class Subscription:
         """One of the caller's sessions ended (logout elsewhere, reuse, password change)."""
         viewer = await info.context.subscriber()
         subject = territory_subject(viewer.territory_code, "session", "revoked")
-        async for event in info.context.rt.feed.events(subject):
-            data = event.data if isinstance(event.data, dict) else {}
-            if data.get("userId") == viewer.user_id:
-                yield Session.from_event(data, current_id=viewer.session_id)
+        # `aclosing`: when the client goes away, the NATS subscription ends right then.
+        async with aclosing(info.context.rt.feed.events(subject)) as events:
+            async for event in events:
+                data = event.data if isinstance(event.data, dict) else {}
+                if data.get("userId") == viewer.user_id:
+                    yield Session.from_event(data, current_id=viewer.session_id)
 
     @strawberry.subscription
     async def territory_member_joined(
@@ -338,16 +341,16 @@ class Subscription:
         """Someone registered in the territory (signed-in callers only)."""
         await info.context.subscriber()
         code = (await info.context.rt.db.territory(str(territory_code))).code
-        async for event in info.context.rt.feed.events(
-            territory_subject(code, "user", "registered")
-        ):
-            data = event.data if isinstance(event.data, dict) else {}
-            user_id = data.get("userId")
-            if not isinstance(user_id, str):
-                continue
-            [account] = await load_accounts(info.context.rt, [uuid.UUID(user_id)])
-            if account is not None:
-                yield User.of(account)
+        subject = territory_subject(code, "user", "registered")
+        async with aclosing(info.context.rt.feed.events(subject)) as events:
+            async for event in events:
+                data = event.data if isinstance(event.data, dict) else {}
+                user_id = data.get("userId")
+                if not isinstance(user_id, str):
+                    continue
+                [account] = await load_accounts(info.context.rt, [uuid.UUID(user_id)])
+                if account is not None:
+                    yield User.of(account)
 
 
 schema = FederationSchema(
