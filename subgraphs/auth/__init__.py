@@ -1,0 +1,1 @@
+"""The auth subgraph: identities, sessions, invitations, roles and territories (federation 2)."""
