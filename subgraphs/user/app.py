@@ -24,6 +24,7 @@ from core.db import Database
 from core.errors import Unauthenticated
 from core.events import EventBus, OutboxRelay
 from core.observability.health import database_checks, nats_check, redis_check
+from core.ratelimit import SlidingWindowLimiter
 from core.security import KeyRing, Principal, SessionRegistry, authenticate
 from core.service import create_service_app
 from subgraphs.user.avatar_routes import avatar_route
@@ -67,6 +68,7 @@ def create_app(
     run_outbox_relay: bool = True,
     run_consumers: bool = True,
     blobs: BlobStore | None = None,
+    upload_limit: tuple[int, float] = (20, 3600.0),
 ) -> Litestar:
     db = Database(settings.database)
     redis = create_redis(settings.redis)
@@ -86,6 +88,8 @@ def create_app(
         feed=EventFeed(settings.nats),
         keyring=keyring,
         revocations=revocations,
+        limiter=SlidingWindowLimiter(redis, settings.redis.key_prefix),
+        upload_limit=upload_limit,
     )
     relay: OutboxRelay | None = None
     bus: EventBus | None = None

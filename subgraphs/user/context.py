@@ -12,6 +12,7 @@ from strawberry.types import Info as StrawberryInfo
 from core.config import Settings
 from core.db import Database
 from core.errors import Unauthenticated
+from core.ratelimit import SlidingWindowLimiter
 from core.security import KeyRing, Principal, SessionRegistry, authenticate
 from subgraphs.user.directory import UserDirectory
 from subgraphs.user.loaders import Loaders
@@ -34,6 +35,9 @@ class UserRuntime:
     feed: EventFeed
     keyring: KeyRing
     revocations: SessionRegistry
+    limiter: SlidingWindowLimiter
+    # Avatar uploads per user (decoding and re-encoding images costs CPU): count, window seconds.
+    upload_limit: tuple[int, float] = (20, 3600.0)
 
 
 class UserContext(BaseContext, kw_only=True):

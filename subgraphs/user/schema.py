@@ -164,8 +164,10 @@ class Mutation:
     @strawberry.mutation
     async def upload_avatar(self, info: Info, file: Upload) -> Profile:
         viewer = info.context.require_viewer()
-        data = await _read_upload(file)
         rt = info.context.rt
+        count, window = rt.upload_limit
+        await rt.limiter.enforce(f"user:avatar-upload:{viewer.user_id}", count, window)
+        data = await _read_upload(file)
         record = await upload_avatar(
             rt.db, rt.blobs, uuid.UUID(viewer.user_id), viewer.territory_code, data
         )

@@ -6,12 +6,17 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 from PIL import Image
 
-from tests.subgraphs.user.conftest import Person, Territories, UserApp
+from core.config import Settings
+from core.db import Database
+from subgraphs.user.app import create_app
+from tests.subgraphs.user.conftest import People, Person, Territories, UserApp, running
 
 UPLOAD = """
 mutation($file: Upload!) {
@@ -237,3 +242,39 @@ async def test_image_endpoint_without_a_version_follows_the_profile(
         f"/avatars/{stranger.id}/thumb",
     ):
         assert (await fetch(user_app, path)).status_code == 404, path
+
+
+async def test_uploads_are_rate_limited_per_user(
+    user_settings: Settings, territories: Territories
+) -> None:
+    app = create_app(
+        user_settings, run_outbox_relay=False, run_consumers=False, upload_limit=(2, 3600.0)
+    )
+    db = Database(user_settings.database)
+    try:
+        async with (
+            running(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://user.test"
+            ) as http,
+        ):
+            limited = UserApp(
+                http,
+                People(user_settings, db),
+                db,
+                user_settings,
+                Path(user_settings.user.avatar_storage_dir),
+                app.state.user_runtime,
+            )
+            who = await limited.people.create(territories.home.code)
+            other = await limited.people.create(territories.home.code)
+            picture = image_bytes("PNG", (32, 32))
+            for _ in range(2):
+                assert "errors" not in (await upload(limited, who, picture))[1]
+            _, refused = await upload(limited, who, picture)
+            extensions = refused["errors"][0]["extensions"]
+            assert extensions["code"] == "RATE_LIMITED"
+            assert 0 < extensions["retryAfter"] <= 3600
+            assert "errors" not in (await upload(limited, other, picture))[1]
+    finally:
+        await db.dispose()
