@@ -45,7 +45,6 @@ def auth_settings(settings: Settings) -> Settings:
         ARGON2_MEMORY_KIB=1024,
         ARGON2_TIME_COST=1,
         TRUST_FORWARDED_FOR=True,
-        REFRESH_GRACE_SECONDS=2,
     )
 
 
