@@ -237,16 +237,96 @@ class RouterSettings(_Group):
     # Opt-in: a JSON array of GraphQL requests in one POST.
     batch_requests: bool = Field(False, validation_alias=_env("ROUTER_BATCH_REQUESTS"))
     max_request_bytes: int = Field(
-        2_000_000, ge=1024, validation_alias=_env("ROUTER_MAX_REQUEST_BYTES")
+        1_000_000, ge=1024, validation_alias=_env("ROUTER_MAX_REQUEST_BYTES")
     )
+    # Edge: access tokens are verified with the auth subgraph's JWKS (empty URL: the auth
+    # subgraph's /.well-known/jwks.json), kept this long and re-fetched on an unknown kid.
+    jwks_url: str = Field("", validation_alias=_env("ROUTER_JWKS_URL"))
+    jwks_cache_seconds: float = Field(
+        300.0, gt=0, validation_alias=_env("ROUTER_JWKS_CACHE_SECONDS")
+    )
+    # Outside production only: leave token checks to the subgraphs (tests with fake subgraphs).
+    verify_tokens: bool = Field(True, validation_alias=_env("ROUTER_VERIFY_TOKENS"))
+    # Client headers sent on to every subgraph besides Authorization and the trace context,
+    # and per subgraph (JSON {"user": ["x-client-version"]}).
+    propagate_headers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["accept-language"],
+        validation_alias=_env("ROUTER_PROPAGATE_HEADERS"),
+    )
+    propagate_headers_by_subgraph: dict[str, list[str]] = Field(
+        default_factory=dict, validation_alias=_env("ROUTER_PROPAGATE_HEADERS_BY_SUBGRAPH")
+    )
+    # Operation limits, checked once per document (cached with its plan).
+    max_depth: int = Field(12, ge=1, validation_alias=_env("ROUTER_MAX_DEPTH"))
+    max_aliases: int = Field(30, ge=0, validation_alias=_env("ROUTER_MAX_ALIASES"))
+    max_root_fields: int = Field(20, ge=1, validation_alias=_env("ROUTER_MAX_ROOT_FIELDS"))
+    max_tokens: int = Field(5_000, ge=10, validation_alias=_env("ROUTER_MAX_TOKENS"))
+    max_cost: int = Field(10_000, ge=1, validation_alias=_env("ROUTER_MAX_COST"))
+    max_upload_bytes: int = Field(
+        10_000_000, ge=1024, validation_alias=_env("ROUTER_MAX_UPLOAD_BYTES")
+    )
+    # Introspection in production: only for tokens with this role, or with this key in the
+    # `x-introspection-key` header (empty: no key). Elsewhere it is always allowed.
+    introspection_role: str = Field("tooling", validation_alias=_env("ROUTER_INTROSPECTION_ROLE"))
+    introspection_key: str = Field("", validation_alias=_env("ROUTER_INTROSPECTION_KEY"))
+    csrf_prevention: bool = Field(True, validation_alias=_env("ROUTER_CSRF_PREVENTION"))
+    # Browser origins allowed by CORS (`*` for any, without credentials); empty: none.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("ROUTER_CORS_ORIGINS")
+    )
+    cors_allow_credentials: bool = Field(
+        True, validation_alias=_env("ROUTER_CORS_ALLOW_CREDENTIALS")
+    )
+    # Extra attempts of a query fetch whose subgraph could not be reached (never mutations).
+    subgraph_retries: int = Field(1, ge=0, le=5, validation_alias=_env("ROUTER_SUBGRAPH_RETRIES"))
+    # Automatic persisted queries (Apollo APQ) kept in Redis for this long; 0 disables APQ.
+    apq_ttl_seconds: int = Field(86_400, ge=0, validation_alias=_env("ROUTER_APQ_TTL_SECONDS"))
+    # Trusted documents: a JSON manifest {"sha256 hash": "document"}; when set, only these run.
+    trusted_documents_path: str = Field("", validation_alias=_env("ROUTER_TRUSTED_DOCUMENTS_PATH"))
     # GraphiQL on GET /graphql for browsers; never served in production.
     graphiql: bool = Field(True, validation_alias=_env("ROUTER_GRAPHIQL"))
+    # Identical queries in flight (same document, variables, operation and viewer headers)
+    # share one execution; identical subgraph query fetches in flight go out once.
+    dedup_queries: bool = Field(True, validation_alias=_env("ROUTER_DEDUP_QUERIES"))
+    dedup_subgraph_fetches: bool = Field(
+        True, validation_alias=_env("ROUTER_DEDUP_SUBGRAPH_FETCHES")
+    )
+    # Subscriptions (WebSocket, SSE, multipart HTTP): open connections in total and per
+    # client address, events buffered per slow client before it is cut off, keep-alive period,
+    # how soon a revoked session ends its streams, and the WebSocket connection_init deadline.
+    max_subscription_connections: int = Field(
+        10_000, ge=1, validation_alias=_env("ROUTER_MAX_SUBSCRIPTION_CONNECTIONS")
+    )
+    max_subscription_connections_per_client: int = Field(
+        50, ge=1, validation_alias=_env("ROUTER_MAX_SUBSCRIPTION_CONNECTIONS_PER_CLIENT")
+    )
+    subscription_buffer_events: int = Field(
+        100, ge=1, validation_alias=_env("ROUTER_SUBSCRIPTION_BUFFER_EVENTS")
+    )
+    subscription_keepalive_seconds: float = Field(
+        12.0, gt=0, validation_alias=_env("ROUTER_SUBSCRIPTION_KEEPALIVE_SECONDS")
+    )
+    subscription_revocation_check_seconds: float = Field(
+        0.5, gt=0, validation_alias=_env("ROUTER_SUBSCRIPTION_REVOCATION_CHECK_SECONDS")
+    )
+    subscription_init_timeout_seconds: float = Field(
+        10.0, gt=0, validation_alias=_env("ROUTER_SUBSCRIPTION_INIT_TIMEOUT_SECONDS")
+    )
 
-    @field_validator("subgraph_timeouts", "subgraph_urls", mode="before")
+    @field_validator(
+        "subgraph_timeouts", "subgraph_urls", "propagate_headers_by_subgraph", mode="before"
+    )
     @classmethod
     def _decode_json_map(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("propagate_headers", "cors_origins", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
 

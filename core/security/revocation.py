@@ -48,3 +48,11 @@ class SessionRegistry:
 
     async def is_revoked(self, session_id: str) -> bool:
         return bool(await self._redis.exists(self._key(session_id)))
+
+    async def revoked_among(self, session_ids: list[str]) -> set[str]:
+        """Which of `session_ids` are revoked, in one round trip (long-lived subscriptions)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for session_id in session_ids:
+                pipe.exists(self._key(session_id))
+            found = await pipe.execute()
+        return {session_id for session_id, hit in zip(session_ids, found, strict=True) if hit}

@@ -443,3 +443,11 @@ def plan_operation(supergraph: Supergraph, operation: NormalizedOperation) -> Qu
     planner = _Planner(supergraph, operation)
     runs = planner.plan_roots()
     return build_plan(operation, runs)
+
+
+def plan_subscription(supergraph: Supergraph, operation: NormalizedOperation) -> QueryPlan:
+    """The plan of a subscription as if it ran once: its first fetch is the subscription to the
+    owning subgraph, the rest runs again for every event (see `router.subscriptions`)."""
+    if operation.kind != "subscription":
+        raise PlanningError("Not a subscription")
+    return build_plan(operation, _Planner(supergraph, operation).plan_roots())

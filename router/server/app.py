@@ -10,14 +10,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
 from graphql import GraphQLError, parse
 
 from core.config import Settings
+from core.errors import Unauthenticated
+from core.security import Principal
+from router.edge.guard import Edge
+from router.edge.http_rules import check_csrf
+from router.edge.persisted import PersistedQueryError
+from router.edge.uploads import read_multipart
 from router.execution import Gateway, RequestError
 from router.planning.operation import OperationError, select_operation
+from router.server.dedup import InflightQueries, query_key
 from router.server.graphiql import GRAPHIQL_HTML
 from router.server.state import RouterState
 from router.server.telemetry import RouterTelemetry
@@ -29,15 +38,16 @@ from router.transport import (
     read_get,
     read_post,
 )
+from router.transport.http import operation_request
+from router.transport.realtime import Realtime
+from router.transport.streams import serve_stream, streaming_kind
+from router.transport.websocket import serve_websocket
 
 log = logging.getLogger("unityplan.router")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-# Request headers passed on to every subgraph: identity and W3C trace context.
-FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate")
 
 
 class RouterApp:
@@ -46,13 +56,22 @@ class RouterApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.state = RouterState(settings)
+        # Identical queries of one viewer in flight share one execution.
+        self.inflight = InflightQueries(settings.router.dedup_queries)
         self.graphiql = settings.router.graphiql and not settings.is_production
+        # Authentication, persisted documents, introspection policy, CSRF/CORS, header rules.
+        self.edge = Edge(settings)
         # Spans, RED metrics and /metrics around every HTTP request.
         self.telemetry = RouterTelemetry(settings, self.state, self._http)
+        # Subscriptions over WebSocket, SSE and multipart HTTP.
+        self.realtime = Realtime.create(settings, lambda: self.state.gateway)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+            return
+        if scope["type"] == "websocket":
+            await serve_websocket(self.realtime, scope, receive, send)
             return
         if scope["type"] != "http":
             return
@@ -61,6 +80,11 @@ class RouterApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
         if path in {"/graphql", "/graphql/"}:
+            if self.edge.cors.origins:
+                send = self._with_cors(scope, send)
+                if scope["method"] == "OPTIONS":  # a CORS preflight
+                    await _send(send, 204, b"", "text/plain")
+                    return
             await self._graphql(scope, receive, send)
         elif path == "/health":
             await _send(send, 200, b'{"status":"ok"}', "application/json")
@@ -84,14 +108,20 @@ class RouterApp:
                 self.telemetry.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.realtime.close()
                 await self.telemetry.stop()
                 await self.state.stop()
+                await self.edge.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     async def _graphql(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
+        stream = streaming_kind(headers)
+        if stream is not None:
+            await serve_stream(self.realtime, stream, scope, receive, send, headers)
+            return
         try:
             if (
                 method == "GET"
@@ -102,50 +132,77 @@ class RouterApp:
                 await _send(send, 200, GRAPHIQL_HTML.encode(), "text/html; charset=utf-8")
                 return
             media_type = negotiate(headers.get("accept"))
-            if method == "GET":
-                requests: list[OperationRequest] | OperationRequest = read_get(
-                    scope["query_string"]
-                )
-            elif method == "POST":
-                body = await _read_body(receive, self.settings.router.max_request_bytes)
-                requests = read_post(
-                    headers.get("content-type"), body, batching=self.settings.router.batch_requests
-                )
-            else:
-                raise HttpProblem(405, "Use GET or POST", {"allow": "GET, POST"})
+            requests, uploads = await self._read_requests(scope, receive, headers)
             gateway = self.state.gateway
             if gateway is None:
                 raise HttpProblem(503, "The router has no supergraph yet")
-            forwarded = {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+            # The caller is checked once, before any document is looked at or subgraph called.
+            try:
+                principal = await self.edge.authenticate(headers.get("authorization"))
+            except Unauthenticated as refused:
+                status = 401 if media_type == GRAPHQL_RESPONSE_JSON else 200
+                errors = [{"message": refused.message, "extensions": {"code": "UNAUTHENTICATED"}}]
+                await _send(send, status, orjson.dumps({"errors": errors}), media_type)
+                return
+            call = _Call(
+                gateway,
+                method,
+                media_type,
+                headers,
+                principal,
+                uploads,
+                self.edge.header_rules.forwarded(headers),
+            )
             if isinstance(requests, list):
-                answers = await asyncio.gather(
-                    *(self._one(gateway, r, method, media_type, forwarded) for r in requests)
-                )
+                answers = await asyncio.gather(*(self._one(call, r) for r in requests))
                 payload = orjson.dumps([answer for _, answer in answers])
                 await _send(send, 200, payload, media_type)
                 return
-            status, answer = await self._one(gateway, requests, method, media_type, forwarded)
+            status, answer = await self._one(call, requests)
         except HttpProblem as problem:
             body = orjson.dumps({"errors": [{"message": problem.message}]})
             await _send(send, problem.status, body, "application/json", problem.headers)
             return
         await _send(send, status, orjson.dumps(answer), media_type)
 
-    async def _one(
-        self,
-        gateway: Gateway,
-        request: OperationRequest,
-        method: str,
-        media_type: str,
-        forwarded: dict[str, str],
-    ) -> tuple[int, dict[str, Any]]:
-        if method == "GET" and _operation_kind(request) not in {"query", None}:
+    async def _read_requests(
+        self, scope: Scope, receive: Receive, headers: dict[str, str]
+    ) -> tuple[list[OperationRequest] | OperationRequest, bool]:
+        """The request's operation(s), and whether it carries uploaded files."""
+        method = scope["method"]
+        router = self.settings.router
+        if method not in {"GET", "POST"}:
+            raise HttpProblem(405, "Use GET or POST", {"allow": "GET, POST"})
+        content_type = headers.get("content-type", "")
+        multipart = method == "POST" and content_type.lower().startswith("multipart/form-data")
+        # A POST of another simple content type is refused below (415) whatever its headers.
+        if self.edge.csrf_prevention and (method == "GET" or multipart):
+            check_csrf(method, headers)
+        if method == "GET":
+            return read_get(scope["query_string"]), False
+        if multipart:
+            body = await _read_body(receive, router.max_upload_bytes)
+            return operation_request(read_multipart(content_type, body)), True
+        body = await _read_body(receive, router.max_request_bytes)
+        return read_post(content_type, body, batching=router.batch_requests), False
+
+    async def _one(self, call: _Call, request: OperationRequest) -> tuple[int, dict[str, Any]]:
+        media_type = call.media_type
+        try:
+            request = await self.edge.document(request)
+        except PersistedQueryError as refused:
+            return (400 if media_type == GRAPHQL_RESPONSE_JSON else 200), {"errors": refused.errors}
+        if call.method == "GET" and _operation_kind(request) not in {"query", None}:
             raise HttpProblem(
                 405, "Only queries may use GET; send mutations with POST", {"allow": "POST"}
             )
         try:
-            prepared = gateway.prepare(request.query, request.operation_name)
-            variables = gateway.coerce_variables(prepared, request.variables)
+            prepared = call.gateway.prepare(request.query, request.operation_name)
+            if prepared.introspection is not None and not self.edge.may_introspect(
+                call.principal, call.headers
+            ):
+                raise RequestError([_INTROSPECTION_DISABLED])
+            variables = call.gateway.coerce_variables(prepared, request.variables)
         except RequestError as error:
             # With the GraphQL response media type a request that cannot execute is a 400;
             # legacy application/json clients get 200 with the errors.
@@ -153,7 +210,37 @@ class RouterApp:
             if not error.validation:
                 status = 500 if media_type == GRAPHQL_RESPONSE_JSON else 200
             return status, {"errors": error.errors}
-        return 200, await gateway.execute(prepared, variables, forwarded)
+        execute = partial(
+            call.gateway.execute, prepared, variables, call.forwarded, uploads=call.uploads
+        )
+        if prepared.kind != "query" or call.uploads:
+            return 200, await execute()
+        key = query_key(
+            call.gateway.supergraph.hash,
+            request.query,
+            request.operation_name,
+            request.variables or {},
+            call.headers,
+            call.forwarded,
+        )
+        return 200, await self.inflight.answer(key, execute)
+
+    def _with_cors(self, scope: Scope, send: Send) -> Send:
+        """`send` adding the CORS headers of this request's Origin to the response."""
+        request_headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+        }
+        extra = self.edge.cors.headers(request_headers, preflight=scope["method"] == "OPTIONS")
+        if not extra:
+            return send
+        raw = [(k.encode(), v.encode()) for k, v in extra.items()]
+
+        async def send_with_cors(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *raw]}
+            await send(message)
+
+        return send_with_cors
 
     @staticmethod
     def _wants_html(headers: dict[str, str]) -> bool:
@@ -161,6 +248,25 @@ class RouterApp:
 
     def __repr__(self) -> str:
         return f"RouterApp(graphiql={self.graphiql})"
+
+
+_INTROSPECTION_DISABLED = {
+    "message": "Introspection is not allowed for this caller",
+    "extensions": {"code": "INTROSPECTION_DISABLED"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What every operation of one HTTP request shares (a batch has several operations)."""
+
+    gateway: Gateway
+    method: str
+    media_type: str
+    headers: dict[str, str]
+    principal: Principal | None
+    uploads: bool
+    forwarded: dict[str, str]
 
 
 def _operation_kind(request: OperationRequest) -> str | None:

@@ -1,0 +1,190 @@
+"""De-duplicated upstream subscriptions: identical ones share one subgraph WebSocket, fanned out
+to a bounded mailbox per client (a client that falls behind is cut off, never buffered)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from router.subscriptions.upstream import UpstreamFailure, subscribe_upstream
+
+log = logging.getLogger("unityplan.router.subscriptions")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamKey:
+    """What makes two upstream subscriptions identical. `viewer` is the session the subgraph
+    authorizes every event for (its privacy rules read the caller), so different sessions
+    never share an upstream; anonymous subscribers share one."""
+
+    subgraph: str
+    document: str
+    variables: bytes
+    viewer: str
+
+    @classmethod
+    def of(
+        cls, subgraph: str, document: str, variables: Mapping[str, Any], viewer: str | None
+    ) -> UpstreamKey:
+        return cls(
+            subgraph, document, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS), viewer or ""
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The upstream is over: completed (`errors` empty) or failed with GraphQL errors."""
+
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+class SlowConsumer(Exception):
+    """The client did not take events as fast as they came; its mailbox overflowed."""
+
+
+class Mailbox:
+    """The events of one client subscription, at most `capacity` waiting."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: deque[dict[str, Any] | Ended] = deque()
+        self._ready = asyncio.Event()
+        self.overflowed = False
+        # Called once on overflow: the transport aborts the connection, whose writes may block.
+        self.on_overflow: Callable[[], None] | None = None
+
+    def put(self, payload: dict[str, Any]) -> bool:
+        if self.overflowed:
+            return False
+        if len(self._items) >= self.capacity:
+            self.overflowed = True
+            self._ready.set()
+            if self.on_overflow is not None:
+                self.on_overflow()
+            return False
+        self._items.append(payload)
+        self._ready.set()
+        return True
+
+    def cut(self, ended: Ended) -> None:
+        """End now, dropping what is still waiting (the viewer may no longer see it)."""
+        self._items.clear()
+        self.end(ended)
+
+    def end(self, ended: Ended) -> None:
+        self._items.append(ended)
+        self._ready.set()
+
+    async def get(self) -> dict[str, Any] | Ended:
+        while not self._items:
+            if self.overflowed:
+                raise SlowConsumer()
+            self._ready.clear()
+            await self._ready.wait()
+        if self.overflowed:
+            raise SlowConsumer()
+        return self._items.popleft()
+
+
+class _Upstream:
+    def __init__(self) -> None:
+        self.mailboxes: set[Mailbox] = set()
+        self.task: asyncio.Task[None] | None = None
+        self.received = 0
+
+
+class SubscriptionHub:
+    """The router's upstream subscriptions, one per distinct `UpstreamKey`."""
+
+    def __init__(self, *, mailbox_capacity: int = 100) -> None:
+        self.mailbox_capacity = mailbox_capacity
+        self._upstreams: dict[UpstreamKey, _Upstream] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def upstream_count(self) -> int:
+        return len(self._upstreams)
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(skip_auto_headers=("User-Agent",))
+        return self._session
+
+    def attach(
+        self,
+        key: UpstreamKey,
+        url: str,
+        payload: Mapping[str, Any],
+        authorization: str | None,
+    ) -> Mailbox:
+        """A mailbox receiving the events of `key`'s upstream, opened now if it is not yet."""
+        mailbox = Mailbox(self.mailbox_capacity)
+        upstream = self._upstreams.get(key)
+        if upstream is None:
+            upstream = self._upstreams[key] = _Upstream()
+            upstream.task = asyncio.create_task(
+                self._pump(key, upstream, url, dict(payload), authorization),
+                name=f"upstream:{key.subgraph}",
+            )
+        upstream.mailboxes.add(mailbox)
+        return mailbox
+
+    def detach(self, key: UpstreamKey, mailbox: Mailbox) -> None:
+        """The client is gone; the upstream closes with its last client."""
+        upstream = self._upstreams.get(key)
+        if upstream is None:
+            return
+        upstream.mailboxes.discard(mailbox)
+        if not upstream.mailboxes:
+            del self._upstreams[key]
+            if upstream.task is not None:
+                upstream.task.cancel()
+
+    async def _pump(
+        self,
+        key: UpstreamKey,
+        upstream: _Upstream,
+        url: str,
+        payload: dict[str, Any],
+        authorization: str | None,
+    ) -> None:
+        ended = Ended()
+        try:
+            async for event in subscribe_upstream(
+                self._http(), key.subgraph, url, payload, authorization
+            ):
+                upstream.received += 1
+                for mailbox in list(upstream.mailboxes):
+                    if not mailbox.put(event):
+                        upstream.mailboxes.discard(mailbox)
+        except UpstreamFailure as failure:
+            ended = Ended(failure.errors)
+        except Exception as exc:  # a bug must end the clients' streams, not leave them hanging
+            log.exception("upstream subscription to %s failed", key.subgraph)
+            ended = Ended([{"message": f"Subscription failed: {type(exc).__name__}"}])
+        finally:
+            if self._upstreams.get(key) is upstream:
+                del self._upstreams[key]
+            for mailbox in upstream.mailboxes:
+                mailbox.end(ended)
+
+    async def close(self) -> None:
+        """End every upstream (clients see their streams complete) and the HTTP session."""
+        upstreams, self._upstreams = self._upstreams, {}
+        for upstream in upstreams.values():
+            if upstream.task is not None:
+                upstream.task.cancel()
+        for upstream in upstreams.values():
+            if upstream.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await upstream.task
+        if self._session is not None:
+            await self._session.close()

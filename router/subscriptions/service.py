@@ -1,0 +1,185 @@
+"""A client's federated subscription: the upstream events of its root field, each completed
+with the fields other subgraphs own (`_entities`, with the client's own credentials) and shaped."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import orjson
+from graphql.execution.values import get_variable_values
+from redis.asyncio import Redis
+
+from core.cache import create_redis
+from core.config import Settings
+from core.security import KeyRing, SessionRegistry
+from router.execution import Gateway
+from router.execution.executor import PlanRun
+from router.execution.shaping import Shaper
+from router.planning import LruCache
+from router.subscriptions.hub import Ended, SubscriptionHub, UpstreamKey
+from router.subscriptions.lifetime import SessionWatch, Viewer, unauthenticated
+from router.subscriptions.planning import (
+    PreparedSubscription,
+    SubscriptionRequestError,
+    prepare_subscription,
+)
+
+
+class StreamError(Exception):
+    """The subscription ended with GraphQL errors (upstream refusal, revoked session, ...)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(str(errors[0].get("message")) if errors else "Subscription failed")
+        self.errors = errors
+
+
+def _from_subgraph(error: Any, subgraph: str) -> dict[str, Any]:
+    if not isinstance(error, dict):
+        return {"message": "Subgraph error", "extensions": {"serviceName": subgraph}}
+    found = {k: v for k, v in error.items() if k in {"message", "path", "extensions"}}
+    extensions = found.get("extensions")
+    found["extensions"] = {
+        **(extensions if isinstance(extensions, dict) else {}),
+        "serviceName": subgraph,
+    }
+    return found
+
+
+class SubscriptionService:
+    """Everything the subscription transports share: the hub, the session watch, the plans."""
+
+    def __init__(self, settings: Settings) -> None:
+        router = settings.router
+        self.settings = settings
+        self.hub = SubscriptionHub(mailbox_capacity=router.subscription_buffer_events)
+        self._redis: Redis | None = None
+        self.watch = SessionWatch(self._credentials, router.subscription_revocation_check_seconds)
+        self._prepared: LruCache[
+            tuple[str, str, str | None], PreparedSubscription | SubscriptionRequestError
+        ] = LruCache(router.plan_cache_size)
+
+    def prepare(
+        self, gateway: Gateway, query: str, operation_name: str | None
+    ) -> PreparedSubscription:
+        """The validated, planned subscription; `SubscriptionRequestError` when it cannot run."""
+
+        def build() -> PreparedSubscription | SubscriptionRequestError:
+            try:
+                return prepare_subscription(
+                    gateway.supergraph, gateway.schema, query, operation_name
+                )
+            except SubscriptionRequestError as error:
+                return error
+
+        found = self._prepared.get_or_build((gateway.supergraph.hash, query, operation_name), build)
+        if isinstance(found, SubscriptionRequestError):
+            raise found
+        return found
+
+    def variables(
+        self, gateway: Gateway, prepared: PreparedSubscription, inputs: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """The operation's variables coerced by the API schema; `SubscriptionRequestError`."""
+        coerced = get_variable_values(
+            gateway.schema, prepared.definition.variable_definitions or (), dict(inputs or {})
+        )
+        if isinstance(coerced, list):
+            raise SubscriptionRequestError(
+                [{**e.formatted, "extensions": {"code": "BAD_USER_INPUT"}} for e in coerced]
+            )
+        # graphql-core 3.3 returns the values with their sources; 3.2 returns the dict itself.
+        values: dict[str, Any] = getattr(coerced, "coerced", coerced)  # type: ignore[arg-type]
+        return dict(values)
+
+    async def events(
+        self,
+        gateway: Gateway,
+        prepared: PreparedSubscription,
+        variables: dict[str, Any],
+        viewer: Viewer | None,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The client's responses, one per upstream event; ends when the upstream completes,
+        raises `StreamError` when it fails or the viewer's session or token ends, and
+        `SlowConsumer` (after calling `on_overflow`) when the client fell too far behind."""
+        if viewer is not None and viewer.ended is not None:
+            raise StreamError(unauthenticated(viewer.ended))
+        primary = prepared.plan.primary
+        sent = {name: variables[name] for name in primary.variable_usages if name in variables}
+        key = UpstreamKey.of(
+            primary.subgraph,
+            primary.operation,
+            sent,
+            viewer.principal.session_id if viewer is not None else None,
+        )
+        url = gateway.client.urls[primary.subgraph]
+        authorization = viewer.authorization if viewer is not None else None
+        mailbox = self.hub.attach(
+            key, url, {"query": primary.operation, "variables": sent}, authorization
+        )
+        mailbox.on_overflow = on_overflow
+        stop_watching = (
+            viewer.on_end(lambda reason: mailbox.cut(Ended(unauthenticated(reason))))
+            if viewer is not None
+            else None
+        )
+        headers = {"authorization": authorization} if authorization else {}
+        try:
+            while True:
+                item = await mailbox.get()
+                if isinstance(item, Ended):
+                    if item.errors:
+                        raise StreamError(item.errors)
+                    return
+                yield await self._complete(
+                    gateway, prepared, variables, item, headers, primary.subgraph
+                )
+        finally:
+            if stop_watching is not None:
+                stop_watching()
+            self.hub.detach(key, mailbox)
+
+    async def _complete(
+        self,
+        gateway: Gateway,
+        prepared: PreparedSubscription,
+        variables: dict[str, Any],
+        event: dict[str, Any],
+        headers: Mapping[str, str],
+        subgraph: str,
+    ) -> dict[str, Any]:
+        errors = [_from_subgraph(e, subgraph) for e in event.get("errors") or ()]
+        data = event.get("data")
+        if not isinstance(data, dict):
+            return {"data": None, "errors": errors or [{"message": "Subscription event empty"}]}
+        per_event = prepared.plan.per_event
+        if per_event is not None:
+            # The event is shared by every client of the upstream; entity answers differ per
+            # client (their own credentials), so each merges into a copy.
+            run = PlanRun(gateway.client, per_event, variables, headers)
+            run.data = orjson.loads(orjson.dumps(data))
+            run.errors = errors
+            await run.run()
+            data = run.data
+        response: dict[str, Any] = {
+            "data": Shaper(gateway.schema, variables, errors).root(
+                prepared.shape, data, prepared.root_type
+            )
+        }
+        if errors:
+            response["errors"] = errors
+        return response
+
+    def _credentials(self) -> tuple[KeyRing, SessionRegistry]:
+        self._redis = create_redis(self.settings.redis)
+        return (
+            KeyRing.from_settings(self.settings),
+            SessionRegistry.from_settings(self._redis, self.settings),
+        )
+
+    async def close(self) -> None:
+        await self.hub.close()
+        await self.watch.close()
+        if self._redis is not None:
+            await self._redis.aclose()

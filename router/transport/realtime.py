@@ -1,0 +1,117 @@
+"""What every subscription transport shares: connection limits, the current gateway, starting a
+client's subscription from a GraphQL request payload."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.config import Settings
+from router.execution import Gateway
+from router.subscriptions import (
+    SubscriptionRequestError,
+    SubscriptionService,
+    Viewer,
+)
+
+# Close code for a client cut off because it did not read its events in time (WebSocket).
+SLOW_CONSUMER_CLOSE = 4413
+SLOW_CONSUMER_REASON = "Slow consumer: events were not read in time"
+# Close code when the router already serves as many subscription connections as allowed.
+TOO_MANY_CONNECTIONS_CLOSE = 1013
+
+
+class ConnectionLimits:
+    """Open subscription connections, counted in total and per client address."""
+
+    def __init__(self, total: int, per_client: int) -> None:
+        self.total = total
+        self.per_client = per_client
+        self.open = 0
+        self._by_client: dict[str, int] = {}
+
+    def acquire(self, client: str) -> str | None:
+        """None when the connection may open (then `release` it), else why not."""
+        if self.open >= self.total:
+            return "The router serves as many subscription connections as it may"
+        if self._by_client.get(client, 0) >= self.per_client:
+            return "Too many subscription connections from this client"
+        self.open += 1
+        self._by_client[client] = self._by_client.get(client, 0) + 1
+        return None
+
+    def release(self, client: str) -> None:
+        self.open -= 1
+        left = self._by_client.get(client, 1) - 1
+        if left > 0:
+            self._by_client[client] = left
+        else:
+            self._by_client.pop(client, None)
+
+
+def client_address(scope: Mapping[str, Any]) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+@dataclass
+class Realtime:
+    """The subscription side of the router app."""
+
+    settings: Settings
+    service: SubscriptionService
+    gateway: Callable[[], Gateway | None]
+    limits: ConnectionLimits
+
+    @classmethod
+    def create(cls, settings: Settings, gateway: Callable[[], Gateway | None]) -> Realtime:
+        router = settings.router
+        return cls(
+            settings,
+            SubscriptionService(settings),
+            gateway,
+            ConnectionLimits(
+                router.max_subscription_connections,
+                router.max_subscription_connections_per_client,
+            ),
+        )
+
+    @property
+    def keepalive_seconds(self) -> float:
+        return self.settings.router.subscription_keepalive_seconds
+
+    def start(
+        self,
+        payload: Any,
+        viewer: Viewer | None,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The responses of the subscription a client asked for with `payload` (`query`,
+        `variables`, `operationName`); `SubscriptionRequestError` when it cannot start."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            raise SubscriptionRequestError(
+                [{"message": "A subscription needs a query", "extensions": {"code": "BAD_REQUEST"}}]
+            )
+        gateway = self.gateway()
+        if gateway is None:
+            raise SubscriptionRequestError(
+                [
+                    {
+                        "message": "The router has no supergraph yet",
+                        "extensions": {"code": "UNAVAILABLE"},
+                    }
+                ]
+            )
+        name = payload.get("operationName")
+        prepared = self.service.prepare(
+            gateway, payload["query"], name if isinstance(name, str) else None
+        )
+        inputs = payload.get("variables")
+        variables = self.service.variables(
+            gateway, prepared, inputs if isinstance(inputs, dict) else None
+        )
+        return self.service.events(gateway, prepared, variables, viewer, on_overflow)
+
+    async def close(self) -> None:
+        await self.service.close()

@@ -1,0 +1,260 @@
+"""Subscriptions over WebSocket: graphql-transport-ws (the `graphql-ws` library's protocol) and,
+for old clients, subscriptions-transport-ws (subprotocol `graphql-ws`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from core.errors import Unauthenticated
+from router.subscriptions import (
+    SlowConsumer,
+    StreamError,
+    SubscriptionRequestError,
+    Viewer,
+)
+from router.transport.realtime import (
+    SLOW_CONSUMER_CLOSE,
+    SLOW_CONSUMER_REASON,
+    TOO_MANY_CONNECTIONS_CLOSE,
+    Realtime,
+    client_address,
+)
+
+log = logging.getLogger("unityplan.router.subscriptions")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+TRANSPORT_WS = "graphql-transport-ws"
+LEGACY_WS = "graphql-ws"
+
+
+class _Closed(Exception):
+    """The connection is over (closed by us or by the client)."""
+
+
+class WebSocketConnection:
+    """One client WebSocket and its subscriptions, by operation id."""
+
+    def __init__(self, realtime: Realtime, scope: Scope, receive: Receive, send: Send) -> None:
+        self.realtime = realtime
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.protocol = TRANSPORT_WS
+        self.legacy = False
+        self.viewer: Viewer | None = None
+        self.acknowledged = False
+        self.operations: dict[str, asyncio.Task[None]] = {}
+        self._send_lock = asyncio.Lock()
+        self._closed = False
+        self._reader: asyncio.Task[None] | None = None
+
+    # -- sending -------------------------------------------------------------------------------
+    async def send(self, message: dict[str, Any]) -> None:
+        if self._closed:
+            raise _Closed()
+        async with self._send_lock:
+            await self._send({"type": "websocket.send", "text": orjson.dumps(message).decode()})
+
+    async def close(self, code: int, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in self.operations.values():
+            task.cancel()
+        if self._reader is not None and self._reader is not asyncio.current_task():
+            self._reader.cancel()
+        # A client that stopped reading may never let the close frame out: give up after a while.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+    def _overflowed(self) -> None:
+        asyncio.get_running_loop().create_task(
+            self.close(SLOW_CONSUMER_CLOSE, SLOW_CONSUMER_REASON)
+        )
+
+    # -- the connection ------------------------------------------------------------------------
+    async def run(self) -> None:
+        message = await self._receive()
+        if message["type"] != "websocket.connect":
+            return
+        offered = self.scope.get("subprotocols") or []
+        if TRANSPORT_WS in offered:
+            self.protocol = TRANSPORT_WS
+        elif LEGACY_WS in offered:
+            self.protocol, self.legacy = LEGACY_WS, True
+        else:
+            await self._send({"type": "websocket.close", "code": 4406})  # refuses the handshake
+            return
+        await self._send({"type": "websocket.accept", "subprotocol": self.protocol})
+        client = client_address(self.scope)
+        refused = self.realtime.limits.acquire(client)
+        if refused is not None:
+            self._closed = True
+            await self._send(
+                {"type": "websocket.close", "code": TOO_MANY_CONNECTIONS_CLOSE, "reason": refused}
+            )
+            return
+        keepalive = asyncio.create_task(self._keepalive())
+        self._reader = asyncio.current_task()
+        try:
+            await self._serve()
+        except (_Closed, asyncio.CancelledError):
+            pass
+        finally:
+            self._closed = True
+            keepalive.cancel()
+            for task in list(self.operations.values()):
+                task.cancel()
+            await asyncio.gather(*self.operations.values(), return_exceptions=True)
+            if self.viewer is not None:
+                self.realtime.service.watch.forget(self.viewer)
+            self.realtime.limits.release(client)
+
+    async def _serve(self) -> None:
+        try:
+            async with asyncio.timeout(
+                self.realtime.settings.router.subscription_init_timeout_seconds
+            ):
+                first = await self._next_message()
+        except TimeoutError:
+            await self.close(4408, "Connection initialisation timeout")
+            return
+        if first is None:
+            return
+        await self._handle(first)
+        while (message := await self._next_message()) is not None:
+            await self._handle(message)
+
+    async def _next_message(self) -> dict[str, Any] | None:
+        """The client's next protocol message; None when it disconnected."""
+        while True:
+            message = await self._receive()
+            if message["type"] == "websocket.disconnect":
+                self._closed = True
+                return None
+            raw = message.get("text") or message.get("bytes")
+            try:
+                found = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError:
+                found = None
+            if isinstance(found, dict) and isinstance(found.get("type"), str):
+                return found
+            await self.close(4400, "Invalid message")
+            return None
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "connection_init":
+            await self._init(message.get("payload"))
+        elif not self.acknowledged:
+            await self.close(4401, "Unauthorized")
+        elif kind in {"subscribe", "start"}:
+            await self._subscribe(message)
+        elif kind in {"complete", "stop"}:
+            task = self.operations.pop(str(message.get("id")), None)
+            if task is not None:
+                task.cancel()
+        elif kind == "ping" and not self.legacy:
+            await self._renew(message.get("payload"))
+            await self.send({"type": "pong"})
+        elif kind == "connection_terminate" and self.legacy:
+            await self.close(1000, "Terminated")
+        elif kind != "pong":
+            await self.close(4400, f"Unexpected message type {kind}")
+
+    async def _init(self, payload: Any) -> None:
+        if self.acknowledged:
+            await self.close(4429, "Too many initialisation requests")
+            return
+        header = _authorization(payload)
+        try:
+            self.viewer = await self.realtime.service.watch.authenticate(header)
+        except Unauthenticated as exc:
+            if self.legacy:
+                await self.send({"type": "connection_error", "payload": {"message": str(exc)}})
+            await self.close(4403, "Forbidden: " + str(exc))
+            return
+        self.acknowledged = True
+        await self.send({"type": "connection_ack"})
+
+    async def _renew(self, payload: Any) -> None:
+        """A ping may carry a fresh access token (after a refresh): streams live on with it."""
+        header = _authorization(payload)
+        if header is None or self.viewer is None:
+            return
+        try:
+            await self.realtime.service.watch.renew(self.viewer, header)
+        except Unauthenticated as exc:
+            await self.close(4403, "Forbidden: " + str(exc))
+
+    async def _subscribe(self, message: dict[str, Any]) -> None:
+        operation_id = message.get("id")
+        if not isinstance(operation_id, str) or not operation_id:
+            await self.close(4400, "A subscription needs an id")
+            return
+        if operation_id in self.operations:
+            await self.close(4409, f"Subscriber for {operation_id} already exists")
+            return
+        try:
+            stream = self.realtime.start(message.get("payload"), self.viewer, self._overflowed)
+        except SubscriptionRequestError as error:
+            await self._error(operation_id, error.errors)
+            return
+        self.operations[operation_id] = asyncio.create_task(self._pump(operation_id, stream))
+
+    async def _error(self, operation_id: str, errors: list[dict[str, Any]]) -> None:
+        if self.legacy:
+            # subscriptions-transport-ws: `error` carries one error; then the operation is over.
+            await self.send({"id": operation_id, "type": "error", "payload": errors[0]})
+            await self.send({"id": operation_id, "type": "complete"})
+        else:
+            await self.send({"id": operation_id, "type": "error", "payload": errors})
+
+    async def _pump(self, operation_id: str, stream: Any) -> None:
+        data = "data" if self.legacy else "next"
+        try:
+            async for response in stream:
+                await self.send({"id": operation_id, "type": data, "payload": response})
+        except StreamError as error:
+            self.operations.pop(operation_id, None)
+            with contextlib.suppress(_Closed):
+                await self._error(operation_id, error.errors)
+            return
+        except (SlowConsumer, _Closed):
+            return
+        finally:
+            await stream.aclose()
+        if self.operations.pop(operation_id, None) is not None:
+            with contextlib.suppress(_Closed):
+                await self.send({"id": operation_id, "type": "complete"})
+
+    async def _keepalive(self) -> None:
+        message = {"type": "ka"} if self.legacy else {"type": "ping"}
+        with contextlib.suppress(_Closed, asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(self.realtime.keepalive_seconds)
+                if self.legacy and not self.acknowledged:
+                    continue
+                await self.send(message)
+
+
+def _authorization(payload: Any) -> str | None:
+    if not isinstance(payload, dict):
+        return None
+    header = payload.get("Authorization") or payload.get("authorization")
+    return header if isinstance(header, str) else None
+
+
+async def serve_websocket(realtime: Realtime, scope: Scope, receive: Receive, send: Send) -> None:
+    """The ASGI handler of subscription WebSockets."""
+    await WebSocketConnection(realtime, scope, receive, send).run()
