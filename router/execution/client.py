@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from router.execution.dedup import Inflight, fetch_key, is_query_document
 from router.execution.telemetry import subgraph_fetch
 
 
@@ -32,9 +33,13 @@ _JSON_HEADERS = {"content-type": "application/json", "accept": "application/json
 class _Pool:
     """The shared aiohttp session, created inside the running event loop on first use."""
 
-    def __init__(self, max_connections: int) -> None:
+    def __init__(self, max_connections: int, share_fetches: bool = True) -> None:
         self.max_connections = max_connections
         self.session: aiohttp.ClientSession | None = None
+        # Identical query fetches in flight (same subgraph, body and viewer headers) go out once.
+        self.inflight: Inflight[tuple[str, bytes, tuple[tuple[str, str], ...]], tuple[int, bytes]]
+        self.inflight = Inflight()
+        self.share_fetches = share_fetches
 
     def get(self) -> aiohttp.ClientSession:
         if self.session is None or self.session.closed:
@@ -65,6 +70,7 @@ class SubgraphClient:
         timeouts: Mapping[str, float] | None = None,
         max_connections: int = 200,
         pool: _Pool | None = None,
+        share_fetches: bool = True,
     ) -> None:
         self.urls = dict(urls)
         self.timeout_seconds = timeout_seconds
@@ -73,7 +79,7 @@ class SubgraphClient:
         }
         self._raw_timeouts = dict(timeouts or {})
         self._default_timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._pool = pool or _Pool(max_connections)
+        self._pool = pool or _Pool(max_connections, share_fetches)
 
     def with_urls(self, urls: Mapping[str, str]) -> SubgraphClient:
         """The same connection pool and timeouts, for another set of subgraph URLs."""
@@ -101,10 +107,34 @@ class SubgraphClient:
             raise SubgraphFailure(
                 subgraph, f"No URL configured for subgraph '{subgraph}'", "SUBREQUEST_HTTP_ERROR"
             )
+        data = orjson.dumps(payload)
+        if self._pool.share_fetches and is_query_document(payload.get("query")):
+            status, content = await self._pool.inflight.share(
+                fetch_key(subgraph, data, headers),
+                lambda: self._exchange(subgraph, url, data, headers),
+            )
+        else:
+            status, content = await self._exchange(subgraph, url, data, headers)
+        try:
+            body = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict) or ("data" not in body and "errors" not in body):
+            raise SubgraphFailure(
+                subgraph,
+                f"Subgraph '{subgraph}' answered HTTP {status} without a GraphQL response",
+                "SUBREQUEST_HTTP_ERROR",
+            )
+        return body
+
+    async def _exchange(
+        self, subgraph: str, url: str, data: bytes, headers: Mapping[str, str]
+    ) -> tuple[int, bytes]:
+        """One HTTP exchange with a subgraph; several identical fetches may await its answer."""
         try:
             async with self._pool.get().post(
                 url,
-                data=orjson.dumps(payload),
+                data=data,
                 headers={**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS,
                 timeout=self.timeouts.get(subgraph, self._default_timeout),
             ) as response:
@@ -118,14 +148,4 @@ class SubgraphClient:
             raise SubgraphFailure(
                 subgraph, f"Subgraph '{subgraph}' could not be reached", "SUBREQUEST_HTTP_ERROR"
             ) from exc
-        try:
-            body = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            body = None
-        if not isinstance(body, dict) or ("data" not in body and "errors" not in body):
-            raise SubgraphFailure(
-                subgraph,
-                f"Subgraph '{subgraph}' answered HTTP {status} without a GraphQL response",
-                "SUBREQUEST_HTTP_ERROR",
-            )
-        return body
+        return status, content

@@ -28,6 +28,7 @@ class RouterState:
             timeout_seconds=router.subgraph_timeout_seconds,
             timeouts=router.subgraph_timeouts,
             max_connections=router.max_subgraph_connections,
+            share_fetches=router.dedup_subgraph_fetches,
         )
         self.gateway: Gateway | None = None
         self._signature: tuple[float, int] | None = None
