@@ -27,6 +27,14 @@ class SubgraphFailure(Exception):
         self.code = code
 
 
+class _ConnectionFailed(Exception):
+    """The connection failed before any answer (the request may be retried if idempotent)."""
+
+    def __init__(self, failure: SubgraphFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
 _JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
 
 
@@ -71,8 +79,14 @@ class SubgraphClient:
         max_connections: int = 200,
         pool: _Pool | None = None,
         share_fetches: bool = True,
+        retries: int = 0,
+        headers_only_to: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.urls = dict(urls)
+        # Extra attempts of an idempotent fetch whose connection failed before an answer.
+        self.retries = retries
+        # Client headers that go only to some subgraphs (the others go to all).
+        self.headers_only_to = dict(headers_only_to or {})
         self.timeout_seconds = timeout_seconds
         self.timeouts = {
             name: aiohttp.ClientTimeout(total=seconds) for name, seconds in (timeouts or {}).items()
@@ -84,37 +98,73 @@ class SubgraphClient:
     def with_urls(self, urls: Mapping[str, str]) -> SubgraphClient:
         """The same connection pool and timeouts, for another set of subgraph URLs."""
         return SubgraphClient(
-            urls, timeout_seconds=self.timeout_seconds, timeouts=self._raw_timeouts, pool=self._pool
+            urls,
+            timeout_seconds=self.timeout_seconds,
+            timeouts=self._raw_timeouts,
+            pool=self._pool,
+            retries=self.retries,
+            headers_only_to=self.headers_only_to,
         )
 
     async def aclose(self) -> None:
         await self._pool.close()
 
     async def request(
-        self, subgraph: str, payload: Mapping[str, Any], headers: Mapping[str, str]
+        self,
+        subgraph: str,
+        payload: Mapping[str, Any],
+        headers: Mapping[str, str],
+        *,
+        idempotent: bool = True,
+        form: aiohttp.FormData | None = None,
     ) -> dict[str, Any]:
-        """POST one GraphQL request; returns the decoded response body."""
+        """POST one GraphQL request (multipart `form` for uploads); returns the decoded body.
+
+        Only an idempotent request is retried, and only when its connection failed."""
+        if self.headers_only_to:
+            headers = {
+                name: value
+                for name, value in headers.items()
+                if subgraph in self.headers_only_to.get(name, (subgraph,))
+            }
         with subgraph_fetch(subgraph, headers) as fetch:
-            body = await self._post(subgraph, payload, fetch.headers)
+            attempts = 1 + (self.retries if idempotent and form is None else 0)
+            for attempt in range(attempts):
+                try:
+                    body = await self._post(subgraph, payload, fetch.headers, form)
+                    break
+                except _ConnectionFailed as failed:
+                    if attempt + 1 == attempts:
+                        raise failed.failure from failed.__cause__
             fetch.answered(body)
             return body
 
     async def _post(
-        self, subgraph: str, payload: Mapping[str, Any], headers: Mapping[str, str]
+        self,
+        subgraph: str,
+        payload: Mapping[str, Any],
+        headers: Mapping[str, str],
+        form: aiohttp.FormData | None = None,
     ) -> dict[str, Any]:
         url = self.urls.get(subgraph)
         if not url:
             raise SubgraphFailure(
                 subgraph, f"No URL configured for subgraph '{subgraph}'", "SUBREQUEST_HTTP_ERROR"
             )
-        data = orjson.dumps(payload)
-        if self._pool.share_fetches and is_query_document(payload.get("query")):
+        sent = {**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS
+        if form is not None:
+            # aiohttp writes the multipart content type with its boundary.
+            sent = {k: v for k, v in sent.items() if k != "content-type"}
+        if form is not None:
+            status, content = await self._exchange(subgraph, url, form, sent)
+        elif self._pool.share_fetches and is_query_document(payload.get("query")):
+            data = orjson.dumps(payload)
             status, content = await self._pool.inflight.share(
                 fetch_key(subgraph, data, headers),
-                lambda: self._exchange(subgraph, url, data, headers),
+                lambda: self._exchange(subgraph, url, data, sent),
             )
         else:
-            status, content = await self._exchange(subgraph, url, data, headers)
+            status, content = await self._exchange(subgraph, url, orjson.dumps(payload), sent)
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
@@ -128,14 +178,14 @@ class SubgraphClient:
         return body
 
     async def _exchange(
-        self, subgraph: str, url: str, data: bytes, headers: Mapping[str, str]
+        self, subgraph: str, url: str, data: bytes | aiohttp.FormData, headers: Mapping[str, str]
     ) -> tuple[int, bytes]:
         """One HTTP exchange with a subgraph; several identical fetches may await its answer."""
         try:
             async with self._pool.get().post(
                 url,
                 data=data,
-                headers={**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS,
+                headers=headers,
                 timeout=self.timeouts.get(subgraph, self._default_timeout),
             ) as response:
                 status = response.status
@@ -144,6 +194,12 @@ class SubgraphClient:
             raise SubgraphFailure(
                 subgraph, f"Subgraph '{subgraph}' timed out", "GATEWAY_TIMEOUT"
             ) from exc
+        except (aiohttp.ClientConnectionError, ConnectionError) as exc:
+            # Nothing was answered: a retry cannot do the work twice for an idempotent fetch.
+            failure = SubgraphFailure(
+                subgraph, f"Subgraph '{subgraph}' could not be reached", "SUBREQUEST_HTTP_ERROR"
+            )
+            raise _ConnectionFailed(failure) from exc
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
             raise SubgraphFailure(
                 subgraph, f"Subgraph '{subgraph}' could not be reached", "SUBREQUEST_HTTP_ERROR"

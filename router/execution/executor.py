@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from router.edge.uploads import has_uploads, multipart_form
 from router.execution.batches import EntityBatch, build_batches
 from router.execution.client import SubgraphClient, SubgraphFailure
 from router.execution.merge import Path, deep_merge, objects_with_paths
@@ -48,11 +49,15 @@ class PlanRun:
         plan: QueryPlan,
         variables: Mapping[str, Any],
         headers: Mapping[str, str],
+        *,
+        uploads: bool = False,
     ) -> None:
         self.client = client
         self.plan = plan
         self.variables = variables
         self.headers = headers
+        # Whether variables hold files of a multipart request (sent on as multipart).
+        self.uploads = uploads
         self.data: dict[str, Any] = {}
         self.errors: list[dict[str, Any]] = []
 
@@ -95,8 +100,15 @@ class PlanRun:
 
     async def root_fetch(self, fetch: Fetch) -> None:
         payload = {"query": fetch.operation, "variables": self._variables_for(fetch)}
+        form = multipart_form(payload) if self.uploads and has_uploads(payload) else None
         try:
-            body = await self.client.request(fetch.subgraph, payload, self.headers)
+            body = await self.client.request(
+                fetch.subgraph,
+                payload,
+                self.headers,
+                idempotent=fetch.operation_kind == "query",
+                form=form,
+            )
         except SubgraphFailure as failure:
             self.errors.append(_error(failure.message, failure.subgraph, failure.code))
             return

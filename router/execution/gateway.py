@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 from graphql.language import DocumentNode, OperationDefinitionNode
 
+from router.edge.limits import OperationLimits, check_limits, tokens_over
 from router.execution.client import SubgraphClient
 from router.execution.executor import PlanRun
 from router.execution.introspection import introspect, introspection_document
@@ -33,6 +35,9 @@ from router.planning import (
 from router.planning.operation import select_operation
 from router.supergraph import Supergraph
 
+# graphql-core's "Did you mean ...?" hints tell a stranger the schema's field names.
+_SUGGESTION = re.compile(r" Did you mean [^?]*\?")
+
 
 class RequestError(Exception):
     """The request cannot be executed (syntax, validation, variables); no subgraph was called."""
@@ -43,8 +48,10 @@ class RequestError(Exception):
         self.validation = validation
 
 
-def _formatted(error: GraphQLError, code: str) -> dict[str, Any]:
+def _formatted(error: GraphQLError, code: str, *, suggestions: bool = True) -> dict[str, Any]:
     found: dict[str, Any] = dict(error.formatted)
+    if not suggestions:
+        found["message"] = _SUGGESTION.sub("", found["message"])
     extensions = found.get("extensions")
     found["extensions"] = {**(extensions if isinstance(extensions, dict) else {}), "code": code}
     return found
@@ -65,10 +72,18 @@ class Gateway:
     """Everything needed to answer requests for one supergraph; swapped whole on reload."""
 
     def __init__(
-        self, supergraph: Supergraph, client: SubgraphClient, plan_cache_size: int = 1000
+        self,
+        supergraph: Supergraph,
+        client: SubgraphClient,
+        plan_cache_size: int = 1000,
+        *,
+        limits: OperationLimits | None = None,
+        suggestions: bool = True,
     ) -> None:
         self.supergraph = supergraph
         self.client = client
+        self.limits = limits or OperationLimits()
+        self.suggestions = suggestions
         self.schema: GraphQLSchema = build_schema(supergraph.api_sdl)
         self.plans: LruCache[tuple[str, str, str | None], PreparedOperation | RequestError] = (
             LruCache(plan_cache_size)
@@ -86,12 +101,28 @@ class Gateway:
 
     def _prepare(self, query: str, operation_name: str | None) -> PreparedOperation | RequestError:
         try:
-            document = parse(query)
+            document = parse(query, max_tokens=self.limits.max_tokens)
         except GraphQLSyntaxError as exc:
+            if "tokens" in exc.message and "Parsing aborted" in exc.message:
+                return RequestError([tokens_over(self.limits).error()])
             return RequestError([_formatted(exc, "GRAPHQL_PARSE_FAILED")])
+        # Limits before validation: validating a hostile document is itself the expensive part.
+        try:
+            exceeded = check_limits(
+                document, select_operation(document, operation_name), self.limits
+            )
+        except OperationError:
+            exceeded = None  # validation names what is wrong with the document
+        if exceeded is not None:
+            return RequestError([exceeded.error()])
         errors = validate(self.schema, document)
         if errors:
-            return RequestError([_formatted(e, "GRAPHQL_VALIDATION_FAILED") for e in errors])
+            return RequestError(
+                [
+                    _formatted(e, "GRAPHQL_VALIDATION_FAILED", suggestions=self.suggestions)
+                    for e in errors
+                ]
+            )
         try:
             definition = select_operation(document, operation_name)
             operation = normalize(document, operation_name)
@@ -140,9 +171,11 @@ class Gateway:
         prepared: PreparedOperation,
         variables: dict[str, Any],
         headers: Mapping[str, str],
+        *,
+        uploads: bool = False,
     ) -> dict[str, Any]:
         """Run the plan and shape the response (`data`, and `errors` when there are any)."""
-        run = PlanRun(self.client, prepared.plan, variables, headers)
+        run = PlanRun(self.client, prepared.plan, variables, headers, uploads=uploads)
         await run.run()
         if prepared.introspection is not None:
             data, errors = introspect(self.schema, prepared.introspection, variables)

@@ -11,6 +11,8 @@ from pathlib import Path
 from core.config import Settings
 from router.composition import CompositionError, compose
 from router.composition.remote import SubgraphUnavailable, fetch_subgraphs
+from router.edge.http_rules import HeaderRules
+from router.edge.limits import OperationLimits
 from router.execution import Gateway, SubgraphClient
 from router.supergraph import Supergraph, SupergraphError, parse_supergraph
 
@@ -29,6 +31,8 @@ class RouterState:
             timeouts=router.subgraph_timeouts,
             max_connections=router.max_subgraph_connections,
             share_fetches=router.dedup_subgraph_fetches,
+            retries=router.subgraph_retries,
+            headers_only_to=HeaderRules.from_settings(router).only_to,
         )
         self.gateway: Gateway | None = None
         self._signature: tuple[float, int] | None = None
@@ -38,8 +42,19 @@ class RouterState:
         """Serve `supergraph` from now on (in-flight requests finish on the previous one)."""
         urls = {name: s.url for name, s in supergraph.subgraphs.items()}
         urls.update(self.settings.router.subgraph_urls)
+        router = self.settings.router
         gateway = Gateway(
-            supergraph, self.client.with_urls(urls), self.settings.router.plan_cache_size
+            supergraph,
+            self.client.with_urls(urls),
+            router.plan_cache_size,
+            limits=OperationLimits(
+                max_depth=router.max_depth,
+                max_aliases=router.max_aliases,
+                max_root_fields=router.max_root_fields,
+                max_tokens=router.max_tokens,
+                max_cost=router.max_cost,
+            ),
+            suggestions=self.settings.app.env == "development",
         )
         self.gateway = gateway
         return gateway

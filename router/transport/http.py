@@ -43,11 +43,21 @@ def negotiate(accept: str | None) -> str:
     raise HttpProblem(406, f"Responses are {GRAPHQL_RESPONSE_JSON} or {JSON}")
 
 
+def operation_request(params: Any) -> OperationRequest:
+    """The operation of decoded request parameters (a JSON body, or multipart `operations`)."""
+    return _operation(params)
+
+
 def _operation(params: Any) -> OperationRequest:
     if not isinstance(params, dict):
         raise HttpProblem(400, "A GraphQL request must be a JSON object")
+    extensions = params.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise HttpProblem(400, "`extensions` must be an object")
     query = params.get("query")
-    if not isinstance(query, str) or not query.strip():
+    if query is None and extensions and "persistedQuery" in extensions:
+        query = ""  # a persisted document, looked up by its hash at the edge
+    elif not isinstance(query, str) or not query.strip():
         raise HttpProblem(400, "The request has no GraphQL document in `query`")
     name = params.get("operationName")
     if name is not None and not isinstance(name, str):
@@ -55,9 +65,6 @@ def _operation(params: Any) -> OperationRequest:
     variables = params.get("variables")
     if variables is not None and not isinstance(variables, dict):
         raise HttpProblem(400, "`variables` must be an object")
-    extensions = params.get("extensions")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise HttpProblem(400, "`extensions` must be an object")
     return OperationRequest(query, name or None, variables, extensions)
 
 

@@ -52,6 +52,8 @@ def router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
                 "APP_ENV": "test",
                 "SUPERGRAPH_PATH": str(supergraph),
                 "ROUTER_SUBGRAPH_URLS": json.dumps(urls),
+                "ROUTER_VERIFY_TOKENS": "false",  # no issuer among the fake subgraphs
+                "ROUTER_APQ_TTL_SECONDS": 0,
             }
         )
         url = stack.enter_context(serve(create_app(settings)))

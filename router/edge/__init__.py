@@ -1,0 +1,1 @@
+"""The router at the edge: authentication, limits, CSRF and CORS, persisted queries, uploads."""

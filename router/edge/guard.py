@@ -1,0 +1,94 @@
+"""The router's edge, assembled from settings: who the caller is, which document runs, what
+may be introspected, and the browser rules. One per router app, shared by every request."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from redis.asyncio import Redis
+
+from core.cache import create_redis
+from core.config import Settings
+from core.security import Principal, SessionRegistry
+from router.edge.authentication import EdgeAuthenticator, JwksKeys
+from router.edge.http_rules import CorsPolicy, HeaderRules
+from router.edge.persisted import AutomaticPersistedQueries, TrustedDocuments
+from router.transport import OperationRequest
+
+INTROSPECTION_KEY_HEADER = "x-introspection-key"
+
+
+def jwks_url(settings: Settings) -> str:
+    """ROUTER_JWKS_URL, else the auth subgraph's `/.well-known/jwks.json` next to its GraphQL."""
+    if settings.router.jwks_url:
+        return settings.router.jwks_url
+    graphql = settings.router.subgraph_urls.get("auth") or settings.services.subgraph_url("auth")
+    base = graphql.rstrip("/").removesuffix("/graphql")
+    return f"{base}/.well-known/jwks.json"
+
+
+class Edge:
+    def __init__(self, settings: Settings) -> None:
+        router = settings.router
+        self.production = settings.is_production
+        self.csrf_prevention = router.csrf_prevention
+        self.cors = CorsPolicy.from_settings(router)
+        self.header_rules = HeaderRules.from_settings(router)
+        self.introspection_role = router.introspection_role
+        self.introspection_key = router.introspection_key
+        self.trusted = (
+            TrustedDocuments.load(router.trusted_documents_path)
+            if router.trusted_documents_path
+            else None
+        )
+        verify = router.verify_tokens or self.production
+        uses_redis = verify or (router.apq_ttl_seconds > 0 and self.trusted is None)
+        self.redis: Redis | None = create_redis(settings.redis) if uses_redis else None
+        self.authenticator: EdgeAuthenticator | None = None
+        if verify and self.redis is not None:
+            keys = JwksKeys(
+                jwks_url(settings),
+                algorithm=settings.security.jwt_algorithm,
+                issuer=settings.security.jwt_issuer,
+                audience=settings.security.jwt_audience,
+                ttl_seconds=router.jwks_cache_seconds,
+            )
+            self.authenticator = EdgeAuthenticator(
+                keys, SessionRegistry.from_settings(self.redis, settings)
+            )
+        self.apq: AutomaticPersistedQueries | None = None
+        if self.trusted is None and router.apq_ttl_seconds > 0 and self.redis is not None:
+            self.apq = AutomaticPersistedQueries(
+                self.redis, settings.redis.key_prefix, router.apq_ttl_seconds
+            )
+
+    async def authenticate(self, authorization: str | None) -> Principal | None:
+        """The verified caller (None when anonymous); raises `Unauthenticated`."""
+        if self.authenticator is None:
+            return None
+        return await self.authenticator.authenticate(authorization)
+
+    async def document(self, request: OperationRequest) -> OperationRequest:
+        """The request with the document that will run (persisted or trusted documents)."""
+        if self.trusted is not None:
+            return self.trusted.resolve(request)
+        if self.apq is not None:
+            return await self.apq.resolve(request)
+        return request
+
+    def may_introspect(self, principal: Principal | None, headers: Mapping[str, str]) -> bool:
+        if not self.production:
+            return True
+        if principal is not None and principal.has_role(self.introspection_role):
+            return True
+        offered = headers.get(INTROSPECTION_KEY_HEADER)
+        return bool(
+            self.introspection_key
+            and offered
+            and hmac.compare_digest(offered.encode(), self.introspection_key.encode())
+        )
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()

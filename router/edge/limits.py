@@ -1,0 +1,151 @@
+"""Operation limits: depth, aliases, root fields, tokens and cost of a parsed document.
+
+Measured once per document (the result is cached with its plan), so the hot path never walks
+a document twice. Cost: every field costs 1, and the fields under a field with a `first` or
+`last` argument count that many times (20 when the size is a variable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from graphql.language import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
+
+# The page size assumed for a list argument given by a variable (the contract's default).
+_ASSUMED_PAGE = 20
+_PAGE_ARGUMENTS = frozenset({"first", "last"})
+
+
+@dataclass(frozen=True, slots=True)
+class OperationLimits:
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_root_fields: int = 20
+    max_tokens: int = 5_000
+    max_cost: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class LimitExceeded:
+    """One limit an operation goes over: its name (`depth`, `aliases`, ...) and the values."""
+
+    limit: str
+    value: int
+    maximum: int
+    setting: str
+
+    def error(self) -> dict[str, Any]:
+        return {
+            "message": (
+                f"Operation {self.limit} {self.value} is over the limit of {self.maximum}"
+                f" ({self.setting})"
+            ),
+            "extensions": {
+                "code": "OPERATION_LIMIT_EXCEEDED",
+                "limit": self.limit,
+                "value": self.value,
+                "maximum": self.maximum,
+            },
+        }
+
+
+def tokens_over(limits: OperationLimits) -> LimitExceeded:
+    """The error of a document whose parse stopped at the token limit."""
+    return LimitExceeded("tokens", limits.max_tokens + 1, limits.max_tokens, "ROUTER_MAX_TOKENS")
+
+
+@dataclass(slots=True)
+class _Measure:
+    fragments: dict[str, FragmentDefinitionNode]
+    aliases: int = 0
+    depth: int = 0
+    cost: int = 0
+
+
+def check_limits(
+    document: DocumentNode, operation: OperationDefinitionNode, limits: OperationLimits
+) -> LimitExceeded | None:
+    """The first limit the operation exceeds, or None."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    measure = _Measure(fragments)
+    roots = _walk(operation.selection_set, measure, depth=1, multiplier=1, visiting=frozenset())
+    found = (
+        ("depth", measure.depth, limits.max_depth, "ROUTER_MAX_DEPTH"),
+        ("aliases", measure.aliases, limits.max_aliases, "ROUTER_MAX_ALIASES"),
+        ("root fields", roots, limits.max_root_fields, "ROUTER_MAX_ROOT_FIELDS"),
+        ("cost", measure.cost, limits.max_cost, "ROUTER_MAX_COST"),
+    )
+    for name, value, maximum, setting in found:
+        if value > maximum:
+            return LimitExceeded(name, value, maximum, setting)
+    return None
+
+
+def _walk(
+    selection_set: SelectionSetNode,
+    measure: _Measure,
+    *,
+    depth: int,
+    multiplier: int,
+    visiting: frozenset[str],
+) -> int:
+    """Fields directly in this selection set (through fragments); updates `measure`."""
+    fields = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            fields += 1
+            if selection.alias is not None:
+                measure.aliases += 1
+            measure.cost += multiplier
+            measure.depth = max(measure.depth, depth)
+            if selection.selection_set is not None:
+                _walk(
+                    selection.selection_set,
+                    measure,
+                    depth=depth + 1,
+                    multiplier=min(multiplier * _page_size(selection), 10**9),
+                    visiting=visiting,
+                )
+        elif isinstance(selection, InlineFragmentNode):
+            fields += _walk(
+                selection.selection_set,
+                measure,
+                depth=depth,
+                multiplier=multiplier,
+                visiting=visiting,
+            )
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = measure.fragments.get(name)
+            # A fragment cycle fails validation later; here it must only not loop.
+            if fragment is not None and name not in visiting:
+                fields += _walk(
+                    fragment.selection_set,
+                    measure,
+                    depth=depth,
+                    multiplier=multiplier,
+                    visiting=visiting | {name},
+                )
+    return fields
+
+
+def _page_size(field: FieldNode) -> int:
+    for argument in field.arguments or ():
+        if argument.name.value in _PAGE_ARGUMENTS:
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return max(int(value.value), 1)
+            return _ASSUMED_PAGE
+    return 1
