@@ -1,11 +1,16 @@
 """Router benchmark: throughput and latency of the router on the federation benchmark workload,
 side by side with a reference Node gateway (@graphql-hive/gateway) on the same subgraphs.
 
-    .venv/bin/python bench/router.py [--seconds 20] [--concurrency 32] [--skip-reference]
+    .venv/bin/python bench/router.py [--seconds 20] [--concurrency 50] [--dedup on|off|both]
+                                     [--skip-reference]
 
 Needs Node 20+ and `npm install` in bench/gateway (the reference gateway and nothing else).
 Each gateway runs pinned to CPU 0 (`taskset`); the static subgraphs and the load generator
 share the other CPUs. Every response is checked against the workload's expected answer.
+
+`--dedup on` turns inbound in-flight de-duplication on in both gateways (identical concurrent
+requests share one execution), `off` turns it off in both; subgraph fetch de-duplication stays
+at both gateways' default (on) either way.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ PYTHON = sys.executable
 @dataclass
 class Result:
     name: str
+    dedup: str
     requests: int
     failures: int
     mismatches: int
@@ -95,7 +101,7 @@ def _wait_until_answering(url: str, process: subprocess.Popen[bytes], seconds: f
     raise SystemExit(f"{url} never gave the expected answer; last: {last}")
 
 
-def _load(name: str, url: str, seconds: float, concurrency: int) -> Result:
+def _load(name: str, dedup: str, url: str, seconds: float, concurrency: int) -> Result:
     command = _pinned(
         "1-" if (os.cpu_count() or 1) > 1 else "0",
         [
@@ -115,6 +121,7 @@ def _load(name: str, url: str, seconds: float, concurrency: int) -> Result:
     data = json.loads(output.strip().splitlines()[-1])
     return Result(
         name,
+        dedup,
         data["requests"],
         data["failures"],
         data["mismatches"],
@@ -126,13 +133,13 @@ def _load(name: str, url: str, seconds: float, concurrency: int) -> Result:
 
 
 def _measure(
-    name: str, url: str, process: subprocess.Popen[bytes], args: argparse.Namespace
+    name: str, dedup: str, url: str, process: subprocess.Popen[bytes], args: argparse.Namespace
 ) -> Result:
     _wait_until_answering(url, process)
-    _load(name, url, args.warmup, args.concurrency)
-    result = _load(name, url, args.seconds, args.concurrency)
+    _load(name, dedup, url, args.warmup, args.concurrency)
+    result = _load(name, dedup, url, args.seconds, args.concurrency)
     print(
-        f"  {name}: {result.rps:.1f} req/s, p50 {result.p50:.1f} ms, "
+        f"  {name} (de-dup {dedup}): {result.rps:.1f} req/s, p50 {result.p50:.1f} ms, "
         f"p95 {result.p95:.1f} ms, p99 {result.p99:.1f} ms",
         flush=True,
     )
@@ -145,59 +152,73 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=5)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--dedup", choices=("on", "off", "both"), default="both")
     parser.add_argument("--skip-reference", action="store_true", help="Measure the router only.")
     args = parser.parse_args()
     supergraph = FIXTURES / "supergraph.graphql"
     results: list[Result] = []
     others = f"1-{(os.cpu_count() or 2) - 1}" if (os.cpu_count() or 1) > 1 else "0"
+    modes = ("off", "on") if args.dedup == "both" else (args.dedup,)
     with _process(_pinned(others, [PYTHON, "bench/workload_subgraphs.py"])):
         time.sleep(1.5)
-        env = {
-            "LOG_LEVEL": "WARNING",
-            "ROUTER_GRAPHIQL": "false",
-            "ROUTER_SUPERGRAPH_POLL_SECONDS": "0",
-        }
-        router_command = [
-            str(Path(PYTHON).parent / "unityplan"),
-            "serve",
-            "router",
-            "--supergraph",
-            str(supergraph),
-            "--port",
-            "4000",
-        ]
-        with _process(_pinned("0", router_command), env) as router:
-            results.append(
-                _measure("unityplan router", "http://127.0.0.1:4000/graphql", router, args)
-            )
-        if not args.skip_reference:
-            binary = GATEWAY_DIR / "node_modules" / ".bin" / "hive-gateway"
-            if not binary.exists():
-                raise SystemExit("Reference gateway missing: run `npm install` in bench/gateway")
-            hive_command = [
-                str(binary),
-                "supergraph",
-                str(supergraph),
-                "--port",
-                "4001",
-                "--fork",
-                "0",
-            ]
-            with _process(_pinned("0", hive_command), {"NODE_ENV": "production"}) as hive:
-                results.append(
-                    _measure("@graphql-hive/gateway", "http://127.0.0.1:4001/graphql", hive, args)
-                )
+        for dedup in modes:
+            results += _run_mode(dedup, supergraph, args)
     print()
-    print("| gateway (1 CPU) | req/s | p50 ms | p95 ms | p99 ms | failed | wrong |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| gateway (1 CPU) | inbound de-dup | req/s | p50 ms | p95 ms | p99 ms | failed | wrong |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         print(
-            f"| {r.name} | {r.rps:.1f} | {r.p50:.1f} | {r.p95:.1f} | {r.p99:.1f} "
+            f"| {r.name} | {r.dedup} | {r.rps:.1f} | {r.p50:.1f} | {r.p95:.1f} | {r.p99:.1f} "
             f"| {r.failures} | {r.mismatches} |"
         )
-    if len(results) == 2 and results[1].rps:
-        print(f"\nrouter / reference throughput ratio: {results[0].rps / results[1].rps:.2f}")
+    print()
+    for dedup in modes:
+        pair = [r for r in results if r.dedup == dedup]
+        if len(pair) == 2 and pair[1].rps:
+            ratio = pair[0].rps / pair[1].rps
+            print(f"router / reference throughput, de-dup {dedup}: {ratio:.2f}")
+
+
+def _run_mode(dedup: str, supergraph: Path, args: argparse.Namespace) -> list[Result]:
+    """The router, then the reference gateway, with inbound de-duplication `dedup`."""
+    results: list[Result] = []
+    env = {
+        "LOG_LEVEL": "WARNING",
+        "ROUTER_GRAPHIQL": "false",
+        "ROUTER_SUPERGRAPH_POLL_SECONDS": "0",
+        "ROUTER_DEDUP_QUERIES": "true" if dedup == "on" else "false",
+        # Like the reference gateway's default: no persisted queries. Token checks keep their
+        # revocation list in Redis (the benchmark's requests carry no token).
+        "ROUTER_APQ_TTL_SECONDS": "0",
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+    }
+    router_command = [
+        str(Path(PYTHON).parent / "unityplan"),
+        "serve",
+        "router",
+        "--supergraph",
+        str(supergraph),
+        "--port",
+        "4000",
+    ]
+    with _process(_pinned("0", router_command), env) as router:
+        url = "http://127.0.0.1:4000/graphql"
+        results.append(_measure("unityplan router", dedup, url, router, args))
+    if args.skip_reference:
+        return results
+    binary = GATEWAY_DIR / "node_modules" / ".bin" / "hive-gateway"
+    if not binary.exists():
+        raise SystemExit("Reference gateway missing: run `npm install` in bench/gateway")
+    hive_command = [str(binary), "supergraph", str(supergraph), "--port", "4001", "--fork", "0"]
+    if dedup == "on":
+        hive_command += ["--config-path", str(GATEWAY_DIR / "gateway-dedup.mjs")]
+    with _process(_pinned("0", hive_command), {"NODE_ENV": "production"}) as hive:
+        url = "http://127.0.0.1:4001/graphql"
+        results.append(_measure("@graphql-hive/gateway", dedup, url, hive, args))
+    return results
 
 
 if __name__ == "__main__":
