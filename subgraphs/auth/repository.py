@@ -118,6 +118,17 @@ class TerritoryRepository:
         statement = select(RotatedRefreshToken).where(RotatedRefreshToken.token_hash == hashed)
         return (await self.session.execute(statement)).scalar_one_or_none()
 
+    async def forget_successors(self, session_id: uuid.UUID, *, rotated_before: datetime) -> None:
+        await self.session.execute(
+            update(RotatedRefreshToken)
+            .where(
+                RotatedRefreshToken.session_id == session_id,
+                RotatedRefreshToken.rotated_at < rotated_before,
+                RotatedRefreshToken.successor_ciphertext.is_not(None),
+            )
+            .values(successor_ciphertext=None)
+        )
+
     async def login_session(self, session_id: uuid.UUID) -> Session | None:
         statement = select(Session).where(Session.id == session_id)
         return (await self.session.execute(statement)).scalar_one_or_none()

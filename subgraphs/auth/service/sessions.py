@@ -146,8 +146,7 @@ async def rotate_refresh_token(
     current = await repo.session_by_token_hash(hashed)
     if current is None:
         return await _rotated_again(rt, repo, refresh_token, hashed, territory_code)
-    if current.expires_at <= now:
-        await repo.end_sessions(current.user_id, only=current.id)
+    if current.expires_at <= now:  # purged with the other expired sessions
         raise InvalidToken("Refresh token has expired", reason="EXPIRED", field="refreshToken")
     user = await repo.user(current.user_id)
     if user is None or not user.is_active:
@@ -170,6 +169,10 @@ async def rotate_refresh_token(
         RotatedRefreshToken(
             token_hash=hashed, session_id=current.id, rotated_at=now, successor_ciphertext=sealed
         )
+    )
+    # Pairs kept for raced refreshes are of no use once their window has passed.
+    await repo.forget_successors(
+        current.id, rotated_before=now - timedelta(seconds=rt.settings.auth.refresh_grace_seconds)
     )
     current.token_hash = token_hash(new_refresh)
     current.last_used_at = now

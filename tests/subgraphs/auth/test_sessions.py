@@ -66,6 +66,17 @@ async def test_each_refresh_rotates_the_token(auth_app: AuthApp, territories: Te
         seen.add(pair["refreshToken"])
         token = pair["refreshToken"]
         assert (await auth_app.client(pair["accessToken"]).data(ME))["me"]["id"] == member.id
+    # Once its grace window is over, the pair kept for a raced refresh is dropped.
+    code = territories.home.code
+    await _age_rotation(auth_app, code, member.refresh_token, seconds=60)
+    await auth_app.client().data(REFRESH, {"token": token})
+    async with auth_app.runtime.db.territory_session(code) as session:
+        kept = await session.get(RotatedRefreshToken, token_hash(member.refresh_token))
+        latest = await session.get(RotatedRefreshToken, token_hash(token))
+    assert kept is not None
+    assert kept.successor_ciphertext is None
+    assert latest is not None
+    assert latest.successor_ciphertext is not None
 
 
 async def test_a_raced_refresh_gets_the_same_pair_within_the_grace_window(
