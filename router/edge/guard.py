@@ -4,7 +4,8 @@ may be introspected, and the browser rules. One per router app, shared by every 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -12,7 +13,7 @@ from core.cache import create_redis
 from core.config import Settings
 from core.security import Principal, SessionRegistry
 from router.edge.authentication import EdgeAuthenticator, JwksKeys
-from router.edge.http_rules import CorsPolicy, HeaderRules
+from router.edge.http_rules import CorsPolicy, HeaderRules, client_address
 from router.edge.persisted import AutomaticPersistedQueries, TrustedDocuments
 from router.transport import OperationRequest
 
@@ -35,6 +36,7 @@ class Edge:
         self.csrf_prevention = router.csrf_prevention
         self.cors = CorsPolicy.from_settings(router)
         self.header_rules = HeaderRules.from_settings(router)
+        self.trust_forwarded_for = settings.auth.trust_forwarded_for
         self.introspection_role = router.introspection_role
         self.introspection_key = router.introspection_key
         self.trusted = (
@@ -62,6 +64,15 @@ class Edge:
             self.apq = AutomaticPersistedQueries(
                 self.redis, settings.redis.key_prefix, router.apq_ttl_seconds
             )
+
+    def forwarded(self, headers: Mapping[str, str], peer: Sequence[Any] | None) -> dict[str, str]:
+        """The headers sent on to subgraphs, with the client's address in X-Forwarded-For
+        (per-IP limits of the subgraphs count the client, not the router)."""
+        found = self.header_rules.forwarded(headers)
+        address = client_address(headers, peer, trust_forwarded_for=self.trust_forwarded_for)
+        if address is not None:
+            found["x-forwarded-for"] = address
+        return found
 
     async def authenticate(self, authorization: str | None) -> Principal | None:
         """The verified caller (None when anonymous); raises `Unauthenticated`."""

@@ -3,8 +3,10 @@ headers go on to subgraphs. Pure functions of the request headers and the settin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from core.config import RouterSettings
 from router.transport import HttpProblem
@@ -89,3 +91,24 @@ class HeaderRules:
 
     def forwarded(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {name: headers[name] for name in self.common if name in headers}
+
+
+def client_address(
+    headers: Mapping[str, str], peer: Sequence[Any] | None, *, trust_forwarded_for: bool
+) -> str | None:
+    """The caller's IP: the first X-Forwarded-For entry behind a trusted proxy
+    (TRUST_FORWARDED_FOR), else the connection's peer; a client's own header is never trusted."""
+    if trust_forwarded_for:
+        first = headers.get("x-forwarded-for", "").split(",")[0].strip()
+        if _is_ip(first):
+            return first
+    host = peer[0] if peer else None
+    return host if isinstance(host, str) and _is_ip(host) else None
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

@@ -151,7 +151,7 @@ class RouterApp:
                 headers,
                 principal,
                 uploads,
-                self.edge.header_rules.forwarded(headers),
+                self.edge.forwarded(headers, scope.get("client")),
             )
             if isinstance(requests, list):
                 answers = await asyncio.gather(*(self._one(call, r) for r in requests))
