@@ -62,6 +62,13 @@ class JwksKeys:
             raise Unauthenticated("Access tokens cannot be checked right now")
         return self._ring
 
+    async def prefetch(self) -> None:
+        """Fetch the keys now (at start-up); a failure is logged and retried on first use."""
+        async with self._lock:
+            await self._refresh()
+        if self._ring is None:
+            self._fetched_at = float("-inf")
+
     async def _refresh(self) -> None:
         try:
             async with httpx.AsyncClient(timeout=5.0) as client:

@@ -100,6 +100,11 @@ class Edge:
             and hmac.compare_digest(offered.encode(), self.introspection_key.encode())
         )
 
+    async def start(self) -> None:
+        """Fetch the issuer's keys before the first request needs them."""
+        if self.authenticator is not None:
+            await self.authenticator.keys.prefetch()
+
     async def close(self) -> None:
         if self.redis is not None:
             await self.redis.aclose()

@@ -105,6 +105,7 @@ class RouterApp:
                     log.error("router start-up failed: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                await self.edge.start()
                 self.telemetry.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
