@@ -9,7 +9,7 @@ server log (with the trace id).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from typing import Any
 
 import strawberry.federation
@@ -97,6 +97,27 @@ def log_unexpected_errors(
         )
 
 
+def _format_result_errors(result: Any) -> None:
+    errors = getattr(result, "errors", None)
+    if errors:
+        result.errors = [
+            error if _is_formatted(error) else format_error(error) for error in errors
+        ]
+
+
+def _is_formatted(error: GraphQLError) -> bool:
+    return error.original_error is None and "code" in (error.extensions or {})
+
+
+async def _formatted_stream(results: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    try:
+        async for result in results:
+            _format_result_errors(result)
+            yield result
+    finally:
+        await results.aclose()
+
+
 class UnityPlanErrors(SchemaExtension):
     """Rewrites the operation's errors into what clients may see (logging is `process_errors`)."""
 
@@ -114,6 +135,15 @@ class FederationSchema(strawberry.federation.Schema):
         # Outcomes are counted before the errors are rewritten: they still hold the originals.
         kwargs["extensions"] = [*kwargs.get("extensions", ()), RootFieldOutcomes, UnityPlanErrors]
         super().__init__(*args, **kwargs)
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        # Each event of a subscription is its own result, outside the operation hooks the
+        # `UnityPlanErrors` extension runs in: apply the same policy to every one of them.
+        results = await super().stream(*args, **kwargs)
+        if isinstance(results, AsyncGenerator):
+            return _formatted_stream(results)
+        _format_result_errors(results)
+        return results
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

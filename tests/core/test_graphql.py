@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any, NewType
 
 import httpx
@@ -199,3 +199,39 @@ async def test_over_http_with_the_trace_id_in_the_server_log(
     ]
     entry = json.loads(server_log.getvalue())
     assert entry["trace_id"] == trace_id
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def ticks(self, fail_with: str) -> AsyncGenerator[int, None]:
+        yield 1
+        if fail_with == "platform":
+            raise NotFound("No such stream")
+        raise RuntimeError(LEAK)
+
+
+subscription_schema = FederationSchema(query=Query, subscription=Subscription)
+
+
+@pytest.mark.parametrize(
+    ("fail_with", "message", "code"),
+    [
+        ("platform", "No such stream", "NOT_FOUND"),
+        ("unexpected", "Internal server error", "INTERNAL_SERVER_ERROR"),
+    ],
+)
+async def test_subscription_events_follow_the_same_policy(
+    fail_with: str, message: str, code: str
+) -> None:
+    stream = await subscription_schema.subscribe(
+        "subscription($f: String!) { ticks(failWith: $f) }", variable_values={"f": fail_with}
+    )
+    results = [result async for result in stream]  # type: ignore[union-attr]
+    assert results[0].data == {"ticks": 1}
+    failed = results[-1]
+    assert failed.errors
+    formatted = failed.errors[0].formatted
+    assert formatted["message"] == message
+    assert formatted["extensions"]["code"] == code
+    assert "SELECT" not in json.dumps([r.errors[0].formatted for r in results if r.errors])
