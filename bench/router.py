@@ -101,20 +101,33 @@ def _wait_until_answering(url: str, process: subprocess.Popen[bytes], seconds: f
     raise SystemExit(f"{url} never gave the expected answer; last: {last}")
 
 
-def _load(name: str, dedup: str, url: str, seconds: float, concurrency: int) -> Result:
+def other_cpus() -> str:
+    """The CPUs besides the gateway's CPU 0 (for subgraphs and load)."""
+    count = os.cpu_count() or 1
+    return f"1-{count - 1}" if count > 1 else "0"
+
+
+def _load(
+    name: str,
+    dedup: str,
+    url: str,
+    seconds: float,
+    concurrency: int,
+    query_file: Path = FIXTURES / "query.graphql",
+    expected_file: Path = FIXTURES / "expected-response.json",
+) -> Result:
     command = _pinned(
-        "1-" if (os.cpu_count() or 1) > 1 else "0",
+        other_cpus(),
         [
             "node",
             str(GATEWAY_DIR / "load.mjs"),
             url,
             str(seconds),
             str(concurrency),
-            str(FIXTURES / "query.graphql"),
-            str(FIXTURES / "expected-response.json"),
+            str(query_file),
+            str(expected_file),
         ],
     )
-    command = [c if c != "1-" else f"1-{(os.cpu_count() or 2) - 1}" for c in command]
     output = subprocess.run(  # noqa: S603 - our own fixed command
         command, cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout
@@ -158,7 +171,7 @@ def main() -> None:
     args = parser.parse_args()
     supergraph = FIXTURES / "supergraph.graphql"
     results: list[Result] = []
-    others = f"1-{(os.cpu_count() or 2) - 1}" if (os.cpu_count() or 1) > 1 else "0"
+    others = other_cpus()
     modes = ("off", "on") if args.dedup == "both" else (args.dedup,)
     with _process(_pinned(others, [PYTHON, "bench/workload_subgraphs.py"])):
         time.sleep(1.5)
