@@ -24,10 +24,15 @@ from router.execution.executor import PlanRun
 from router.execution.introspection import introspect, introspection_document
 from router.execution.merge import deep_merge
 from router.execution.shaping import Shape, Shaper
+from router.execution.telemetry import plan_execution
 from router.planning import (
+    Condition,
+    Fetch,
+    Flatten,
     LruCache,
     OperationError,
     PlanningError,
+    PlanNode,
     QueryPlan,
     normalize,
     plan_operation,
@@ -66,6 +71,18 @@ class PreparedOperation:
     plan: QueryPlan
     shape: Shape
     introspection: DocumentNode | None
+    fetch_count: int = 0
+
+
+def _fetches(node: PlanNode | None) -> int:
+    """Fetch nodes of a plan (shown on its span)."""
+    if node is None:
+        return 0
+    if isinstance(node, Fetch | Flatten):
+        return 1
+    if isinstance(node, Condition):
+        return max(_fetches(node.if_clause), _fetches(node.else_clause))
+    return sum(_fetches(child) for child in node.nodes)
 
 
 class Gateway:
@@ -152,6 +169,7 @@ class Gateway:
             plan=plan,
             shape=Shape(self.schema, operation.selections),
             introspection=introspection_document(document, definition),
+            fetch_count=_fetches(plan.node),
         )
 
     def coerce_variables(
@@ -176,7 +194,9 @@ class Gateway:
     ) -> dict[str, Any]:
         """Run the plan and shape the response (`data`, and `errors` when there are any)."""
         run = PlanRun(self.client, prepared.plan, variables, headers, uploads=uploads)
-        await run.run()
+        name = prepared.definition.name.value if prepared.definition.name else None
+        with plan_execution(prepared.kind, name, prepared.fetch_count):
+            await run.run()
         if prepared.introspection is not None:
             data, errors = introspect(self.schema, prepared.introspection, variables)
             deep_merge(run.data, data)

@@ -88,3 +88,15 @@ def subgraph_fetch(subgraph: str, headers: Mapping[str, str]) -> Iterator[Fetch]
             if observer is not None:
                 observer.duration.labels(subgraph).observe(time.perf_counter() - started)
                 observer.requests.labels(subgraph, fetch.outcome).inc()
+
+
+@contextmanager
+def plan_execution(kind: str, name: str | None, fetches: int) -> Iterator[None]:
+    """The span of running one query plan: the parent of its subgraph fetches."""
+    observer = current_observer.get()
+    tracer = observer.tracer if observer is not None else trace.get_tracer("unityplan.router")
+    attributes: dict[str, Any] = {"graphql.operation.type": kind, "router.plan.fetches": fetches}
+    if name:
+        attributes["graphql.operation.name"] = name
+    with tracer.start_as_current_span("execute plan", attributes=attributes):
+        yield

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import io
 import json
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,8 @@ from typing import Any
 import httpx
 import orjson
 from jose import jwt as jose_jwt
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,7 +32,7 @@ from router.edge.authentication import JwksKeys
 from router.edge.guard import jwks_url
 from router.server.app import create_app as create_router
 from router.supergraph import parse_supergraph
-from tests.e2e.stack import LOGIN, ME, Member, Stack
+from tests.e2e.stack import LOGIN, ME, Member, Stack, eventually
 
 pytest_plugins = ["tests.e2e.stack"]
 
@@ -386,3 +389,47 @@ async def test_the_client_address_reaches_the_auth_subgraph(stack: Stack) -> Non
     sessions = await stack.graphql("{ mySessions { ipAddress current } }", token=token)
     current = [s for s in sessions["data"]["mySessions"] if s["current"]]
     assert current == [{"ipAddress": "203.0.113.77", "current": True}]
+
+
+async def test_one_request_is_one_trace_request_plan_fetches_and_both_subgraphs(
+    stack: Stack,
+) -> None:
+    member = await stack.register()
+    trace_id = secrets.randbits(128) | 1
+    traceparent = f"00-{trace_id:032x}-{secrets.randbits(64) | 1:016x}-01"
+    body = await stack.graphql(
+        "query Mine { me { username followerCount } }",
+        token=member.access_token,
+        headers={"traceparent": traceparent},
+    )
+    assert body["data"]["me"]["username"] == member.username
+
+    def named(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
+        return [s for s in spans if s.name == name]
+
+    async def complete() -> bool:
+        spans = stack.spans.of_trace(trace_id)
+        return sum(1 for s in spans if s.kind == SpanKind.SERVER) == 3
+
+    await eventually(complete, what="the router's and both subgraphs' server spans")
+    spans = stack.spans.of_trace(trace_id)
+    by_id = {s.context.span_id: s for s in spans if s.context is not None}
+    [plan] = named(spans, "execute plan")
+    assert plan.attributes is not None
+    assert plan.attributes["graphql.operation.name"] == "Mine"
+    assert plan.attributes["router.plan.fetches"] == 2
+    assert plan.parent is not None
+    router = by_id[plan.parent.span_id]
+    assert router.kind == SpanKind.SERVER
+    assert router.resource.attributes["service.name"] == "router"
+    for subgraph in ("auth", "user"):
+        [fetch] = named(spans, f"fetch {subgraph}")
+        assert fetch.parent is not None
+        assert fetch.parent.span_id == plan.context.span_id
+        [server] = [
+            s
+            for s in spans
+            if s.kind == SpanKind.SERVER and s.resource.attributes["service.name"] == subgraph
+        ]
+        assert server.parent is not None
+        assert server.parent.span_id == fetch.context.span_id

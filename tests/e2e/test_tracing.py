@@ -67,9 +67,12 @@ async def test_a_registration_is_one_trace_from_the_router_to_the_consumer(stack
     router = next(s for s in servers if _service(s) == "router")
     assert router.parent is not None
     assert router.parent.span_id == caller_span  # continues the caller's trace
+    plan = _one(spans, SpanKind.INTERNAL, "execute plan")
+    assert plan.parent is not None
+    assert plan.parent.span_id == router.context.span_id
     fetch = _one(spans, SpanKind.CLIENT, "fetch auth")
     assert fetch.parent is not None
-    assert fetch.parent.span_id == router.context.span_id
+    assert fetch.parent.span_id == plan.context.span_id
     auth = next(s for s in servers if _service(s) == "auth")
     assert auth.parent is not None
     assert auth.parent.span_id == fetch.context.span_id
