@@ -31,6 +31,13 @@ async def _may_see(info: Info, viewer_id: uuid.UUID | None, owner: uuid.UUID) ->
     return (await Loaders(rt.db, rt.directory, viewer_id).owners.load(owner)).visible
 
 
+def _fresh_loaders(info: Info, viewer_id: uuid.UUID | None) -> None:
+    # The context lives as long as the WebSocket: without new loaders every event would show
+    # the profile as it was cached for the first one.
+    rt = info.context.rt
+    info.context.loaders = Loaders(rt.db, rt.directory, viewer_id)
+
+
 @strawberry.type
 class Subscription:
     # The user's profile changed; only while the viewer may see it (anyone, for a public one).
@@ -50,6 +57,7 @@ class Subscription:
             if action not in UPDATE_ACTIONS or data.get("userId") != str(owner):
                 continue
             if await _may_see(info, viewer_id, owner):
+                _fresh_loaders(info, viewer_id)
                 yield User.of(owner)
 
     # Someone followed the signed-in user (in any territory).
@@ -75,6 +83,7 @@ class Subscription:
             )
             if follower in blocked:
                 continue
+            _fresh_loaders(info, me)
             yield UserEdge(
                 node=User.of(follower),
                 cursor=EdgeCursor(at=at, user_id=follower).encode(),

@@ -33,6 +33,9 @@ NEW_FOLLOWER = "subscription { newFollower { followedAt node { id username profi
 USER_UPDATED = (
     "subscription Watch($id: ID!) { userUpdated(userId: $id) { id username profile { about } } }"
 )
+USER_UPDATED_VISIBILITY = (
+    "subscription Own($id: ID!) { userUpdated(userId: $id) { profile { about visibility } } }"
+)
 MEMBER_JOINED = (
     "subscription Joined($code: ID!) { territoryMemberJoined(territoryCode: $code) "
     "{ id username profile { about } } }"
@@ -99,9 +102,7 @@ class TransportWs:
         self.legacy = legacy
 
     @classmethod
-    async def open(
-        cls, url: str, token: str | None = None, *, legacy: bool = False
-    ) -> TransportWs:
+    async def open(cls, url: str, token: str | None = None, *, legacy: bool = False) -> TransportWs:
         protocol = "graphql-ws" if legacy else "graphql-transport-ws"
         socket = await connect(url, subprotocols=[protocol])  # type: ignore[list-item]
         client = cls(socket, legacy)
@@ -124,7 +125,9 @@ class TransportWs:
                     continue
                 return message
 
-    async def subscribe(self, id_: str, query: str, variables: dict[str, Any] | None = None) -> None:
+    async def subscribe(
+        self, id_: str, query: str, variables: dict[str, Any] | None = None
+    ) -> None:
         kind = "start" if self.legacy else "subscribe"
         payload = {"query": query, "variables": variables or {}}
         await self.send({"id": id_, "type": kind, "payload": payload})
@@ -217,10 +220,216 @@ async def test_graphql_transport_ws_new_follower_with_fields_of_both_subgraphs(
         # Through router replica A.
         await stack.graphql(FOLLOW, {"id": star.id}, token=fan.access_token)
         message = await client.receive()
-        assert message["type"] == "next" and message["id"] == "1"
+        assert message["type"] == "next"
+        assert message["id"] == "1"
         node = message["payload"]["data"]["newFollower"]["node"]
         assert node == {"id": fan.id, "username": fan.username, "profile": {"about": "fan here"}}
     finally:
         await client.close()
     await upstreams_open(replica, 0)
     await listening(replica, 0)
+
+
+async def test_legacy_graphql_ws_user_updated_follows_privacy_mid_stream(
+    stack: Stack, replica: Replica
+) -> None:
+    owner, viewer = await stack.register(), await stack.register()
+    watcher = await TransportWs.open(replica.ws_url, viewer.access_token, legacy=True)
+    itself = await TransportWs.open(replica.ws_url, owner.access_token)
+    try:
+        await watcher.subscribe("w", USER_UPDATED, {"id": owner.id})
+        await itself.subscribe("o", USER_UPDATED_VISIBILITY, {"id": owner.id})
+        await listening(replica, 2)
+
+        async def update(about: str | None = None, visibility: str | None = None) -> None:
+            fields: dict[str, Any] = {"about": about} if about else {"visibility": visibility}
+            body = await stack.graphql(UPDATE_PROFILE, {"input": fields}, token=owner.access_token)
+            assert not body.get("errors"), body
+
+        async def owner_sees(about: str, visibility: str) -> None:
+            # The owner sees every change: once theirs arrived, the viewer's was decided too.
+            while True:
+                message = await itself.receive()
+                assert message["type"] == "next", message
+                profile = message["payload"]["data"]["userUpdated"]["profile"]
+                if profile == {"about": about, "visibility": visibility}:
+                    return
+
+        await update("one")
+        await owner_sees("one", "PUBLIC")
+        await update(visibility="PRIVATE")
+        await owner_sees("one", "PRIVATE")
+        await update("secret")
+        await owner_sees("secret", "PRIVATE")
+        await update(visibility="PUBLIC")
+        await owner_sees("secret", "PUBLIC")
+        await update("three")
+        seen: list[str | None] = []
+        while not seen or seen[-1] != "three":
+            message = await watcher.receive()
+            assert message["type"] == "data", message
+            assert message["id"] == "w"
+            user = message["payload"]["data"]["userUpdated"]
+            assert user["username"] == owner.username
+            seen.append(user["profile"]["about"])
+        # Nothing while the profile was private; the change back to PUBLIC shows its state.
+        assert seen == ["one", "secret", "three"]
+    finally:
+        await watcher.close()
+        await itself.close()
+    await listening(replica, 0)
+
+
+async def test_sse_territory_member_joined(stack: Stack, replica: Replica) -> None:
+    member = await stack.register()
+    body = {"query": MEMBER_JOINED, "variables": {"code": stack.territory.code}}
+    received: list[dict[str, Any]] = []
+
+    async def read() -> None:
+        async for event, data in sse_events(stack.http, replica.url, body, member.access_token):
+            assert event == "next", (event, data)
+            received.append(data["data"]["territoryMemberJoined"])
+
+    reader = asyncio.create_task(read())
+    await listening(replica, 1)
+    newcomer = await stack.register()
+    # Earlier registrations may still be on their way from the outbox: wait for this one.
+    await eventually(
+        lambda: _true(any(user["id"] == newcomer.id for user in received)), what="the newcomer"
+    )
+    reader.cancel()
+    joined = next(user for user in received if user["id"] == newcomer.id)
+    assert joined["username"] == newcomer.username
+    assert "profile" in joined
+    await listening(replica, 0)
+
+
+async def test_multipart_session_revoked_of_another_session(stack: Stack, replica: Replica) -> None:
+    member = await stack.register()
+    _, other_refresh = await login(stack, member)
+    body = {"query": SESSION_REVOKED}
+    received: list[dict[str, Any]] = []
+
+    async def read() -> None:
+        async for part in multipart_parts(stack.http, replica.url, body, member.access_token):
+            received.append(part)
+            return
+
+    reader = asyncio.create_task(read())
+    await listening(replica, 1)
+    answer = await stack.graphql(LOGOUT, {"token": other_refresh})
+    assert answer["data"]["logout"] is True, answer
+    async with asyncio.timeout(20):
+        await reader
+    revoked = received[0]["payload"]["data"]["sessionRevoked"]
+    assert revoked["current"] is False
+    assert revoked["id"]
+    await listening(replica, 0)
+
+
+async def test_subscriptions_needing_a_viewer_are_refused(stack: Stack, replica: Replica) -> None:
+    anonymous = await TransportWs.open(replica.ws_url)
+    try:
+        await anonymous.subscribe("1", NEW_FOLLOWER)
+        message = await anonymous.receive()
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED", message
+    finally:
+        await anonymous.close()
+    # A bad token is refused at connection_init with the protocol's Forbidden close.
+    socket = await connect(replica.ws_url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    await socket.send(
+        orjson.dumps(
+            {"type": "connection_init", "payload": {"Authorization": "Bearer nope"}}
+        ).decode()
+    )
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(socket.recv(), 10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
+    # Over SSE: 401 for a bad token, and the subgraph's UNAUTHENTICATED error when anonymous.
+    response = await stack.http.post(
+        f"{replica.url}/graphql",
+        json={"query": NEW_FOLLOWER},
+        headers={"accept": "text/event-stream", "authorization": "Bearer nope"},
+    )
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    events = [e async for e in sse_events(stack.http, replica.url, {"query": NEW_FOLLOWER}, None)]
+    assert events[0][0] == "next"
+    assert events[0][1]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert events[-1][0] == "complete"
+    await upstreams_open(replica, 0)
+
+
+async def test_revoking_the_session_ends_its_subscriptions_within_a_second(
+    stack: Stack, replica: Replica
+) -> None:
+    member = await stack.register()
+    client = await TransportWs.open(replica.ws_url, member.access_token)
+    try:
+        await client.subscribe("1", NEW_FOLLOWER)
+        await listening(replica, 1)
+        answer = await stack.graphql(LOGOUT, {"token": member.refresh_token})
+        assert answer["data"]["logout"] is True, answer
+        revoked_at = time.monotonic()
+        message = await client.receive()
+        assert time.monotonic() - revoked_at < 1.0
+        assert message["type"] == "error", message
+        assert message["id"] == "1"
+        assert message["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    finally:
+        await client.close()
+    await listening(replica, 0)
+
+
+async def test_identical_subscriptions_share_one_upstream(stack: Stack, replica: Replica) -> None:
+    owner, viewer, other = await stack.register(), await stack.register(), await stack.register()
+    tabs = [await TransportWs.open(replica.ws_url, viewer.access_token) for _ in range(2)]
+    stranger = await TransportWs.open(replica.ws_url, other.access_token)
+    try:
+        for tab in tabs:
+            await tab.subscribe("same", USER_UPDATED, {"id": owner.id})
+        await listening(replica, 1)
+        assert replica.app.realtime.service.hub.upstream_count == 1
+        # Another user's subscription is authorized for them: an upstream of its own.
+        await stranger.subscribe("s", USER_UPDATED, {"id": owner.id})
+        await listening(replica, 2)
+        assert replica.app.realtime.service.hub.upstream_count == 2
+        await stack.graphql(
+            UPDATE_PROFILE, {"input": {"about": "hi all"}}, token=owner.access_token
+        )
+        for client in (*tabs, stranger):
+            message = await client.receive()
+            assert message["payload"]["data"]["userUpdated"]["profile"]["about"] == "hi all"
+    finally:
+        for client in (*tabs, stranger):
+            await client.close()
+    await listening(replica, 0)
+
+
+async def test_connection_limit_per_client(stack: Stack, replica: Replica) -> None:
+    del stack
+    sockets = [
+        await connect(replica.ws_url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        for _ in range(PER_CLIENT_LIMIT)
+    ]
+    try:
+        extra = await connect(replica.ws_url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(extra.recv(), 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1013
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(
+                f"{replica.url}/graphql",
+                json={"query": NEW_FOLLOWER},
+                headers={"accept": "text/event-stream"},
+            )
+        assert response.status_code == 429
+    finally:
+        for socket in sockets:
+            await socket.close()
+    await eventually(
+        lambda: _true(replica.app.realtime.limits.open == 0), what="connections closed"
+    )
