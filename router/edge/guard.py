@@ -7,6 +7,7 @@ import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 
 from core.cache import create_redis
@@ -36,6 +37,7 @@ class Edge:
         self.csrf_prevention = router.csrf_prevention
         self.cors = CorsPolicy.from_settings(router)
         self.header_rules = HeaderRules.from_settings(router)
+        self._refusals: Counter | None = None
         self.trust_forwarded_for = settings.auth.trust_forwarded_for
         self.introspection_role = router.introspection_role
         self.introspection_key = router.introspection_key
@@ -99,6 +101,20 @@ class Edge:
             and offered
             and hmac.compare_digest(offered.encode(), self.introspection_key.encode())
         )
+
+    def measure(self, registry: CollectorRegistry) -> None:
+        """Count refusals in the router's metrics registry from now on."""
+        self._refusals = Counter(
+            "router_edge_refusals",
+            "Requests the edge refused, by reason: unauthenticated, operation_limit, csrf,"
+            " introspection, persisted_query",
+            ["reason"],
+            registry=registry,
+        )
+
+    def refused(self, reason: str) -> None:
+        if self._refusals is not None:
+            self._refusals.labels(reason).inc()
 
     async def start(self) -> None:
         """Fetch the issuer's keys before the first request needs them."""

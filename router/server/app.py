@@ -63,6 +63,7 @@ class RouterApp:
         self.edge = Edge(settings)
         # Spans, RED metrics and /metrics around every HTTP request.
         self.telemetry = RouterTelemetry(settings, self.state, self._http)
+        self.edge.measure(self.telemetry.metrics.registry)
         # Subscriptions over WebSocket, SSE and multipart HTTP.
         self.realtime = Realtime.create(settings, lambda: self.state.gateway)
 
@@ -141,6 +142,7 @@ class RouterApp:
             try:
                 principal = await self.edge.authenticate(headers.get("authorization"))
             except Unauthenticated as refused:
+                self.edge.refused("unauthenticated")
                 status = 401 if media_type == GRAPHQL_RESPONSE_JSON else 200
                 errors = [{"message": refused.message, "extensions": {"code": "UNAUTHENTICATED"}}]
                 await _send(send, status, orjson.dumps({"errors": errors}), media_type)
@@ -178,7 +180,11 @@ class RouterApp:
         multipart = method == "POST" and content_type.lower().startswith("multipart/form-data")
         # A POST of another simple content type is refused below (415) whatever its headers.
         if self.edge.csrf_prevention and (method == "GET" or multipart):
-            check_csrf(method, headers)
+            try:
+                check_csrf(method, headers)
+            except HttpProblem:
+                self.edge.refused("csrf")
+                raise
         if method == "GET":
             return read_get(scope["query_string"]), False
         if multipart:
@@ -192,6 +198,7 @@ class RouterApp:
         try:
             request = await self.edge.document(request)
         except PersistedQueryError as refused:
+            self.edge.refused("persisted_query")
             return (400 if media_type == GRAPHQL_RESPONSE_JSON else 200), {"errors": refused.errors}
         if call.method == "GET" and _operation_kind(request) not in {"query", None}:
             raise HttpProblem(
@@ -205,6 +212,9 @@ class RouterApp:
                 raise RequestError([_INTROSPECTION_DISABLED])
             variables = call.gateway.coerce_variables(prepared, request.variables)
         except RequestError as error:
+            code = error.errors[0].get("extensions", {}).get("code") if error.errors else None
+            if code in _EDGE_REFUSALS:
+                self.edge.refused(_EDGE_REFUSALS[code])
             # With the GraphQL response media type a request that cannot execute is a 400;
             # legacy application/json clients get 200 with the errors.
             status = 400 if media_type == GRAPHQL_RESPONSE_JSON and error.validation else 200
@@ -251,6 +261,11 @@ class RouterApp:
         return f"RouterApp(graphiql={self.graphiql})"
 
 
+# Refusals of the edge's own rules, counted by reason (router_edge_refusals_total).
+_EDGE_REFUSALS = {
+    "OPERATION_LIMIT_EXCEEDED": "operation_limit",
+    "INTROSPECTION_DISABLED": "introspection",
+}
 _INTROSPECTION_DISABLED = {
     "message": "Introspection is not allowed for this caller",
     "extensions": {"code": "INTROSPECTION_DISABLED"},

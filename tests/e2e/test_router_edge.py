@@ -433,3 +433,57 @@ async def test_one_request_is_one_trace_request_plan_fetches_and_both_subgraphs(
         ]
         assert server.parent is not None
         assert server.parent.span_id == fetch.context.span_id
+
+
+async def test_bodies_over_1_mb_are_refused_except_uploads(stack: Stack) -> None:
+    url = f"{stack.urls['router']}/graphql"
+    padding = " " * 1_000_001
+    big = await stack.http.post(
+        url,
+        content=orjson.dumps({"query": "{ territories { code }" + padding + "}"}),
+        headers={"content-type": "application/json"},
+    )
+    assert big.status_code == 413
+    member = await stack.register()
+    noise = Image.frombytes("RGB", (700, 700), secrets.token_bytes(700 * 700 * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, format="PNG")
+    assert len(buffer.getvalue()) > 1_000_000
+    operations = {
+        "query": "mutation Up($file: Upload!) { uploadAvatar(file: $file) { avatarUrl } }",
+        "variables": {"file": None},
+    }
+    response = await stack.http.post(
+        url,
+        data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.file"]})},
+        files={"0": ("big.png", buffer.getvalue(), "image/png")},
+        headers={**PREFLIGHT, "authorization": f"Bearer {member.access_token}"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["uploadAvatar"]["avatarUrl"]
+
+
+async def _refusals(stack: Stack, reason: str) -> float:
+    for family in text_string_to_metric_families(await stack.metrics("router")):
+        if family.name == "router_edge_refusals":
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.labels.get("reason") == reason:
+                    return float(sample.value)
+    return 0.0
+
+
+async def test_metrics_count_the_edge_refusals_by_reason(stack: Stack) -> None:
+    url = f"{stack.urls['router']}/graphql"
+    before = {
+        reason: await _refusals(stack, reason)
+        for reason in ("unauthenticated", "operation_limit", "csrf", "persisted_query")
+    }
+    await stack.graphql(ME, token="garbage")
+    await stack.graphql("{ " + " ".join(f"t{i}: territories {{ code }}" for i in range(21)) + " }")
+    await stack.http.get(url, params={"query": "{ territories { code } }"})
+    await stack.http.post(url, json=_apq(None, hashlib.sha256(b"never sent").hexdigest()))
+    for reason, count in before.items():
+        assert await _refusals(stack, reason) == count + 1, reason
+    text = await stack.metrics("router")
+    for name in ("router_plan_cache_hits", "router_subgraph_request_duration_seconds_bucket"):
+        assert name in text
