@@ -16,6 +16,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from core.security import KeyRing, access_token_claims
 from router.server.app import RouterApp
 from router.server.app import create_app as create_router
 from subgraphs.auth.app import create_app as create_auth
@@ -433,3 +434,118 @@ async def test_connection_limit_per_client(stack: Stack, replica: Replica) -> No
     await eventually(
         lambda: _true(replica.app.realtime.limits.open == 0), what="connections closed"
     )
+
+
+async def test_a_slow_consumer_is_cut_off_without_affecting_others(
+    stack: Stack, replica: Replica
+) -> None:
+    owner, viewer = await stack.register(), await stack.register()
+    # A client that stops reading: its socket writes never finish (an ASGI `send` that blocks).
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for message in (
+        {"type": "connection_init", "payload": {"Authorization": f"Bearer {viewer.access_token}"}},
+        {
+            "id": "slow",
+            "type": "subscribe",
+            "payload": {"query": USER_UPDATED, "variables": {"id": owner.id}},
+        },
+    ):
+        await inbox.put({"type": "websocket.receive", "text": orjson.dumps(message).decode()})
+    sent: list[dict[str, Any]] = []
+    stuck = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if not sent:
+            sent.append({"type": "connecting"})
+            return {"type": "websocket.connect"}
+        return await inbox.get()
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "websocket.send" and '"next"' in message["text"]:
+            stuck.set()
+            await asyncio.Event().wait()  # never drains
+
+    scope = {
+        "type": "websocket",
+        "path": "/graphql",
+        "headers": [],
+        "subprotocols": ["graphql-transport-ws"],
+        "client": ("10.77.0.1", 5000),
+    }
+    slow = asyncio.create_task(replica.app(scope, receive, send))  # type: ignore[arg-type]
+    # A healthy client of the same session shares the upstream with the slow one.
+    healthy = await TransportWs.open(replica.ws_url, viewer.access_token)
+    try:
+        await healthy.subscribe("ok", USER_UPDATED, {"id": owner.id})
+        await listening(replica, 1)
+        assert replica.app.realtime.service.hub.upstream_count == 1
+        for n in range(BUFFER + 2):
+            about = f"event {n}"
+            await stack.graphql(
+                UPDATE_PROFILE, {"input": {"about": about}}, token=owner.access_token
+            )
+            message = await healthy.receive()
+            assert message["payload"]["data"]["userUpdated"]["profile"]["about"] == about
+        assert stuck.is_set()
+        async with asyncio.timeout(10):
+            await slow
+        closes = [m for m in sent if m["type"] == "websocket.close"]
+        assert closes == [{"type": "websocket.close", "code": 4413, "reason": closes[0]["reason"]}]
+        assert "slow" in closes[0]["reason"].lower()
+        # The healthy client goes on receiving.
+        await stack.graphql(UPDATE_PROFILE, {"input": {"about": "after"}}, token=owner.access_token)
+        message = await healthy.receive()
+        assert message["payload"]["data"]["userUpdated"]["profile"]["about"] == "after"
+    finally:
+        slow.cancel()
+        await healthy.close()
+    await listening(replica, 0)
+
+
+def _short_lived(stack: Stack, member: Member, seconds: int) -> tuple[str, float]:
+    """An access token of the member's session that expires in `seconds`, and when."""
+    keyring = KeyRing.from_settings(stack.settings)
+    claims = keyring.verify(member.access_token)
+    token = keyring.sign(
+        access_token_claims(
+            user_id=claims["user_id"],
+            username=claims["username"],
+            territory_code=claims["territory_code"],
+            session_id=claims["sid"],
+            roles=claims.get("roles", []),
+        ),
+        ttl_seconds=seconds,
+    )
+    return token, float(keyring.verify(token)["exp"])
+
+
+async def test_an_expiring_token_ends_subscriptions_unless_refreshed_by_ping(
+    stack: Stack, replica: Replica
+) -> None:
+    member, fan = await stack.register(), await stack.register()
+    short, expires_at = _short_lived(stack, member, 2)
+    expiring = await TransportWs.open(replica.ws_url, short)
+    renewed = await TransportWs.open(replica.ws_url, short, legacy=False)
+    try:
+        await expiring.subscribe("e", NEW_FOLLOWER)
+        await renewed.subscribe("r", NEW_FOLLOWER)
+        # A ping carrying a fresh token of the same user keeps the connection's streams open.
+        await renewed.send(
+            {"type": "ping", "payload": {"Authorization": f"Bearer {member.access_token}"}}
+        )
+        assert (await renewed.receive())["type"] == "pong"
+        message = await expiring.receive()
+        assert time.time() >= expires_at - 1
+        assert message["type"] == "error", message
+        assert message["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert "expired" in message["payload"][0]["message"]
+        await listening(replica, 1)
+        await stack.graphql(FOLLOW, {"id": member.id}, token=fan.access_token)
+        message = await renewed.receive()
+        assert message["type"] == "next", message
+        assert message["payload"]["data"]["newFollower"]["node"]["id"] == fan.id
+    finally:
+        await expiring.close()
+        await renewed.close()
+    await listening(replica, 0)
