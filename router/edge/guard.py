@@ -4,11 +4,13 @@ may be introspected, and the browser rules. One per router app, shared by every 
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from core.cache import create_redis
 from core.config import Settings
@@ -16,7 +18,9 @@ from core.security import Principal, SessionRegistry
 from router.edge.authentication import EdgeAuthenticator, JwksKeys
 from router.edge.http_rules import CorsPolicy, HeaderRules, client_address
 from router.edge.persisted import AutomaticPersistedQueries, TrustedDocuments
-from router.transport import OperationRequest
+from router.transport import HttpProblem, OperationRequest
+
+log = logging.getLogger("unityplan.router.edge")
 
 INTROSPECTION_KEY_HEADER = "x-introspection-key"
 
@@ -80,7 +84,12 @@ class Edge:
         """The verified caller (None when anonymous); raises `Unauthenticated`."""
         if self.authenticator is None:
             return None
-        return await self.authenticator.authenticate(authorization)
+        try:
+            return await self.authenticator.authenticate(authorization)
+        except RedisError as exc:
+            # Fail closed: without the revocation registry a signed-out token might pass.
+            log.error("revocation registry unavailable: %s", exc)
+            raise HttpProblem(503, "Sign-in cannot be checked right now, try again") from exc
 
     async def document(self, request: OperationRequest) -> OperationRequest:
         """The request with the document that will run (persisted or trusted documents)."""

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from core.errors import ConfigError
 from router.transport import OperationRequest
+
+log = logging.getLogger("unityplan.router.edge")
 
 _LOCAL_DOCUMENTS = 1000
 
@@ -22,7 +26,7 @@ class PersistedQueryError(Exception):
 
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
-        self.errors = [{"message": message, "extensions": {"code": code}}]
+        self.errors: list[dict[str, Any]] = [{"message": message, "extensions": {"code": code}}]
 
 
 def sha256_hex(document: str) -> str:
@@ -62,12 +66,20 @@ class AutomaticPersistedQueries:
                     "provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH"
                 )
             if self._local.get(wanted) is None:
-                await self.redis.set(self.prefix + wanted, request.query, ex=self.ttl_seconds)
+                try:
+                    await self.redis.set(self.prefix + wanted, request.query, ex=self.ttl_seconds)
+                except RedisError as exc:  # the text is here: run it, register it later
+                    log.warning("APQ registration failed: %s", exc)
+                    return request
                 self._remember(wanted, request.query)
             return request
         document = self._local.get(wanted)
         if document is None:
-            stored = await self.redis.get(self.prefix + wanted)
+            try:
+                stored = await self.redis.get(self.prefix + wanted)
+            except RedisError as exc:  # the client sends the text next, as after any miss
+                log.warning("APQ lookup failed: %s", exc)
+                stored = None
             if stored is None:
                 raise PersistedQueryError("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
             document = stored.decode() if isinstance(stored, bytes) else str(stored)
