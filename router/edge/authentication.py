@@ -14,7 +14,8 @@ from jose import jwt as jose_jwt
 from jose.exceptions import JOSEError
 
 from core.errors import ConfigError, Unauthenticated
-from core.security import KeyRing, Principal, SessionRegistry, authenticate, bearer_token
+from core.observability.http import label_request
+from core.security import KeyRing, Principal, SessionRegistry, bearer_token, principal_from_claims
 from core.security.keys import Algorithm
 
 log = logging.getLogger("unityplan.router.edge")
@@ -22,6 +23,8 @@ log = logging.getLogger("unityplan.router.edge")
 # A token with an unknown kid triggers at most one JWKS fetch per this many seconds, so a
 # stream of forged kids cannot turn the router into a load generator against the auth service.
 _MIN_REFRESH_SECONDS = 5.0
+# Verified tokens remembered (bounded by dropping all when full).
+_VERIFIED_TOKENS = 10_000
 
 
 class JwksKeys:
@@ -43,6 +46,8 @@ class JwksKeys:
         self.audience = audience
         self.ttl_seconds = ttl_seconds
         self.fetches = 0
+        # Changes whenever the set of keys does (verified tokens are then checked again).
+        self.generation = 0
         self._clock = clock
         self._ring: KeyRing | None = None
         self._fetched_at = float("-inf")
@@ -75,9 +80,12 @@ class JwksKeys:
                 response = await client.get(self.url)
                 response.raise_for_status()
                 jwks: Mapping[str, Any] = response.json()
-            self._ring = KeyRing.from_jwks(
+            ring = KeyRing.from_jwks(
                 jwks, algorithm=self.algorithm, issuer=self.issuer, audience=self.audience
             )
+            if self._ring is None or set(ring.kids) != set(self._ring.kids):
+                self.generation += 1
+            self._ring = ring
             self.fetches += 1
         except (httpx.HTTPError, ValueError, ConfigError) as exc:
             # Keep the previous keys: an auth outage must not sign everybody out.
@@ -86,19 +94,38 @@ class JwksKeys:
 
 
 class EdgeAuthenticator:
-    """The caller of a request, checked once at the edge before any subgraph is called."""
+    """The caller of a request, checked once at the edge before any subgraph is called.
+
+    A verified token's principal is remembered until the token expires or the issuer's keys
+    change: a signature check costs ~0.2 ms of CPU, and a client sends the same token for
+    many requests. The revocation check is never remembered.
+    """
 
     def __init__(self, keys: JwksKeys, sessions: SessionRegistry) -> None:
         self.keys = keys
         self.sessions = sessions
+        self._verified: dict[str, Principal] = {}
+        self._generation = keys.generation
 
     async def authenticate(self, authorization: str | None) -> Principal | None:
         """None when anonymous; `Unauthenticated` for a bad, expired or revoked token."""
         token = bearer_token(authorization)
         if token is None:
             return None
-        ring = await self.keys.ring(_kid(token))
-        return await authenticate(authorization, ring, self.sessions)
+        if self._generation != self.keys.generation:
+            self._verified.clear()
+            self._generation = self.keys.generation
+        principal = self._verified.get(token)
+        if principal is None or principal.expires_at.timestamp() <= time.time():
+            ring = await self.keys.ring(_kid(token))
+            principal = principal_from_claims(ring.verify(token))
+            if len(self._verified) >= _VERIFIED_TOKENS:
+                self._verified.clear()
+            self._verified[token] = principal
+        if await self.sessions.is_revoked(principal.session_id):
+            raise Unauthenticated("Session has ended, sign in again")
+        label_request(territory=principal.territory_code, user_id=principal.user_id)
+        return principal
 
 
 def _kid(token: str) -> str | None:
