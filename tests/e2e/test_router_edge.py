@@ -157,6 +157,8 @@ async def test_jwks_is_cached_and_refetched_for_an_unknown_kid(stack: Stack) -> 
     now[0] += 400
     await keys.ring()
     assert keys.fetches == 3  # and after the cache time in any case
+    # The same keys each time: tokens verified earlier stay remembered.
+    assert keys.generation == 1
 
 
 async def test_limits_are_refused_by_name_before_any_subgraph_is_called(stack: Stack) -> None:
