@@ -251,8 +251,16 @@ async def test_introspection_in_production_needs_the_tooling_role(stack: Stack) 
     ring = _issuer_ring(stack)
     tooling = ring.sign({**_claims_of(member), "roles": ["tooling"]}, ttl_seconds=600)
     async with _side_router(
-        stack, APP_ENV="production", JWT_PRIVATE_KEYS="", ROUTER_INTROSPECTION_KEY="k3y"
+        stack,
+        APP_ENV="production",
+        JWT_PRIVATE_KEYS="",
+        ROUTER_INTROSPECTION_KEY="k3y",
+        ROUTER_VERIFY_TOKENS="false",  # ignored in production
     ) as router:
+        forged = await router.post(
+            "/graphql", json={"query": ME}, headers={"authorization": "Bearer forged"}
+        )
+        assert forged.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
         async def introspect(headers: dict[str, str]) -> dict[str, Any]:
             response = await router.post("/graphql", json={"query": INTROSPECTION}, headers=headers)
