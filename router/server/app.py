@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -25,6 +25,8 @@ from router.edge.http_rules import check_csrf
 from router.edge.persisted import PersistedQueryError
 from router.edge.uploads import read_multipart
 from router.execution import Gateway, RequestError
+from router.execution.incremental import Incremental
+from router.planning.defer import split_deferred
 from router.planning.operation import OperationError, select_operation
 from router.server.dedup import InflightQueries, query_key
 from router.server.graphiql import GRAPHIQL_HTML
@@ -39,6 +41,7 @@ from router.transport import (
     read_post,
 )
 from router.transport.http import operation_request
+from router.transport.multipart import accepts_incremental, send_incremental
 from router.transport.realtime import Realtime
 from router.transport.streams import serve_stream, streaming_kind
 from router.transport.websocket import serve_websocket
@@ -161,7 +164,11 @@ class RouterApp:
                 payload = orjson.dumps([answer for _, answer in answers])
                 await _send(send, 200, payload, media_type)
                 return
-            status, answer = await self._one(call, requests)
+            incremental = accepts_incremental(headers.get("accept"))
+            status, answer = await self._one(replace(call, incremental=incremental), requests)
+            if isinstance(answer, Incremental):
+                await send_incremental(send, answer.payloads())
+                return
         except HttpProblem as problem:
             body = orjson.dumps({"errors": [{"message": problem.message}]})
             await _send(send, problem.status, body, "application/json", problem.headers)
@@ -193,7 +200,9 @@ class RouterApp:
         body = await _read_body(receive, router.max_request_bytes)
         return read_post(content_type, body, batching=router.batch_requests), False
 
-    async def _one(self, call: _Call, request: OperationRequest) -> tuple[int, dict[str, Any]]:
+    async def _one(
+        self, call: _Call, request: OperationRequest
+    ) -> tuple[int, dict[str, Any] | Incremental]:
         media_type = call.media_type
         try:
             request = await self.edge.document(request)
@@ -204,6 +213,10 @@ class RouterApp:
             raise HttpProblem(
                 405, "Only queries may use GET; send mutations with POST", {"allow": "POST"}
             )
+        split = split_deferred(request.query, request.operation_name, request.variables)
+        if split is not None:
+            # Validated and planned without `@defer`; the primary part is planned on its own.
+            request = replace(request, query=split.complete_query)
         try:
             prepared = call.gateway.prepare(request.query, request.operation_name)
             if prepared.introspection is not None and not self.edge.may_introspect(
@@ -221,6 +234,12 @@ class RouterApp:
             if not error.validation:
                 status = 500 if media_type == GRAPHQL_RESPONSE_JSON else 200
             return status, {"errors": error.errors}
+        if split is not None and call.incremental:
+            incremental = Incremental.prepare(
+                call.gateway, split, prepared, variables, request.variables, call.forwarded
+            )
+            if incremental is not None:
+                return 200, incremental
         execute = partial(
             call.gateway.execute, prepared, variables, call.forwarded, uploads=call.uploads
         )
@@ -283,6 +302,8 @@ class _Call:
     principal: Principal | None
     uploads: bool
     forwarded: dict[str, str]
+    # The client reads `@defer` payloads as multipart/mixed (single requests only).
+    incremental: bool = False
 
 
 def _operation_kind(request: OperationRequest) -> str | None:
