@@ -28,7 +28,7 @@ from router.execution import Gateway, RequestError
 from router.execution.incremental import Incremental
 from router.planning.defer import split_deferred
 from router.planning.operation import OperationError, select_operation
-from router.server.dedup import InflightQueries, query_key
+from router.server.dedup import InflightQueries, query_key, response_bytes
 from router.server.graphiql import GRAPHIQL_HTML
 from router.server.state import RouterState
 from router.server.telemetry import RouterTelemetry
@@ -173,7 +173,7 @@ class RouterApp:
             body = orjson.dumps({"errors": [{"message": problem.message}]})
             await _send(send, problem.status, body, "application/json", problem.headers)
             return
-        await _send(send, status, orjson.dumps(answer), media_type)
+        await _send(send, status, response_bytes(answer), media_type)
 
     async def _read_requests(
         self, scope: Scope, receive: Receive, headers: dict[str, str]

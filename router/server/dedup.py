@@ -40,6 +40,28 @@ def query_key(
     )
 
 
+class SharedAnswer(dict[str, Any]):
+    """An answer that several requests share: encoded to JSON once, for all of them."""
+
+    __slots__ = ("_encoded",)
+
+    def __init__(self, answer: Mapping[str, Any]) -> None:
+        super().__init__(answer)
+        self._encoded: bytes | None = None
+
+    def encoded(self) -> bytes:
+        if self._encoded is None:
+            self._encoded = orjson.dumps(self)
+        return self._encoded
+
+
+def response_bytes(answer: Any) -> bytes:
+    """The JSON body of an answer (a shared one is encoded only once)."""
+    if isinstance(answer, SharedAnswer):
+        return answer.encoded()
+    return orjson.dumps(answer)
+
+
 class InflightQueries:
     """The router's queries in flight, by `query_key`; off when `enabled` is false."""
 
@@ -55,4 +77,8 @@ class InflightQueries:
     async def answer(self, key: QueryKey, execute: Callable[[], Awaitable[Any]]) -> Any:
         if not self.enabled:
             return await execute()
-        return await self._inflight.share(key, execute)
+
+        async def shared() -> SharedAnswer:
+            return SharedAnswer(await execute())
+
+        return await self._inflight.share(key, shared)

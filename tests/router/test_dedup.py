@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from core.config import RouterSettings, Settings, load_settings
 from router.execution.dedup import Inflight, fetch_key, is_query_document
 from router.server.app import RouterApp, create_app
-from router.server.dedup import query_key
+from router.server.dedup import SharedAnswer, query_key, response_bytes
 from router.supergraph import parse_supergraph
 from tests.router.subgraph_kit import FakeSubgraph, make_subgraph, serve
 from tests.router.supergraphs import SHOP
@@ -245,6 +246,13 @@ async def test_shared_work_survives_a_caller_going_away_and_failures_reach_every
     )
     assert [str(r) for r in results] == ["subgraph down"] * 2
     assert len(inflight) == 0
+
+
+def test_a_shared_answer_is_encoded_once() -> None:
+    answer = SharedAnswer({"data": {"me": {"name": "Ada"}}})
+    assert response_bytes(answer) == orjson.dumps({"data": {"me": {"name": "Ada"}}})
+    assert response_bytes(answer) is response_bytes(answer)
+    assert response_bytes({"data": None}) == b'{"data":null}'
 
 
 def test_keys_tell_viewers_and_variables_apart_but_not_trace_context() -> None:
