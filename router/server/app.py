@@ -111,6 +111,7 @@ class RouterApp:
                     return
                 await self.edge.start()
                 self.telemetry.start()
+                self.realtime.drain_on_sigterm()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.realtime.close()

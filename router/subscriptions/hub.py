@@ -113,6 +113,11 @@ class SubscriptionHub:
     def upstream_count(self) -> int:
         return len(self._upstreams)
 
+    @property
+    def client_count(self) -> int:
+        """Client subscriptions fed by the upstreams."""
+        return sum(len(upstream.mailboxes) for upstream in self._upstreams.values())
+
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(skip_auto_headers=("User-Agent",))

@@ -3,8 +3,12 @@ client's subscription from a GraphQL request payload."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 from core.config import Settings
@@ -63,6 +67,8 @@ class Realtime:
     service: SubscriptionService
     gateway: Callable[[], Gateway | None]
     limits: ConnectionLimits
+    draining: bool = False
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     def create(cls, settings: Settings, gateway: Callable[[], Gateway | None]) -> Realtime:
@@ -94,6 +100,10 @@ class Realtime:
                 [{"message": "A subscription needs a query", "extensions": {"code": "BAD_REQUEST"}}]
             )
         gateway = self.gateway()
+        if self.draining:
+            raise SubscriptionRequestError(
+                [{"message": "The router is shutting down", "extensions": {"code": "UNAVAILABLE"}}]
+            )
         if gateway is None:
             raise SubscriptionRequestError(
                 [
@@ -112,6 +122,29 @@ class Realtime:
             gateway, prepared, inputs if isinstance(inputs, dict) else None
         )
         return self.service.events(gateway, prepared, variables, viewer, on_overflow)
+
+    async def drain(self) -> None:
+        """Complete every subscription cleanly (shutting down): upstreams end, each client gets
+        its protocol's `complete`, and new subscriptions are refused."""
+        self.draining = True
+        await self.service.hub.close()
+
+    def drain_on_sigterm(self) -> None:
+        """Chain onto the server's SIGTERM handler (uvicorn's), so subscriptions complete
+        before the server waits for open connections, which long-lived streams would hold."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+        if not hasattr(getattr(previous, "__self__", None), "should_exit"):
+            return  # not served by uvicorn: leave the process's handling alone
+        loop = asyncio.get_running_loop()
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            loop.call_soon_threadsafe(lambda: self._tasks.add(loop.create_task(self.drain())))
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGTERM, handler)
 
     async def close(self) -> None:
         await self.service.close()

@@ -554,3 +554,37 @@ async def test_an_expiring_token_ends_subscriptions_unless_refreshed_by_ping(
         await expiring.close()
         await renewed.close()
     await listening(replica, 0)
+
+
+async def test_shutting_down_completes_every_subscription_cleanly(
+    stack: Stack, replica: Replica
+) -> None:
+    member = await stack.register()
+    client = await TransportWs.open(replica.ws_url, member.access_token)
+    events: list[str] = []
+
+    async def read_sse() -> None:
+        body = {"query": NEW_FOLLOWER}
+        async for event, _ in sse_events(stack.http, replica.url, body, member.access_token):
+            events.append(event)
+
+    try:
+        await client.subscribe("1", NEW_FOLLOWER)
+        reader = asyncio.create_task(read_sse())
+        await listening(replica, 1)  # the same session's identical subscriptions share it
+        hub = replica.app.realtime.service.hub
+        await eventually(lambda: _true(hub.client_count == 2), what="both clients")
+        await replica.app.realtime.drain()  # what SIGTERM starts
+        assert await client.receive() == {"id": "1", "type": "complete"}
+        async with asyncio.timeout(10):
+            await reader
+        assert events == ["complete"]
+        # While draining, nothing new starts.
+        await client.subscribe("2", NEW_FOLLOWER)
+        message = await client.receive()
+        assert message["type"] == "error"
+        assert message["payload"][0]["extensions"]["code"] == "UNAVAILABLE"
+    finally:
+        replica.app.realtime.draining = False
+        await client.close()
+    await listening(replica, 0)
