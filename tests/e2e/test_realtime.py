@@ -4,9 +4,11 @@ real subgraphs and NATS; events caused by mutations sent through the other repli
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -587,4 +589,57 @@ async def test_shutting_down_completes_every_subscription_cleanly(
     finally:
         replica.app.realtime.draining = False
         await client.close()
+    await listening(replica, 0)
+
+
+NODE_MODULES = Path(__file__).resolve().parents[2] / "bench" / "gateway" / "node_modules"
+# The `graphql-ws` library's own client: prints every `next` payload as a JSON line.
+NODE_CLIENT = """
+const { createRequire } = require("node:module");
+const load = createRequire(process.argv[1] + "/");
+const { createClient } = load("graphql-ws");
+const WebSocket = load("ws");
+const client = createClient({
+  url: process.argv[2],
+  webSocketImpl: WebSocket,
+  connectionParams: { Authorization: "Bearer " + process.argv[3] },
+});
+client.subscribe(
+  { query: process.argv[4] },
+  {
+    next: (value) => console.log(JSON.stringify(value)),
+    error: (error) => { console.log(JSON.stringify({ failed: String(error) })); process.exit(1); },
+    complete: () => process.exit(0),
+  },
+);
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (NODE_MODULES / "graphql-ws").is_dir(),
+    reason="needs Node and the graphql-ws npm package (npm ci in bench/gateway)",
+)
+async def test_the_graphql_ws_npm_client(stack: Stack, replica: Replica) -> None:
+    star, fan = await stack.register(), await stack.register()
+    node = await asyncio.create_subprocess_exec(
+        "node",
+        "-e",
+        NODE_CLIENT,
+        str(NODE_MODULES),
+        replica.ws_url,
+        star.access_token,
+        NEW_FOLLOWER,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        await listening(replica, 1)
+        await stack.graphql(FOLLOW, {"id": star.id}, token=fan.access_token)
+        assert node.stdout is not None
+        async with asyncio.timeout(20):
+            line = await node.stdout.readline()
+        received = orjson.loads(line)
+        assert received["data"]["newFollower"]["node"]["username"] == fan.username
+    finally:
+        node.kill()
+        await node.wait()
     await listening(replica, 0)
