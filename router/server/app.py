@@ -68,7 +68,9 @@ class RouterApp:
         self.telemetry = RouterTelemetry(settings, self.state, self._http)
         self.edge.measure(self.telemetry.metrics.registry)
         # Subscriptions over WebSocket, SSE and multipart HTTP.
-        self.realtime = Realtime.create(settings, lambda: self.state.gateway)
+        self.realtime = Realtime.create(
+            settings, lambda: self.state.gateway, self.edge.authenticator
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -7,15 +7,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from core.errors import Unauthenticated
-from core.security import KeyRing, Principal, SessionRegistry, authenticate
+from core.security import Principal, SessionRegistry
 
 log = logging.getLogger("unityplan.router.subscriptions")
 
 SESSION_ENDED = "Session has ended, sign in again"
 TOKEN_EXPIRED = "Access token expired; send a fresh one to keep subscriptions open"  # noqa: S105
+
+
+# Verifies an `Authorization` value: None when absent, else the caller or `Unauthenticated`.
+Verifier = Callable[[str | None], Awaitable[Principal | None]]
 
 
 def unauthenticated(message: str) -> list[dict[str, object]]:
@@ -61,12 +65,12 @@ class SessionWatch:
 
     def __init__(
         self,
-        credentials: Callable[[], tuple[KeyRing, SessionRegistry]],
+        credentials: Callable[[], tuple[Verifier, SessionRegistry]],
         interval_seconds: float = 0.5,
     ) -> None:
         # Made on first use: an anonymous-only router needs neither signing keys nor Redis.
         self._credentials = credentials
-        self._resolved: tuple[KeyRing, SessionRegistry] | None = None
+        self._resolved: tuple[Verifier, SessionRegistry] | None = None
         self.interval_seconds = interval_seconds
         self._viewers: dict[str, set[Viewer]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -76,7 +80,7 @@ class SessionWatch:
         `Unauthenticated` for a bad, expired or revoked token."""
         if authorization is None:
             return None
-        principal = await authenticate(authorization, *self.credentials())
+        principal = await self.credentials()[0](authorization)
         if principal is None:
             return None
         viewer = Viewer(principal, authorization)
@@ -87,7 +91,7 @@ class SessionWatch:
 
     async def renew(self, viewer: Viewer, authorization: str) -> None:
         """Replace the viewer's token with a fresh one of the same user (after a refresh)."""
-        principal = await authenticate(authorization, *self.credentials())
+        principal = await self.credentials()[0](authorization)
         if principal is None or principal.user_id != viewer.principal.user_id:
             raise Unauthenticated("A fresh token must belong to the same user")
         if viewer.ended is not None:
@@ -97,7 +101,7 @@ class SessionWatch:
         viewer.schedule_expiry()
         self._viewers.setdefault(principal.session_id, set()).add(viewer)
 
-    def credentials(self) -> tuple[KeyRing, SessionRegistry]:
+    def credentials(self) -> tuple[Verifier, SessionRegistry]:
         if self._resolved is None:
             self._resolved = self._credentials()
         return self._resolved

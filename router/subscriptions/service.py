@@ -4,6 +4,7 @@ with the fields other subgraphs own (`_entities`, with the client's own credenti
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -12,13 +13,14 @@ from redis.asyncio import Redis
 
 from core.cache import create_redis
 from core.config import Settings
-from core.security import KeyRing, SessionRegistry
+from core.security import KeyRing, SessionRegistry, authenticate
+from router.edge.authentication import EdgeAuthenticator
 from router.execution import Gateway
 from router.execution.executor import PlanRun
 from router.execution.shaping import Shaper
 from router.planning import LruCache
 from router.subscriptions.hub import Ended, SubscriptionHub, UpstreamKey
-from router.subscriptions.lifetime import SessionWatch, Viewer, unauthenticated
+from router.subscriptions.lifetime import SessionWatch, Verifier, Viewer, unauthenticated
 from router.subscriptions.planning import (
     PreparedSubscription,
     SubscriptionRequestError,
@@ -49,9 +51,10 @@ def _from_subgraph(error: Any, subgraph: str) -> dict[str, Any]:
 class SubscriptionService:
     """Everything the subscription transports share: the hub, the session watch, the plans."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, authenticator: EdgeAuthenticator | None = None) -> None:
         router = settings.router
         self.settings = settings
+        self.authenticator = authenticator
         self.hub = SubscriptionHub(mailbox_capacity=router.subscription_buffer_events)
         self._redis: Redis | None = None
         self.watch = SessionWatch(self._credentials, router.subscription_revocation_check_seconds)
@@ -171,12 +174,15 @@ class SubscriptionService:
             response["errors"] = errors
         return response
 
-    def _credentials(self) -> tuple[KeyRing, SessionRegistry]:
+    def _credentials(self) -> tuple[Verifier, SessionRegistry]:
+        if self.authenticator is not None:
+            # The edge's verifier: JWKS of the auth subgraph, verified tokens remembered.
+            return self.authenticator.authenticate, self.authenticator.sessions
+        # Without edge verification (development, tests): the devstack's signing key.
         self._redis = create_redis(self.settings.redis)
-        return (
-            KeyRing.from_settings(self.settings),
-            SessionRegistry.from_settings(self._redis, self.settings),
-        )
+        keyring = KeyRing.from_settings(self.settings)
+        registry = SessionRegistry.from_settings(self._redis, self.settings)
+        return partial(authenticate, keyring=keyring, sessions=registry), registry
 
     async def close(self) -> None:
         await self.hub.close()

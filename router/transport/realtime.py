@@ -12,6 +12,7 @@ from types import FrameType
 from typing import Any
 
 from core.config import Settings
+from router.edge.authentication import EdgeAuthenticator
 from router.execution import Gateway
 from router.subscriptions import (
     SubscriptionRequestError,
@@ -71,11 +72,16 @@ class Realtime:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
-    def create(cls, settings: Settings, gateway: Callable[[], Gateway | None]) -> Realtime:
+    def create(
+        cls,
+        settings: Settings,
+        gateway: Callable[[], Gateway | None],
+        authenticator: EdgeAuthenticator | None = None,
+    ) -> Realtime:
         router = settings.router
         return cls(
             settings,
-            SubscriptionService(settings),
+            SubscriptionService(settings, authenticator),
             gateway,
             ConnectionLimits(
                 router.max_subscription_connections,

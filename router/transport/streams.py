@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
+from redis.exceptions import RedisError
 
 from core.errors import Unauthenticated
 from router.subscriptions import SlowConsumer, StreamError, SubscriptionRequestError, Viewer
@@ -125,6 +126,10 @@ async def serve_stream(
         return
     try:
         viewer = await realtime.service.watch.authenticate(headers.get("authorization"))
+    except RedisError:
+        message = "Sign-in cannot be checked right now, try again"
+        await _send_json(send, 503, {"errors": [{"message": message}]})
+        return
     except Unauthenticated as exc:
         await _send_json(
             send,

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
+from redis.exceptions import RedisError
 
 from core.errors import Unauthenticated
 from router.subscriptions import (
@@ -183,6 +184,10 @@ class WebSocketConnection:
             if self.legacy:
                 await self.send({"type": "connection_error", "payload": {"message": str(exc)}})
             await self.close(4403, "Forbidden: " + str(exc))
+            return
+        except RedisError:
+            # Fail closed: without the revocation registry a signed-out token might pass.
+            await self.close(1011, "Sign-in cannot be checked right now, try again")
             return
         self.acknowledged = True
         await self.send({"type": "connection_ack"})
