@@ -18,7 +18,6 @@ from litestar.testing import TestClient
 
 from core.config import Settings
 from core.db import Database
-from core.errors import NotFound
 from core.security import KeyRing, access_token_claims, authenticate
 from subgraphs.user.app import create_app
 from subgraphs.user.context import UserContext
@@ -159,7 +158,7 @@ async def test_new_follower_needs_a_signed_in_user(live_app: UserApp) -> None:
         NEW_FOLLOWER, context_value=await context(live_app, None, over_websocket=False)
     )
     first = await result.__anext__()  # type: ignore[union-attr]
-    assert first.errors[0].original_error.__class__.__name__ == "Unauthenticated"
+    assert first.errors[0].formatted["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_user_updated_follows_privacy(live_app: UserApp, territories: Territories) -> None:
@@ -200,7 +199,7 @@ async def test_user_updated_of_a_hidden_profile_reads_as_missing(
             context_value=await context(live_app, None, over_websocket=False),
         )
         first = await stream.__anext__()  # type: ignore[union-attr]
-        assert isinstance(first.errors[0].original_error, NotFound)
+        assert first.errors[0].formatted["extensions"]["code"] == "NOT_FOUND"
 
 
 def test_websocket_takes_the_token_from_connection_init(user_settings: Settings) -> None:
