@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from graphql import GraphQLError, GraphQLSchema, GraphQLSyntaxError, parse, validate
 from graphql.language import DocumentNode, OperationDefinitionNode
 
+from router.edge.limits import OperationLimits, check_limits, tokens_over
 from router.execution.shaping import Shape
 from router.planning import (
     Fetch,
@@ -84,13 +85,27 @@ def _coded(error: GraphQLError, code: str) -> dict[str, object]:
 
 
 def prepare_subscription(
-    supergraph: Supergraph, schema: GraphQLSchema, query: str, operation_name: str | None
+    supergraph: Supergraph,
+    schema: GraphQLSchema,
+    query: str,
+    operation_name: str | None,
+    limits: OperationLimits | None = None,
 ) -> PreparedSubscription:
-    """Parse, validate and plan a subscription; `SubscriptionRequestError` when it cannot run."""
+    """Parse, check the edge's operation limits, validate and plan a subscription;
+    `SubscriptionRequestError` when it cannot run."""
+    limits = limits or OperationLimits()
     try:
-        document = parse(query)
+        document = parse(query, max_tokens=limits.max_tokens)
     except GraphQLSyntaxError as exc:
+        if "tokens" in exc.message and "Parsing aborted" in exc.message:
+            raise SubscriptionRequestError([tokens_over(limits).error()]) from None
         raise SubscriptionRequestError([_coded(exc, "GRAPHQL_PARSE_FAILED")]) from None
+    try:
+        exceeded = check_limits(document, select_operation(document, operation_name), limits)
+    except OperationError:
+        exceeded = None  # validation names what is wrong with the document
+    if exceeded is not None:
+        raise SubscriptionRequestError([exceeded.error()])
     errors = validate(schema, document)
     if errors:
         raise SubscriptionRequestError([_coded(e, "GRAPHQL_VALIDATION_FAILED") for e in errors])

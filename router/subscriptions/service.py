@@ -70,7 +70,7 @@ class SubscriptionService:
         def build() -> PreparedSubscription | SubscriptionRequestError:
             try:
                 return prepare_subscription(
-                    gateway.supergraph, gateway.schema, query, operation_name
+                    gateway.supergraph, gateway.schema, query, operation_name, gateway.limits
                 )
             except SubscriptionRequestError as error:
                 return error

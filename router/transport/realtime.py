@@ -13,6 +13,7 @@ from typing import Any
 
 from core.config import Settings
 from router.edge.authentication import EdgeAuthenticator
+from router.edge.http_rules import client_address as edge_client_address
 from router.execution import Gateway
 from router.subscriptions import (
     SubscriptionRequestError,
@@ -55,9 +56,14 @@ class ConnectionLimits:
             self._by_client.pop(client, None)
 
 
-def client_address(scope: Mapping[str, Any]) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+def client_address(scope: Mapping[str, Any], *, trust_forwarded_for: bool) -> str:
+    """Who the connection counts against: the client's IP (X-Forwarded-For behind a trusted
+    proxy, as for every edge limit), so a load balancer's address is not everyone's."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    found = edge_client_address(
+        headers, scope.get("client"), trust_forwarded_for=trust_forwarded_for
+    )
+    return found or "unknown"
 
 
 @dataclass
@@ -88,6 +94,9 @@ class Realtime:
                 router.max_subscription_connections_per_client,
             ),
         )
+
+    def client_of(self, scope: Mapping[str, Any]) -> str:
+        return client_address(scope, trust_forwarded_for=self.settings.auth.trust_forwarded_for)
 
     @property
     def keepalive_seconds(self) -> float:

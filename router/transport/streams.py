@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from core.errors import Unauthenticated
 from router.subscriptions import SlowConsumer, StreamError, SubscriptionRequestError, Viewer
 from router.transport.http import HttpProblem, OperationRequest, read_get, read_post
-from router.transport.realtime import Realtime, client_address
+from router.transport.realtime import Realtime
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -137,7 +137,7 @@ async def serve_stream(
             {"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]},
         )
         return
-    client = client_address(scope)
+    client = realtime.client_of(scope)
     refused = realtime.limits.acquire(client)
     if refused is not None:
         if viewer is not None:

@@ -24,7 +24,6 @@ from router.transport.realtime import (
     SLOW_CONSUMER_REASON,
     TOO_MANY_CONNECTIONS_CLOSE,
     Realtime,
-    client_address,
 )
 
 log = logging.getLogger("unityplan.router.subscriptions")
@@ -97,7 +96,7 @@ class WebSocketConnection:
             await self._send({"type": "websocket.close", "code": 4406})  # refuses the handshake
             return
         await self._send({"type": "websocket.accept", "subprotocol": self.protocol})
-        client = client_address(self.scope)
+        client = self.realtime.client_of(self.scope)
         refused = self.realtime.limits.acquire(client)
         if refused is not None:
             self._closed = True

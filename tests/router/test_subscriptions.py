@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from graphql import build_schema
 
+from router.edge.limits import OperationLimits
 from router.subscriptions import (
     Ended,
     Mailbox,
@@ -195,3 +196,15 @@ def test_connection_limits_count_per_client_and_in_total() -> None:
     limits.release("a")
     assert limits.acquire("c") is None
     assert limits.open == 3
+
+
+def test_the_edge_operation_limits_hold_for_subscriptions() -> None:
+    supergraph = parse_supergraph(SUBSCRIBING_SHOP)
+    schema = build_schema(supergraph.api_sdl)
+    deep = 'subscription { reviewAdded(sku: "a") { product { category { name } } } }'
+    with pytest.raises(SubscriptionRequestError) as caught:
+        prepare_subscription(supergraph, schema, deep, None, OperationLimits(max_depth=2))
+    assert caught.value.errors[0]["extensions"]["code"] == "OPERATION_LIMIT_EXCEEDED"
+    with pytest.raises(SubscriptionRequestError) as caught:
+        prepare_subscription(supergraph, schema, deep, None, OperationLimits(max_tokens=10))
+    assert caught.value.errors[0]["extensions"]["limit"] == "tokens"
