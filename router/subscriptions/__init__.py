@@ -1,7 +1,14 @@
 """Federated subscriptions: planning, the upstream WebSocket client, de-duplication and fan-out,
 and the per-client stream that completes every event across subgraphs."""
 
-from router.subscriptions.hub import Ended, Mailbox, SlowConsumer, SubscriptionHub, UpstreamKey
+from router.subscriptions.hub import (
+    Ended,
+    Mailbox,
+    SlowConsumer,
+    SubscriptionHub,
+    UpstreamEvent,
+    UpstreamKey,
+)
 from router.subscriptions.lifetime import SessionWatch, Viewer
 from router.subscriptions.planning import (
     PreparedSubscription,
@@ -23,6 +30,7 @@ __all__ = [
     "SubscriptionPlan",
     "SubscriptionRequestError",
     "SubscriptionService",
+    "UpstreamEvent",
     "UpstreamKey",
     "Viewer",
     "prepare_subscription",

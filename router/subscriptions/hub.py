@@ -46,6 +46,16 @@ class Ended:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(eq=False, slots=True)
+class UpstreamEvent:
+    """One event of an upstream, the same object in every client's mailbox. `completions`
+    holds the response completed for each distinct client operation, computed once: clients
+    of one upstream are one session (or all anonymous), so they are allowed the same data."""
+
+    payload: dict[str, Any]
+    completions: dict[tuple[int, bytes], asyncio.Task[dict[str, Any]]] = field(default_factory=dict)
+
+
 class SlowConsumer(Exception):
     """The client did not take events as fast as they came; its mailbox overflowed."""
 
@@ -55,13 +65,13 @@ class Mailbox:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: deque[dict[str, Any] | Ended] = deque()
+        self._items: deque[UpstreamEvent | Ended] = deque()
         self._ready = asyncio.Event()
         self.overflowed = False
         # Called once on overflow: the transport aborts the connection, whose writes may block.
         self.on_overflow: Callable[[], None] | None = None
 
-    def put(self, payload: dict[str, Any]) -> bool:
+    def put(self, event: UpstreamEvent) -> bool:
         if self.overflowed:
             return False
         if len(self._items) >= self.capacity:
@@ -70,7 +80,7 @@ class Mailbox:
             if self.on_overflow is not None:
                 self.on_overflow()
             return False
-        self._items.append(payload)
+        self._items.append(event)
         self._ready.set()
         return True
 
@@ -83,7 +93,7 @@ class Mailbox:
         self._items.append(ended)
         self._ready.set()
 
-    async def get(self) -> dict[str, Any] | Ended:
+    async def get(self) -> UpstreamEvent | Ended:
         while not self._items:
             if self.overflowed:
                 raise SlowConsumer()
@@ -167,8 +177,9 @@ class SubscriptionHub:
                 self._http(), key.subgraph, url, payload, authorization
             ):
                 upstream.received += 1
+                shared = UpstreamEvent(event)
                 for mailbox in list(upstream.mailboxes):
-                    if not mailbox.put(event):
+                    if not mailbox.put(shared):
                         upstream.mailboxes.discard(mailbox)
         except UpstreamFailure as failure:
             ended = Ended(failure.errors)

@@ -3,6 +3,7 @@ with the fields other subgraphs own (`_entities`, with the client's own credenti
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from functools import partial
 from typing import Any
@@ -128,6 +129,7 @@ class SubscriptionService:
             else None
         )
         headers = {"authorization": authorization} if authorization else {}
+        memo = (id(prepared), orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
         try:
             while True:
                 item = await mailbox.get()
@@ -135,9 +137,15 @@ class SubscriptionService:
                     if item.errors:
                         raise StreamError(item.errors)
                     return
-                yield await self._complete(
-                    gateway, prepared, variables, item, headers, primary.subgraph
-                )
+                completion = item.completions.get(memo)
+                if completion is None:
+                    completion = item.completions[memo] = asyncio.create_task(
+                        self._complete(
+                            gateway, prepared, variables, item.payload, headers, primary.subgraph
+                        )
+                    )
+                # Shielded: one client leaving must not cancel what the others wait for.
+                yield await asyncio.shield(completion)
         finally:
             if stop_watching is not None:
                 stop_watching()

@@ -13,6 +13,7 @@ from router.subscriptions import (
     Mailbox,
     SlowConsumer,
     SubscriptionRequestError,
+    UpstreamEvent,
     UpstreamKey,
     prepare_subscription,
 )
@@ -157,10 +158,10 @@ async def test_a_mailbox_overflows_once_and_then_refuses_everything() -> None:
     box = Mailbox(2)
     overflowed: list[bool] = []
     box.on_overflow = lambda: overflowed.append(True)
-    assert box.put({"n": 1})
-    assert box.put({"n": 2})
-    assert not box.put({"n": 3})
-    assert not box.put({"n": 4})
+    assert box.put(UpstreamEvent({"n": 1}))
+    assert box.put(UpstreamEvent({"n": 2}))
+    assert not box.put(UpstreamEvent({"n": 3}))
+    assert not box.put(UpstreamEvent({"n": 4}))
     assert overflowed == [True]
     with pytest.raises(SlowConsumer):
         await box.get()
@@ -168,13 +169,13 @@ async def test_a_mailbox_overflows_once_and_then_refuses_everything() -> None:
 
 async def test_a_mailbox_delivers_in_order_and_a_cut_drops_what_waits() -> None:
     box = Mailbox(10)
-    box.put({"n": 1})
-    assert await box.get() == {"n": 1}
+    box.put(UpstreamEvent({"n": 1}))
+    assert (await box.get()).payload == {"n": 1}  # type: ignore[union-attr]
     waiting = asyncio.create_task(box.get())
     await asyncio.sleep(0)
-    box.put({"n": 2})
-    assert await asyncio.wait_for(waiting, 5) == {"n": 2}
-    box.put({"n": 3})
+    box.put(UpstreamEvent({"n": 2}))
+    assert (await asyncio.wait_for(waiting, 5)).payload == {"n": 2}  # type: ignore[union-attr]
+    box.put(UpstreamEvent({"n": 3}))
     box.cut(Ended([{"message": "gone"}]))
     assert await box.get() == Ended([{"message": "gone"}])
 
