@@ -291,6 +291,11 @@ class RouterSettings(_Group):
     dedup_subgraph_fetches: bool = Field(
         True, validation_alias=_env("ROUTER_DEDUP_SUBGRAPH_FETCHES")
     )
+    # Entity caching in Redis, off unless types are named: JSON {"User": 60} caches User
+    # entities for 60 s (per viewer; domain events evict a changed user's entries).
+    entity_cache_ttls: dict[str, int] = Field(
+        default_factory=dict, validation_alias=_env("ROUTER_ENTITY_CACHE_TTLS")
+    )
     # Subscriptions (WebSocket, SSE, multipart HTTP): open connections in total and per
     # client address, events buffered per slow client before it is cut off, keep-alive period,
     # how soon a revoked session ends its streams, and the WebSocket connection_init deadline.
@@ -314,7 +319,11 @@ class RouterSettings(_Group):
     )
 
     @field_validator(
-        "subgraph_timeouts", "subgraph_urls", "propagate_headers_by_subgraph", mode="before"
+        "subgraph_timeouts",
+        "subgraph_urls",
+        "propagate_headers_by_subgraph",
+        "entity_cache_ttls",
+        mode="before",
     )
     @classmethod
     def _decode_json_map(cls, value: Any) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 from router.edge.uploads import has_uploads, multipart_form
 from router.execution.batches import EntityBatch, build_batches
 from router.execution.client import SubgraphClient, SubgraphFailure
+from router.execution.entity_cache import CachedEntityFetch, EntityCache
 from router.execution.merge import Path, deep_merge, objects_with_paths
 from router.planning import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
 from router.planning.cache import LruCache
@@ -51,8 +52,10 @@ class PlanRun:
         headers: Mapping[str, str],
         *,
         uploads: bool = False,
+        entity_cache: EntityCache | None = None,
     ) -> None:
         self.client = client
+        self.entity_cache = entity_cache
         self.plan = plan
         self.variables = variables
         self.headers = headers
@@ -128,6 +131,12 @@ class PlanRun:
             for batch in build_batches(self.data, flatten)
             if batch.representations
         ]
+        cached: CachedEntityFetch | None = None
+        if self.entity_cache is not None and batches:
+            cached = CachedEntityFetch(self.entity_cache, subgraph, self.headers)
+            batches = await cached.misses(
+                batches, lambda b: self._variables_for(b.fetch), self._fill
+            )
         if not batches:
             return
         if len(batches) == 1:
@@ -154,16 +163,25 @@ class PlanRun:
             if isinstance(entities, list):
                 for index, entity in enumerate(entities[: len(batch.positions)]):
                     if isinstance(entity, dict):
-                        for obj in batch.positions[index]:
-                            if batch.fetch.refines_typename and "__typename" in entity:
-                                obj["__typename"] = entity["__typename"]
-                            deep_merge(obj, entity)
+                        if cached is not None:
+                            cached.fetched(batch, index, entity)
+                        self._fill(batch, index, entity)
         errors = body.get("errors")
+        if cached is not None and not errors:
+            await cached.store()
         if errors:
             paths = _Paths(self.data)
             for error in errors:
                 path = _entity_error_path(error, aliases, batches, paths)
                 self.errors.append(_rerooted(error, subgraph, path))
+
+    @staticmethod
+    def _fill(batch: EntityBatch, index: int, entity: dict[str, Any]) -> None:
+        """Merge one entity into every response object its representation stands for."""
+        for obj in batch.positions[index]:
+            if batch.fetch.refines_typename and "__typename" in entity:
+                obj["__typename"] = entity["__typename"]
+            deep_merge(obj, entity)
 
     def _combined(self, batches: list[EntityBatch]) -> tuple[dict[str, Any], list[str]]:
         fetches = [b.fetch for b in batches]

@@ -20,6 +20,7 @@ from graphql.language import DocumentNode, OperationDefinitionNode
 
 from router.edge.limits import OperationLimits, check_limits, tokens_over
 from router.execution.client import SubgraphClient
+from router.execution.entity_cache import EntityCache
 from router.execution.executor import PlanRun
 from router.execution.introspection import introspect, introspection_document
 from router.execution.merge import deep_merge
@@ -96,7 +97,9 @@ class Gateway:
         *,
         limits: OperationLimits | None = None,
         suggestions: bool = True,
+        entity_cache: EntityCache | None = None,
     ) -> None:
+        self.entity_cache = entity_cache
         self.supergraph = supergraph
         self.client = client
         self.limits = limits or OperationLimits()
@@ -193,7 +196,14 @@ class Gateway:
         uploads: bool = False,
     ) -> dict[str, Any]:
         """Run the plan and shape the response (`data`, and `errors` when there are any)."""
-        run = PlanRun(self.client, prepared.plan, variables, headers, uploads=uploads)
+        run = PlanRun(
+            self.client,
+            prepared.plan,
+            variables,
+            headers,
+            uploads=uploads,
+            entity_cache=self.entity_cache,
+        )
         name = prepared.definition.name.value if prepared.definition.name else None
         with plan_execution(prepared.kind, name, prepared.fetch_count):
             await run.run()

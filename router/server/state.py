@@ -8,12 +8,15 @@ import logging
 import os
 from pathlib import Path
 
+from core.cache import create_redis
 from core.config import Settings
 from router.composition import CompositionError, compose
 from router.composition.remote import SubgraphUnavailable, fetch_subgraphs
 from router.edge.http_rules import HeaderRules
 from router.edge.limits import OperationLimits
 from router.execution import Gateway, SubgraphClient
+from router.execution.entity_cache import EntityCache
+from router.execution.entity_invalidation import EntityInvalidation
 from router.supergraph import Supergraph, SupergraphError, parse_supergraph
 
 log = logging.getLogger("unityplan.router")
@@ -34,6 +37,14 @@ class RouterState:
             retries=router.subgraph_retries,
             headers_only_to=HeaderRules.from_settings(router).only_to,
         )
+        # Optional entity caching (ROUTER_ENTITY_CACHE_TTLS), evicted by domain events.
+        self.entity_cache: EntityCache | None = None
+        self.invalidation: EntityInvalidation | None = None
+        if router.entity_cache_ttls:
+            self.entity_cache = EntityCache(
+                create_redis(settings.redis), settings.redis.key_prefix, router.entity_cache_ttls
+            )
+            self.invalidation = EntityInvalidation(settings, self.entity_cache)
         self.gateway: Gateway | None = None
         self._signature: tuple[float, int] | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -55,6 +66,7 @@ class RouterState:
                 max_cost=router.max_cost,
             ),
             suggestions=self.settings.app.env == "development",
+            entity_cache=self.entity_cache,
         )
         self.gateway = gateway
         return gateway
@@ -124,6 +136,8 @@ class RouterState:
             self.reload_if_changed()
 
     async def start(self) -> None:
+        if self.invalidation is not None:
+            await self.invalidation.start()
         if self.gateway is None:
             if self.supergraph_path is None:
                 await self.compose_from_subgraphs()
@@ -140,3 +154,7 @@ class RouterState:
                 await self._watcher
             self._watcher = None
         await self.client.aclose()
+        if self.invalidation is not None:
+            await self.invalidation.stop()
+        if self.entity_cache is not None:
+            await self.entity_cache.redis.aclose()
