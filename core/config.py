@@ -317,6 +317,10 @@ class RouterSettings(_Group):
     subscription_init_timeout_seconds: float = Field(
         10.0, gt=0, validation_alias=_env("ROUTER_SUBSCRIPTION_INIT_TIMEOUT_SECONDS")
     )
+    # Operations one WebSocket may run at once (each may hold an upstream subscription).
+    max_subscriptions_per_connection: int = Field(
+        100, ge=1, validation_alias=_env("ROUTER_MAX_SUBSCRIPTIONS_PER_CONNECTION")
+    )
 
     @field_validator(
         "subgraph_timeouts",

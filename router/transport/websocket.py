@@ -209,6 +209,12 @@ class WebSocketConnection:
         if operation_id in self.operations:
             await self.close(4409, f"Subscriber for {operation_id} already exists")
             return
+        if len(self.operations) >= self.realtime.settings.router.max_subscriptions_per_connection:
+            refusal = "Too many subscriptions on this connection"
+            await self._error(
+                operation_id, [{"message": refusal, "extensions": {"code": "RATE_LIMITED"}}]
+            )
+            return
         try:
             stream = self.realtime.start(message.get("payload"), self.viewer, self._overflowed)
         except SubscriptionRequestError as error:

@@ -29,6 +29,7 @@ from tests.router.subgraph_kit import free_port
 pytest_plugins = ["tests.e2e.stack"]
 
 PER_CLIENT_LIMIT = 6
+PER_CONNECTION_LIMIT = 3
 BUFFER = 3
 FOLLOW = "mutation Follow($id: ID!) { follow(userId: $id) { id } }"
 LOGOUT = "mutation Logout($token: String!) { logout(refreshToken: $token) }"
@@ -76,6 +77,7 @@ async def replica(stack: Stack) -> AsyncIterator[Replica]:
         ROUTER_SUBSCRIPTION_BUFFER_EVENTS=BUFFER,
         ROUTER_SUBSCRIPTION_KEEPALIVE_SECONDS=0.3,
         ROUTER_SUBSCRIPTION_REVOCATION_CHECK_SECONDS=0.2,
+        ROUTER_MAX_SUBSCRIPTIONS_PER_CONNECTION=PER_CONNECTION_LIMIT,
     )
     auth = create_auth(settings, run_outbox_relay=False)
     user = create_user(settings, run_outbox_relay=False, run_consumers=False)
@@ -642,4 +644,25 @@ async def test_the_graphql_ws_npm_client(stack: Stack, replica: Replica) -> None
     finally:
         node.kill()
         await node.wait()
+    await listening(replica, 0)
+
+
+async def test_subscription_limit_per_connection(stack: Stack, replica: Replica) -> None:
+    member = await stack.register()
+    client = await TransportWs.open(replica.ws_url, member.access_token)
+    try:
+        for n in range(PER_CONNECTION_LIMIT):
+            await client.subscribe(str(n), NEW_FOLLOWER)
+        await client.subscribe("one too many", NEW_FOLLOWER)
+        message = await client.receive()
+        assert message["id"] == "one too many"
+        assert message["type"] == "error"
+        assert message["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+        # Ending one makes room for another.
+        await client.send({"id": "0", "type": "complete"})
+        await client.subscribe("next", NEW_FOLLOWER)
+        hub = replica.app.realtime.service.hub
+        await eventually(lambda: _true(hub.client_count == PER_CONNECTION_LIMIT), what="room")
+    finally:
+        await client.close()
     await listening(replica, 0)
