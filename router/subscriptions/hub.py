@@ -53,7 +53,7 @@ class UpstreamEvent:
     of one upstream are one session (or all anonymous), so they are allowed the same data."""
 
     payload: dict[str, Any]
-    completions: dict[tuple[int, bytes], asyncio.Task[dict[str, Any]]] = field(default_factory=dict)
+    completions: dict[tuple[int, bytes], asyncio.Task[bytes]] = field(default_factory=dict)
 
 
 class SlowConsumer(Exception):

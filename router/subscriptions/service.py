@@ -103,8 +103,9 @@ class SubscriptionService:
         variables: dict[str, Any],
         viewer: Viewer | None,
         on_overflow: Callable[[], None] | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """The client's responses, one per upstream event; ends when the upstream completes,
+    ) -> AsyncIterator[bytes]:
+        """The client's responses (JSON, encoded once for every client sharing the event), one
+        per upstream event; ends when the upstream completes,
         raises `StreamError` when it fails or the viewer's session or token ends, and
         `SlowConsumer` (after calling `on_overflow`) when the client fell too far behind."""
         if viewer is not None and viewer.ended is not None:
@@ -140,7 +141,7 @@ class SubscriptionService:
                 completion = item.completions.get(memo)
                 if completion is None:
                     completion = item.completions[memo] = asyncio.create_task(
-                        self._complete(
+                        self._encoded(
                             gateway, prepared, variables, item.payload, headers, primary.subgraph
                         )
                     )
@@ -150,6 +151,19 @@ class SubscriptionService:
             if stop_watching is not None:
                 stop_watching()
             self.hub.detach(key, mailbox)
+
+    async def _encoded(
+        self,
+        gateway: Gateway,
+        prepared: PreparedSubscription,
+        variables: dict[str, Any],
+        event: dict[str, Any],
+        headers: Mapping[str, str],
+        subgraph: str,
+    ) -> bytes:
+        return orjson.dumps(
+            await self._complete(gateway, prepared, variables, event, headers, subgraph)
+        )
 
     async def _complete(
         self,

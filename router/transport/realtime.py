@@ -107,7 +107,7 @@ class Realtime:
         payload: Any,
         viewer: Viewer | None,
         on_overflow: Callable[[], None] | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[bytes]:
         """The responses of the subscription a client asked for with `payload` (`query`,
         `variables`, `operationName`); `SubscriptionRequestError` when it cannot start."""
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):

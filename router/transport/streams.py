@@ -42,11 +42,11 @@ class _Format:
     closing = b"event: complete\ndata:\n\n"
     keepalive = b":\n\n"
 
-    def next(self, response: dict[str, Any]) -> bytes:
-        return b"event: next\ndata: " + orjson.dumps(response) + b"\n\n"
+    def next(self, payload: bytes) -> bytes:
+        return b"event: next\ndata: " + payload + b"\n\n"
 
     def failed(self, errors: list[dict[str, Any]]) -> bytes:
-        return self.next({"errors": errors}) + self.closing
+        return self.next(orjson.dumps({"errors": errors})) + self.closing
 
 
 class _Multipart(_Format):
@@ -55,10 +55,12 @@ class _Multipart(_Format):
     closing = b"--\r\n"
     keepalive = b"\r\ncontent-type: application/json\r\n\r\n{}\r\n--graphql"
 
-    def next(self, response: dict[str, Any]) -> bytes:
+    def next(self, payload: bytes) -> bytes:
         return (
             b"\r\ncontent-type: application/json\r\n\r\n"
-            + orjson.dumps({"payload": response})
+            + b'{"payload":'
+            + payload
+            + b"}"
             + b"\r\n--graphql"
         )
 
@@ -186,8 +188,8 @@ async def _stream(
     try:
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         await send({"type": "http.response.body", "body": framing.opening, "more_body": True})
-        async for response in events:
-            chunk = framing.next(response)
+        async for payload in events:
+            chunk = framing.next(payload)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except StreamError as error:
         ending = framing.failed(error.errors)

@@ -64,6 +64,12 @@ class WebSocketConnection:
         async with self._send_lock:
             await self._send({"type": "websocket.send", "text": orjson.dumps(message).decode()})
 
+    async def send_text(self, text: str) -> None:
+        if self._closed:
+            raise _Closed()
+        async with self._send_lock:
+            await self._send({"type": "websocket.send", "text": text})
+
     async def close(self, code: int, reason: str) -> None:
         if self._closed:
             return
@@ -233,8 +239,10 @@ class WebSocketConnection:
     async def _pump(self, operation_id: str, stream: Any) -> None:
         data = "data" if self.legacy else "next"
         try:
-            async for response in stream:
-                await self.send({"id": operation_id, "type": data, "payload": response})
+            # The payload is JSON already, shared by every client of the event.
+            head = orjson.dumps({"id": operation_id, "type": data})[:-1] + b',"payload":'
+            async for payload in stream:
+                await self.send_text((head + payload + b"}").decode())
         except StreamError as error:
             self.operations.pop(operation_id, None)
             with contextlib.suppress(_Closed):
