@@ -69,7 +69,7 @@ class RouterApp:
         self.edge.measure(self.telemetry.metrics.registry)
         # Subscriptions over WebSocket, SSE and multipart HTTP.
         self.realtime = Realtime.create(
-            settings, lambda: self.state.gateway, self.edge.authenticator
+            settings, lambda: self.state.gateway, self.edge.authenticator, self.edge.document
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -14,12 +14,14 @@ from typing import Any
 from core.config import Settings
 from router.edge.authentication import EdgeAuthenticator
 from router.edge.http_rules import client_address as edge_client_address
+from router.edge.persisted import PersistedQueryError
 from router.execution import Gateway
 from router.subscriptions import (
     SubscriptionRequestError,
     SubscriptionService,
     Viewer,
 )
+from router.transport.http import OperationRequest
 
 # Close code for a client cut off because it did not read its events in time (WebSocket).
 SLOW_CONSUMER_CLOSE = 4413
@@ -66,6 +68,10 @@ def client_address(scope: Mapping[str, Any], *, trust_forwarded_for: bool) -> st
     return found or "unknown"
 
 
+def _bad(message: str) -> list[dict[str, Any]]:
+    return [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
+
+
 @dataclass
 class Realtime:
     """The subscription side of the router app."""
@@ -74,6 +80,8 @@ class Realtime:
     service: SubscriptionService
     gateway: Callable[[], Gateway | None]
     limits: ConnectionLimits
+    # The edge's persisted-query / trusted-documents resolution, when configured.
+    documents: Callable[[OperationRequest], Awaitable[OperationRequest]] | None = None
     draining: bool = False
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -83,6 +91,7 @@ class Realtime:
         settings: Settings,
         gateway: Callable[[], Gateway | None],
         authenticator: EdgeAuthenticator | None = None,
+        documents: Callable[[OperationRequest], Awaitable[OperationRequest]] | None = None,
     ) -> Realtime:
         router = settings.router
         return cls(
@@ -93,6 +102,7 @@ class Realtime:
                 router.max_subscription_connections,
                 router.max_subscription_connections_per_client,
             ),
+            documents,
         )
 
     def client_of(self, scope: Mapping[str, Any]) -> str:
@@ -102,18 +112,32 @@ class Realtime:
     def keepalive_seconds(self) -> float:
         return self.settings.router.subscription_keepalive_seconds
 
-    def start(
+    async def start(
         self,
         payload: Any,
         viewer: Viewer | None,
         on_overflow: Callable[[], None] | None = None,
     ) -> AsyncIterator[bytes]:
         """The responses of the subscription a client asked for with `payload` (`query`,
-        `variables`, `operationName`); `SubscriptionRequestError` when it cannot start."""
-        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-            raise SubscriptionRequestError(
-                [{"message": "A subscription needs a query", "extensions": {"code": "BAD_REQUEST"}}]
-            )
+        `variables`, `operationName`, `extensions`); `SubscriptionRequestError` when it cannot
+        start. Persisted queries and trusted documents apply as for every request."""
+        if not isinstance(payload, dict):
+            raise SubscriptionRequestError(_bad("A subscription needs a query"))
+        query, name = payload.get("query"), payload.get("operationName")
+        variables, extensions = payload.get("variables"), payload.get("extensions")
+        request = OperationRequest(
+            query=query if isinstance(query, str) else "",
+            operation_name=name if isinstance(name, str) else None,
+            variables=variables if isinstance(variables, dict) else None,
+            extensions=extensions if isinstance(extensions, dict) else None,
+        )
+        if self.documents is not None:
+            try:
+                request = await self.documents(request)
+            except PersistedQueryError as refused:
+                raise SubscriptionRequestError(refused.errors) from None
+        if not request.query:
+            raise SubscriptionRequestError(_bad("A subscription needs a query"))
         gateway = self.gateway()
         if self.draining:
             raise SubscriptionRequestError(
@@ -128,14 +152,8 @@ class Realtime:
                     }
                 ]
             )
-        name = payload.get("operationName")
-        prepared = self.service.prepare(
-            gateway, payload["query"], name if isinstance(name, str) else None
-        )
-        inputs = payload.get("variables")
-        variables = self.service.variables(
-            gateway, prepared, inputs if isinstance(inputs, dict) else None
-        )
+        prepared = self.service.prepare(gateway, request.query, request.operation_name)
+        variables = self.service.variables(gateway, prepared, request.variables)
         return self.service.events(gateway, prepared, variables, viewer, on_overflow)
 
     async def drain(self) -> None:

@@ -104,6 +104,7 @@ async def _read_request(
         "query": request.query,
         "variables": request.variables,
         "operationName": request.operation_name,
+        "extensions": request.extensions,
     }
 
 
@@ -176,7 +177,7 @@ async def _stream(
     raw = [(b"content-type", framing.content_type.encode()), (b"cache-control", b"no-cache")]
     try:
         # A write stuck behind a slow client cannot be interrupted otherwise: abort the response.
-        events = realtime.start(payload, viewer, lambda: stop("slow consumer"))
+        events = await realtime.start(payload, viewer, lambda: stop("slow consumer"))
     except SubscriptionRequestError as error:
         body = framing.opening + framing.failed(error.errors)
         await send({"type": "http.response.start", "status": 200, "headers": raw})

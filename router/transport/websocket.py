@@ -222,7 +222,9 @@ class WebSocketConnection:
             )
             return
         try:
-            stream = self.realtime.start(message.get("payload"), self.viewer, self._overflowed)
+            stream = await self.realtime.start(
+                message.get("payload"), self.viewer, self._overflowed
+            )
         except SubscriptionRequestError as error:
             await self._error(operation_id, error.errors)
             return

@@ -209,3 +209,27 @@ def test_the_edge_operation_limits_hold_for_subscriptions() -> None:
     with pytest.raises(SubscriptionRequestError) as caught:
         prepare_subscription(supergraph, schema, deep, None, OperationLimits(max_tokens=10))
     assert caught.value.errors[0]["extensions"]["limit"] == "tokens"
+
+
+async def test_persisted_and_trusted_documents_apply_to_subscriptions() -> None:
+    from core.config import load_settings
+    from router.edge.persisted import PersistedQueryError
+    from router.transport.http import OperationRequest
+    from router.transport.realtime import Realtime
+
+    seen: list[OperationRequest] = []
+
+    async def trusted_only(request: OperationRequest) -> OperationRequest:
+        seen.append(request)
+        raise PersistedQueryError("Only trusted documents", "PERSISTED_QUERY_NOT_IN_LIST")
+
+    realtime = Realtime.create(load_settings({"APP_ENV": "test"}), lambda: None, None, trusted_only)
+    with pytest.raises(SubscriptionRequestError) as caught:
+        await realtime.start(
+            {"query": "subscription { x }", "extensions": {"persistedQuery": {"version": 1}}},
+            None,
+        )
+    assert caught.value.errors[0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
+    assert seen[0].query == "subscription { x }"
+    assert seen[0].extensions == {"persistedQuery": {"version": 1}}
+    await realtime.close()
