@@ -666,3 +666,25 @@ async def test_subscription_limit_per_connection(stack: Stack, replica: Replica)
     finally:
         await client.close()
     await listening(replica, 0)
+
+
+async def test_keep_alives_on_every_protocol(stack: Stack, replica: Replica) -> None:
+    member = await stack.register()
+    for legacy, expected in ((False, "ping"), (True, "ka")):
+        client = await TransportWs.open(replica.ws_url, member.access_token, legacy=legacy)
+        try:
+            async with asyncio.timeout(10):
+                message = orjson.loads(await client.socket.recv())
+            assert message["type"] == expected
+        finally:
+            await client.close()
+    # SSE: a comment line; the stream stays open meanwhile.
+    headers = {"accept": "text/event-stream", "authorization": f"Bearer {member.access_token}"}
+    async with stack.http.stream(
+        "POST", f"{replica.url}/graphql", json={"query": NEW_FOLLOWER}, headers=headers
+    ) as response:
+        async with asyncio.timeout(10):
+            async for line in response.aiter_lines():
+                if line.startswith(":"):
+                    break
+    await upstreams_open(replica, 0)
