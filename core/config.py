@@ -321,6 +321,14 @@ class RouterSettings(_Group):
     max_subscriptions_per_connection: int = Field(
         100, ge=1, validation_alias=_env("ROUTER_MAX_SUBSCRIPTIONS_PER_CONNECTION")
     )
+    # SSE resumption: how long a dropped SSE stream may be resumed with Last-Event-ID, and
+    # how many of its latest events are kept for that (a Redis stream per SSE subscription).
+    sse_retention_seconds: float = Field(
+        120.0, gt=0, validation_alias=_env("ROUTER_SSE_RETENTION_SECONDS")
+    )
+    sse_retained_events: int = Field(
+        1000, ge=1, validation_alias=_env("ROUTER_SSE_RETAINED_EVENTS")
+    )
 
     @field_validator(
         "subgraph_timeouts",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from core.cache import create_redis
 from core.config import Settings
 from router.edge.authentication import EdgeAuthenticator
 from router.edge.http_rules import client_address as edge_client_address
@@ -21,6 +22,7 @@ from router.subscriptions import (
     SubscriptionService,
     Viewer,
 )
+from router.subscriptions.replay import ReplayLogs
 from router.transport.http import OperationRequest
 
 # Close code for a client cut off because it did not read its events in time (WebSocket).
@@ -80,6 +82,7 @@ class Realtime:
     service: SubscriptionService
     gateway: Callable[[], Gateway | None]
     limits: ConnectionLimits
+    replay: ReplayLogs
     # The edge's persisted-query / trusted-documents resolution, when configured.
     documents: Callable[[OperationRequest], Awaitable[OperationRequest]] | None = None
     draining: bool = False
@@ -101,6 +104,12 @@ class Realtime:
             ConnectionLimits(
                 router.max_subscription_connections,
                 router.max_subscription_connections_per_client,
+            ),
+            ReplayLogs(
+                lambda: create_redis(settings.redis),
+                settings.redis.key_prefix,
+                retention_seconds=router.sse_retention_seconds,
+                max_events=router.sse_retained_events,
             ),
             documents,
         )
@@ -180,4 +189,5 @@ class Realtime:
         signal.signal(signal.SIGTERM, handler)
 
     async def close(self) -> None:
+        await self.replay.close()
         await self.service.close()

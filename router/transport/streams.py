@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -42,8 +42,9 @@ class _Format:
     closing = b"event: complete\ndata:\n\n"
     keepalive = b":\n\n"
 
-    def next(self, payload: bytes) -> bytes:
-        return b"event: next\ndata: " + payload + b"\n\n"
+    def next(self, payload: bytes, event_id: str | None = None) -> bytes:
+        head = b"id: " + event_id.encode() + b"\n" if event_id else b""
+        return head + b"event: next\ndata: " + payload + b"\n\n"
 
     def failed(self, errors: list[dict[str, Any]]) -> bytes:
         return self.next(orjson.dumps({"errors": errors})) + self.closing
@@ -55,7 +56,7 @@ class _Multipart(_Format):
     closing = b"--\r\n"
     keepalive = b"\r\ncontent-type: application/json\r\n\r\n{}\r\n--graphql"
 
-    def next(self, payload: bytes) -> bytes:
+    def next(self, payload: bytes, event_id: str | None = None) -> bytes:
         return (
             b"\r\ncontent-type: application/json\r\n\r\n"
             + b'{"payload":'
@@ -149,10 +150,20 @@ async def serve_stream(
             send, 429, {"errors": [{"message": refused, "extensions": {"code": "RATE_LIMITED"}}]}
         )
         return
+    handed_over: list[Viewer] = []  # the viewer now watched for an SSE log's writer
     try:
-        await _stream(realtime, framing, payload, viewer, receive, send)
+        await _stream(
+            realtime,
+            framing,
+            payload,
+            viewer,
+            receive,
+            send,
+            headers.get("last-event-id"),
+            handed_over,
+        )
     finally:
-        if viewer is not None:
+        if viewer is not None and not handed_over:
             realtime.service.watch.forget(viewer)
         realtime.limits.release(client)
 
@@ -164,6 +175,8 @@ async def _stream(
     viewer: Viewer | None,
     receive: Receive,
     send: Send,
+    resume: str | None,
+    handed_over: list[Viewer],
 ) -> None:
     pumping = asyncio.current_task()
     assert pumping is not None
@@ -176,8 +189,12 @@ async def _stream(
 
     raw = [(b"content-type", framing.content_type.encode()), (b"cache-control", b"no-cache")]
     try:
-        # A write stuck behind a slow client cannot be interrupted otherwise: abort the response.
-        events = await realtime.start(payload, viewer, lambda: stop("slow consumer"))
+        if isinstance(framing, _Multipart):
+            # A write stuck behind a slow client cannot be interrupted otherwise: abort it.
+            source = await realtime.start(payload, viewer, lambda: stop("slow consumer"))
+            events: AsyncIterator[tuple[str | None, bytes]] = _without_ids(source)
+        else:
+            events = await _logged(realtime, payload, viewer, resume, handed_over)
     except SubscriptionRequestError as error:
         body = framing.opening + framing.failed(error.errors)
         await send({"type": "http.response.start", "status": 200, "headers": raw})
@@ -189,8 +206,8 @@ async def _stream(
     try:
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         await send({"type": "http.response.body", "body": framing.opening, "more_body": True})
-        async for payload in events:
-            chunk = framing.next(payload)
+        async for event_id, event in events:
+            chunk = framing.next(event, event_id)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except StreamError as error:
         ending = framing.failed(error.errors)
@@ -206,6 +223,41 @@ async def _stream(
             await beats
         await events.aclose()  # type: ignore[attr-defined]
     await send({"type": "http.response.body", "body": ending})
+
+
+async def _without_ids(source: AsyncIterator[bytes]) -> AsyncIterator[tuple[str | None, bytes]]:
+    try:
+        async for payload in source:
+            yield None, payload
+    finally:
+        await source.aclose()  # type: ignore[attr-defined]
+
+
+async def _logged(
+    realtime: Realtime,
+    payload: Any,
+    viewer: Viewer | None,
+    resume: str | None,
+    handed_over: list[Viewer],
+) -> AsyncIterator[tuple[str | None, bytes]]:
+    """An SSE subscription read from its log: a new one (the log is written from here) or,
+    with `Last-Event-ID`, the one the client was reading, from after that event."""
+    session = viewer.principal.session_id if viewer is not None else ""
+    if resume:
+        token, _, after = resume.partition(":")
+    else:
+        source = await realtime.start(payload, viewer)
+        watched = viewer
+
+        def writer_ended() -> None:
+            if watched is not None:
+                realtime.service.watch.forget(watched)
+
+        token = await realtime.replay.record(source, session, writer_ended)
+        if viewer is not None:
+            handed_over.append(viewer)
+        after = "0"
+    return realtime.replay.follow(token, after or "0", session, realtime.keepalive_seconds)
 
 
 async def _until_disconnect(receive: Receive, stop: Callable[[], None]) -> None:

@@ -30,6 +30,7 @@ pytest_plugins = ["tests.e2e.stack"]
 
 PER_CLIENT_LIMIT = 6
 PER_CONNECTION_LIMIT = 3
+SSE_RETENTION = 3.0
 BUFFER = 3
 FOLLOW = "mutation Follow($id: ID!) { follow(userId: $id) { id } }"
 LOGOUT = "mutation Logout($token: String!) { logout(refreshToken: $token) }"
@@ -78,6 +79,8 @@ async def replica(stack: Stack) -> AsyncIterator[Replica]:
         ROUTER_SUBSCRIPTION_KEEPALIVE_SECONDS=0.3,
         ROUTER_SUBSCRIPTION_REVOCATION_CHECK_SECONDS=0.2,
         ROUTER_MAX_SUBSCRIPTIONS_PER_CONNECTION=PER_CONNECTION_LIMIT,
+        # A dropped SSE stream stays resumable (its upstream open) this long.
+        ROUTER_SSE_RETENTION_SECONDS=SSE_RETENTION,
     )
     auth = create_auth(settings, run_outbox_relay=False)
     user = create_user(settings, run_outbox_relay=False, run_consumers=False)
@@ -688,3 +691,82 @@ async def test_keep_alives_on_every_protocol(stack: Stack, replica: Replica) -> 
                 if line.startswith(":"):
                     break
     await upstreams_open(replica, 0)
+
+
+async def sse_with_ids(
+    http: httpx.AsyncClient, url: str, body: dict[str, Any], token: str, last: str | None = None
+) -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
+    """(event id, payload) of each `next` event of a graphql-sse stream."""
+    headers = {"accept": "text/event-stream", "authorization": f"Bearer {token}"}
+    if last is not None:
+        headers["last-event-id"] = last
+    async with http.stream("POST", f"{url}/graphql", json=body, headers=headers) as response:
+        assert response.status_code == 200
+        event_id: str | None = None
+        async for line in response.aiter_lines():
+            if line.startswith("id: "):
+                event_id = line.removeprefix("id: ")
+            elif line.startswith("data: "):
+                yield event_id, orjson.loads(line.removeprefix("data: "))
+                event_id = None
+
+
+async def test_sse_resumes_on_another_replica_with_last_event_id(
+    stack: Stack, replica: Replica
+) -> None:
+    owner, viewer = await stack.register(), await stack.register()
+    body = {"query": USER_UPDATED, "variables": {"id": owner.id}}
+
+    async def update(about: str) -> None:
+        answer = await stack.graphql(
+            UPDATE_PROFILE, {"input": {"about": about}}, token=owner.access_token
+        )
+        assert not answer.get("errors"), answer
+
+    first: list[tuple[str | None, dict[str, Any]]] = []
+
+    async def read_first() -> None:
+        async for event in sse_with_ids(stack.http, replica.url, body, viewer.access_token):
+            first.append(event)
+            return  # the connection drops here
+
+    reader = asyncio.create_task(read_first())
+    await listening(replica, 1)
+    await update("before the drop")
+    async with asyncio.timeout(20):
+        await reader
+    last_id, payload = first[0]
+    assert payload["data"]["userUpdated"]["profile"]["about"] == "before the drop"
+    assert last_id
+    # Missed while disconnected: kept by replica B's log.
+    await update("missed 1")
+    await update("missed 2")
+    token, _, after = last_id.partition(":")
+    replay = replica.app.realtime.replay
+    logged: list[Any] = []
+
+    async def both_logged() -> bool:
+        logged[:] = await replay.redis().xrange(replay.prefix + token, f"({after}", "+")
+        return len(logged) >= 2
+
+    await eventually(both_logged, what="the missed events in the log")
+    expected = [f"{token}:{entry_id.decode()}" for entry_id, _ in logged]
+    resumed: list[tuple[str | None, str]] = []
+    async with asyncio.timeout(20):
+        async for event_id, data in sse_with_ids(
+            stack.http, stack.urls["router"], body, viewer.access_token, last=last_id
+        ):
+            resumed.append((event_id, data["data"]["userUpdated"]["profile"]["about"]))
+            if len(resumed) == len(expected):
+                break
+    # Exactly the events after the last one seen, once each, in order (through replica A).
+    assert [event_id for event_id, _ in resumed] == expected
+    assert resumed[-1][1] == "missed 2"
+    # Gone once the retention passes without a reader: a resume is refused clearly.
+    await listening(replica, 0)
+    async with asyncio.timeout(20):
+        async for _, data in sse_with_ids(
+            stack.http, replica.url, body, viewer.access_token, last=resumed[-1][0]
+        ):
+            assert data["errors"][0]["extensions"]["code"] == "STREAM_NOT_RESUMABLE"
+            break
