@@ -16,6 +16,7 @@ from core.events.subjects import (
     cross_subject,
     global_subject,
     parse_subject,
+    realtime_user_subject,
     territory_subject,
     validate_subject,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "ensure_streams",
     "global_subject",
     "parse_subject",
+    "realtime_user_subject",
     "restore_trace_context",
     "stream_specs",
     "territory_subject",

@@ -255,6 +255,19 @@ class EventBus:
                 results.append(exc)
         return results
 
+    async def publish_live(
+        self, subjects: Sequence[str], payload: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Send a serialized CloudEvent on core NATS to each of `subjects` (logical): no stream
+        keeps it and nothing acknowledges it, it reaches whoever listens right now."""
+        if self._client is None:
+            raise InfrastructureError("The event bus is not connected")
+        wire_headers = trace_headers(headers) or None
+        for subject in subjects:
+            await self._client.publish(
+                self.namespace.wire_subject(subject), payload, headers=wire_headers
+            )
+
     # ------------------------------------------------------------------ consuming
 
     async def consume(

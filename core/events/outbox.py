@@ -3,6 +3,8 @@ describes, so it is published if and only if that change commits (see `OutboxRel
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert
@@ -12,7 +14,7 @@ from core.db.tables import outbox
 from core.db.territories import validate_territory_code
 from core.errors import BadUserInput
 from core.events.cloudevents import Event
-from core.events.subjects import Scope, parse_subject
+from core.events.subjects import Scope, Subject, parse_subject
 from core.events.tracecontext import capture_trace_context
 
 
@@ -24,11 +26,15 @@ async def enqueue(
     source: str,
     data: Any,
     territory: str | None = None,
+    audience: Sequence[uuid.UUID] = (),
 ) -> Event:
     """Write a CloudEvent to the outbox of the session's schema, in the caller's transaction.
 
     The current trace context travels with it. A territory or cross-territory subject names
     its territory, which `territory` may repeat but not contradict. Nothing is committed here.
+
+    `audience`: the users the event concerns; the relay also sends it to each one's realtime
+    subject (`rt.user.<id>.<domain>.<action>`), so their live subscriptions need no wider filter.
     """
     parsed = parse_subject(subject)
     if territory is not None:
@@ -47,10 +53,30 @@ async def enqueue(
             type=type,
             source=source,
             payload=event.to_dict(),
-            headers=capture_trace_context(),
+            headers=_headers(parsed, audience),
             # now() is the same for the whole transaction; the event's own time keeps the
             # order in which one transaction wrote several events (the relay sorts by it).
             created_at=event.time,
         )
     )
     return event
+
+
+# The key of the outbox headers naming the audience (never sent as a NATS header).
+AUDIENCE_HEADER = "audience"
+
+
+def _headers(parsed: Subject, audience: Sequence[uuid.UUID]) -> dict[str, Any]:
+    headers: dict[str, Any] = dict(capture_trace_context())
+    if audience:
+        if parsed.domain is None:
+            raise ValueError("Only events with a domain (global or territory) have an audience")
+        # Validated now, in the writer's transaction, not when the relay publishes.
+        headers[AUDIENCE_HEADER] = sorted({str(uuid.UUID(str(user))) for user in audience})
+    return headers
+
+
+def audience_of(headers: Mapping[str, Any] | None) -> list[str]:
+    """The user ids an outbox row's headers name as its audience (none if absent)."""
+    users = (headers or {}).get(AUDIENCE_HEADER)
+    return [str(user) for user in users] if isinstance(users, list) else []

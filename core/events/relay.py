@@ -16,9 +16,10 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import nats.errors
 from nats.errors import BadSubjectError, MaxPayloadError
@@ -33,11 +34,15 @@ from core.db.territories import GLOBAL_SCHEMA
 from core.errors import BadUserInput, InfrastructureError
 from core.events.bus import EventBus, OutgoingDocument
 from core.events.metrics import GLOBAL_LABEL, OutboxMetrics
+from core.events.outbox import audience_of
 from core.events.retry import backoff_seconds
 from core.events.stream_metrics import StreamSampler
+from core.events.subjects import parse_subject, realtime_user_subject
 from core.events.tracecontext import end_publish_span, publish_headers, start_publish_span
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
     from core.db.database import Database
 
 log = logging.getLogger(__name__)
@@ -307,6 +312,7 @@ class OutboxRelay:
                     # another; the next pass comes after the poll interval.
                     batch.halted = True
             if sent:
+                await self._publish_live(due, results, spans)
                 await session.execute(
                     update(outbox).where(outbox.c.id.in_(sent)).values(sent_at=func.now())
                 )
@@ -318,6 +324,30 @@ class OutboxRelay:
         if sent:
             self.metrics.published.labels(territory=source.label).inc(len(sent))
         return batch
+
+    async def _publish_live(
+        self, due: Sequence[Any], results: Sequence[object], spans: Sequence[Span | None]
+    ) -> None:
+        """The realtime copy of each published event with an audience: one core NATS message
+        per user on `rt.user.<id>.<domain>.<action>`. Sent only once JetStream holds the event,
+        so a live subscriber never sees what the stream lost; a republish after a crash may
+        repeat it (live subscriptions are at-least-once, like the stream's consumers)."""
+        for row, result, span in zip(due, results, spans, strict=True):
+            audience = audience_of(row.headers)
+            if isinstance(result, Exception) or not audience:
+                continue
+            try:
+                parsed = parse_subject(row.subject)
+                if parsed.domain is None:
+                    continue
+                subjects = [
+                    realtime_user_subject(user, parsed.domain, parsed.action) for user in audience
+                ]
+                await self._bus.publish_live(
+                    subjects, row.payload.encode(), publish_headers(span, row.headers)
+                )
+            except Exception as exc:  # the durable event is out: a lost live copy is no failure
+                log.warning("outbox event %s: no realtime copy sent: %s", row.id, exc)
 
     async def _record_failure(
         self, session: AsyncSession, row_id: uuid.UUID, attempts: int, exc: Exception

@@ -7,6 +7,7 @@ request, say) can add tokens, wildcards or whitespace to a NATS subject.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -85,6 +86,24 @@ def cross_subject(origin: str, target: str, action: str) -> str:
             target=validate_territory_code(target),
         )
     )
+
+
+# Realtime fan-out on core NATS, outside every stream: `rt.user.<user_id>.<domain>.<action>`.
+REALTIME_USER_PREFIX = "rt.user"
+
+
+def realtime_user_subject(user_id: uuid.UUID | str, domain: str, action: str = "*") -> str:
+    """`rt.user.<user_id>.<domain>.<action>`: an event about one user, for that user's live
+    subscriptions only (`action="*"` makes the filter of every action of the domain).
+
+    The user id must be a UUID, so no request value can widen the subject.
+    """
+    try:
+        user = uuid.UUID(str(user_id))
+    except ValueError:
+        raise ValueError(f"Invalid user id {user_id!r} for a realtime subject") from None
+    verb = action if action == "*" else _name(action, "action")
+    return f"{REALTIME_USER_PREFIX}.{user}.{_name(domain, 'domain')}.{verb}"
 
 
 def parse_subject(subject: str) -> Subject:

@@ -25,8 +25,11 @@ async def publish(
     domain: str,
     action: str,
     data: dict[str, Any],
+    *,
+    audience: Sequence[uuid.UUID] = (),
 ) -> None:
-    """One event on `territory.<code>.<domain>.<action>`, of type `unityplan.<domain>.<action>`."""
+    """One event on `territory.<code>.<domain>.<action>`, of type `unityplan.<domain>.<action>`;
+    `audience`, the users it concerns, also get it live on `rt.user.<id>.<domain>.<action>`."""
     await enqueue(
         session,
         subject=territory_subject(territory_code, domain, action),
@@ -34,6 +37,7 @@ async def publish(
         source=SOURCE,
         data=data,
         territory=territory_code,
+        audience=audience,
     )
 
 
@@ -92,6 +96,7 @@ async def session_revoked(
                 userAgent=row.user_agent,
                 ipAddress=str(row.ip_address) if row.ip_address is not None else None,
             ),
+            audience=[user_id],
         )
 
 

@@ -16,7 +16,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from core.errors import NotFound
-from core.events import territory_subject
+from core.events import realtime_user_subject, territory_subject
 from core.graphql import FederationSchema
 from subgraphs.auth.context import Info
 from subgraphs.auth.loaders import load_accounts
@@ -326,7 +326,8 @@ class Subscription:
     async def session_revoked(self, info: Info) -> AsyncGenerator[Session, None]:
         """One of the caller's sessions ended (logout elsewhere, reuse, password change)."""
         viewer = await info.context.subscriber()
-        subject = territory_subject(viewer.territory_code, "session", "revoked")
+        # The viewer's own realtime subject: no other user's revocations reach this process.
+        subject = realtime_user_subject(viewer.user_id, "session", "revoked")
         # `aclosing`: when the client goes away, the NATS subscription ends right then.
         async with aclosing(info.context.rt.feed.events(subject)) as events:
             async for event in events:

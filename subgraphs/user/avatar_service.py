@@ -51,6 +51,7 @@ async def upload_avatar(
                 territory,
                 events.AVATAR_CHANGED,
                 {**events.ids(userId=user_id), "version": processed.version},
+                audience=[user_id],
             )
     except BaseException:
         await blobs.delete_prefix(avatar_key(str(user_id), processed.version))
@@ -71,6 +72,7 @@ async def delete_avatar(db: Database, blobs: BlobStore, user_id: UUID, territory
             territory,
             events.AVATAR_CHANGED,
             {**events.ids(userId=user_id), "version": None},
+            audience=[user_id],
         )
     await _remove_version(blobs, user_id, before.avatar)
     return True

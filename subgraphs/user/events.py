@@ -4,6 +4,7 @@ the account events it consumes."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -34,8 +35,16 @@ PROFILE_DELETED = "profile_deleted"
 CROSS_FOLLOWED = "user_followed"
 
 
-async def publish(session: AsyncSession, territory: str, action: str, data: dict[str, Any]) -> None:
-    """`territory.<code>.user.<action>` into the outbox of `session`'s territory."""
+async def publish(
+    session: AsyncSession,
+    territory: str,
+    action: str,
+    data: dict[str, Any],
+    *,
+    audience: Sequence[UUID] = (),
+) -> None:
+    """`territory.<code>.user.<action>` into the outbox of `session`'s territory; `audience`,
+    the users it concerns, also get it live on `rt.user.<id>.user.<action>`."""
     await enqueue(
         session,
         subject=territory_subject(territory, DOMAIN, action),
@@ -43,6 +52,7 @@ async def publish(session: AsyncSession, territory: str, action: str, data: dict
         source=SOURCE,
         data=data,
         territory=territory,
+        audience=audience,
     )
 
 

@@ -83,6 +83,7 @@ class UserService:
             territory,
             events.PROFILE_UPDATED,
             {**events.ids(userId=user_id), "fields": changed},
+            audience=[user_id],
         )
         if PRIVACY_COLUMNS & set(changed):
             await events.publish(
@@ -96,6 +97,7 @@ class UserService:
                     "showRealName": after.show_real_name,
                     "allowMessagesFrom": after.allow_messages_from.value,
                 },
+                audience=[user_id],
             )
 
     # ------------------------------------------------------------------ follows
@@ -126,7 +128,10 @@ class UserService:
                 **events.ids(followerId=follower_id, followingId=target_id),
                 "at": at.isoformat(),
             }
-            await events.publish(follower_session, follower_home, events.FOLLOWED, data)
+            # The followed user hears of it live, whichever territory the follower is in.
+            await events.publish(
+                follower_session, follower_home, events.FOLLOWED, data, audience=[target_id]
+            )
             if cross:
                 await events.publish_cross(
                     follower_session, follower_home, target_home, events.CROSS_FOLLOWED, data

@@ -13,7 +13,7 @@ from datetime import datetime
 import strawberry
 
 from core.errors import NotFound, Unauthenticated
-from core.events.subjects import territory_subject
+from core.events.subjects import realtime_user_subject
 from subgraphs.user import events
 from subgraphs.user.context import Info
 from subgraphs.user.loaders import Loaders
@@ -49,9 +49,9 @@ class Subscription:
         home = await info.context.rt.directory.home_territory(owner)
         if home is None or not await _may_see(info, viewer_id, owner):
             raise NotFound("Profile not found", field="userId")
-        # Every user event of the home territory (the subject helper validates the code).
-        subjects = territory_subject(home, events.DOMAIN, events.PROFILE_UPDATED).rsplit(".", 1)[0]
-        async for event in info.context.rt.feed.events(f"{subjects}.*"):
+        # Only the events about this user, whatever their action (the helper validates the id).
+        subject = realtime_user_subject(owner, events.DOMAIN)
+        async for event in info.context.rt.feed.events(subject):
             data = event.data if isinstance(event.data, dict) else {}
             action = event.subject.rsplit(".", 1)[-1]
             if action not in UPDATE_ACTIONS or data.get("userId") != str(owner):
@@ -67,8 +67,9 @@ class Subscription:
         if viewer is None:
             raise Unauthenticated()
         me = uuid.UUID(viewer.user_id)
-        # A follower publishes in their own territory: listen to all of them.
-        async for event in info.context.rt.feed.events(f"territory.*.user.{events.FOLLOWED}"):
+        # Follows of the viewer only, published live whichever territory the follower is in.
+        subject = realtime_user_subject(me, events.DOMAIN, events.FOLLOWED)
+        async for event in info.context.rt.feed.events(subject):
             data = event.data if isinstance(event.data, dict) else {}
             if data.get("followingId") != viewer.user_id:
                 continue
