@@ -12,7 +12,8 @@ COPY core ./core
 COPY router ./router
 COPY subgraphs ./subgraphs
 COPY alembic ./alembic
-RUN pip install . \
+# Editable: the migrations (alembic/, alembic.ini) are found beside the packages, at /app.
+RUN pip install -e . \
     && useradd --system --uid 10001 --home-dir /app unityplan
 
 USER unityplan

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
-from sqlalchemy.dialects import postgresql
-
 from core.db.migration_env import target_schema
+from core.db.migration_ops import create_outbox_tables, drop_outbox_tables
 
 revision: str = "t0009"
 down_revision: str | Sequence[str] | None = "t0008"
@@ -21,55 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # The same columns as core/db/tables.py (a test compares them).
-    schema = target_schema()
-    op.create_table(
-        "outbox",
-        sa.Column("id", postgresql.UUID(as_uuid=True), primary_key=True),
-        sa.Column("subject", sa.Text, nullable=False),
-        sa.Column("type", sa.Text, nullable=False),
-        sa.Column("source", sa.Text, nullable=False),
-        sa.Column("payload", postgresql.JSONB, nullable=False),
-        sa.Column(
-            "headers", postgresql.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")
-        ),
-        sa.Column(
-            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-        sa.Column(
-            "available_at",
-            sa.DateTime(timezone=True),
-            nullable=False,
-            server_default=sa.func.now(),
-        ),
-        sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
-        sa.Column("last_error", sa.Text),
-        sa.Column("sent_at", sa.DateTime(timezone=True)),
-        schema=schema,
-    )
-    op.create_index(
-        "ix_outbox_pending",
-        "outbox",
-        ["available_at"],
-        schema=schema,
-        postgresql_where=sa.text("sent_at IS NULL"),
-    )
-    op.create_table(
-        "processed_events",
-        sa.Column("consumer", sa.Text, nullable=False),
-        sa.Column("event_id", postgresql.UUID(as_uuid=True), nullable=False),
-        sa.Column(
-            "processed_at",
-            sa.DateTime(timezone=True),
-            nullable=False,
-            server_default=sa.func.now(),
-        ),
-        sa.PrimaryKeyConstraint("consumer", "event_id"),
-        schema=schema,
-    )
+    create_outbox_tables(target_schema())
 
 
 def downgrade() -> None:
-    schema = target_schema()
-    op.drop_table("processed_events", schema=schema)
-    op.drop_table("outbox", schema=schema)
+    drop_outbox_tables(target_schema())
