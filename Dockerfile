@@ -14,7 +14,8 @@ COPY subgraphs ./subgraphs
 COPY alembic ./alembic
 # Editable: the migrations (alembic/, alembic.ini) are found beside the packages, at /app.
 RUN pip install -e . \
-    && useradd --system --uid 10001 --home-dir /app unityplan
+    && useradd --system --uid 10001 --home-dir /app unityplan \
+    && mkdir -p /data/avatars && chown unityplan /data/avatars
 
 USER unityplan
 ENV APP_ENV=production
