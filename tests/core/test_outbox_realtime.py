@@ -28,10 +28,10 @@ def test_realtime_user_subject_names_one_user_and_rejects_anything_else() -> Non
     assert realtime_user_subject(user, "user", "followed") == f"rt.user.{user}.user.followed"
     assert realtime_user_subject(str(user), "session") == f"rt.user.{user}.session.*"
     for bad in ("*", ">", "a.b", "", f"{user}.x"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="Invalid user id"):
             realtime_user_subject(bad, "user", "followed")
     for domain, action in (("user", ">"), ("us.er", "followed"), ("user", "a b")):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="Invalid event"):
             realtime_user_subject(user, domain, action)
 
 
@@ -39,7 +39,7 @@ async def test_an_audience_needs_an_event_with_a_domain(
     db: Database, event_territories: EventTerritories
 ) -> None:
     home, remote = event_territories.home.code, event_territories.remote.code
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="have an audience"):
         async with db.territory_session(home) as session:
             await enqueue(
                 session,
