@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 dev: $(STAMP)
-	$(BIN)/unityplan dev
+	$(BIN)/unityplan dev $(if $(REPLICAS),--replicas $(REPLICAS))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q

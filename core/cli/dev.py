@@ -18,15 +18,24 @@ def _settings() -> Settings:
 
 
 @click.command()
-def dev() -> None:
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, 8),
+    default=1,
+    show_default=True,
+    help="Run each of auth, user and router this many times (replica k on the next ports).",
+)
+def dev(replicas: int) -> None:
     """Start infrastructure, migrate, provision the demo territory, run every service.
 
     Servers not configured by DATABASE_URL, NATS_URL or REDIS_URL are started embedded, with
-    their data under DEVSTACK_DIR. Ctrl-C stops everything this command started.
+    their data under DEVSTACK_DIR. Ctrl-C stops everything this command started. With
+    `--replicas N`, replica k runs auth and user on their ports + 2(k-1) and the router on its
+    port + (k-1), composing from the subgraphs of its own replica set.
     """
     from core.devstack.dev import run_dev
 
-    sys.exit(run_dev(_settings(), sys.stdout))
+    sys.exit(run_dev(_settings(), sys.stdout, replicas))
 
 
 @click.group()

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from core.config import Settings
 from core.devstack import demo
+from core.devstack.replicas import ReplicaSet, plan_replicas
 from core.devstack.services import SERVICE_ORDER, Console, ServiceRunner
 from core.devstack.stack import EmbeddedStack
 from core.errors import ConfigError, InfrastructureError, UnityPlanError
@@ -119,17 +120,20 @@ def _service_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def run_dev(settings: Settings, stream: TextIO) -> int:
-    """Run the whole stack until interrupted; the process exit code."""
+def run_dev(settings: Settings, stream: TextIO, replicas: int = 1) -> int:
+    """Run the whole stack until interrupted, each service `replicas` times (see
+    `core.devstack.replicas` for their ports); the process exit code."""
     console = Console(stream)
     stack: EmbeddedStack | None = None
     runner: ServiceRunner | None = None
     with _signals(_request_stop):
         try:
+            # Before anything starts: a port clash is a configuration error, not a half stack.
+            replica_sets = plan_replicas(settings.services, replicas)
             settings, stack = start_infrastructure(settings, console)
             _prepare_data(settings, console)
             runner = ServiceRunner(settings, _service_environment(settings), console)
-            failed = _start_services(runner, console)
+            failed = _start_services(runner, console, replica_sets)
             missing = f" (without {', '.join(failed)}: see above)" if failed else ""
             console.line(f"{READY_MESSAGE}{missing}. Press Ctrl-C to stop.")
             return _supervise(runner, stack, console)
@@ -157,8 +161,11 @@ def _available_services() -> list[str]:
     return available_services()
 
 
-def _start_services(runner: ServiceRunner, console: Console) -> list[str]:
-    """Start every service of this checkout, in order; the names of those that failed.
+def _start_services(
+    runner: ServiceRunner, console: Console, replica_sets: list[ReplicaSet] | None = None
+) -> list[str]:
+    """Start every service of this checkout, in order, once per replica set (the configured
+    ports alone by default); the names of those that failed.
 
     A service that cannot start is reported and skipped rather than taking the others down:
     while one is being worked on, the rest of the stack stays usable.
@@ -167,20 +174,22 @@ def _start_services(runner: ServiceRunner, console: Console) -> list[str]:
     if not present:
         console.line("No services in this checkout yet: infrastructure only.")
     failed: list[str] = []
-    # The subgraphs do not need each other: start them together, the router after them.
+    sets: list[ReplicaSet | None] = list(replica_sets) if replica_sets else [None]
+    # The subgraphs do not need each other: start them together, the routers after them.
     for group in (
         [name for name in SERVICE_ORDER if name != "router" and name in present],
         ["router"] if "router" in present else [],
     ):
         launched = []
-        for name in group:
-            console.line(f"Starting the {name} service ...")
-            try:
-                runner.launch(name)
-                launched.append(name)
-            except InfrastructureError as exc:
-                console.line(f"Error: {exc}")
-                failed.append(name)
+        for replica in sets:
+            for service in group:
+                name = service if replica is None else replica.label(service)
+                console.line(f"Starting the {name} service ...")
+                try:
+                    launched.append(runner.launch(service, replica))
+                except InfrastructureError as exc:
+                    console.line(f"Error: {exc}")
+                    failed.append(name)
         for name in launched:
             try:
                 url = runner.wait_healthy(name)

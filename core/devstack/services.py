@@ -19,6 +19,7 @@ import httpx
 
 from core.config import Settings
 from core.devstack.processes import ProcessRecord, port_in_use, terminate, venv_executable
+from core.devstack.replicas import ReplicaSet
 from core.errors import InfrastructureError
 
 # Start order: the router composes the subgraphs, so it comes last.
@@ -79,24 +80,29 @@ class ServiceRunner:
         host = self._settings.services.host
         if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only to reach a wildcard bind locally
             host = "127.0.0.1"
-        return f"http://{host}:{service_port(self._settings, name)}"
+        launched = [service.port for service in self._services if service.name == name]
+        port = launched[0] if launched else service_port(self._settings, name)
+        return f"http://{host}:{port}"
 
-    def launch(self, name: str) -> None:
-        """Start service `name` without waiting for it (see `wait_healthy`)."""
-        port = service_port(self._settings, name)
+    def launch(self, service: str, replica: ReplicaSet | None = None) -> str:
+        """Start `service` (of `replica`'s set, else on the configured port) without waiting for
+        it (see `wait_healthy`); the name it runs under (`auth`, `auth-2`, ...)."""
+        name = service if replica is None else replica.label(service)
+        port = service_port(self._settings, service) if replica is None else replica.ports[service]
+        env = self._env if replica is None else {**self._env, **replica.environment()}
         self._clear_stale(name)
         if port_in_use(port):
             raise InfrastructureError(
                 f"Cannot start the {name} service: port {port} is already in use. "
-                f"Set {PORT_VARIABLES[name]} to a free port."
+                f"Set {PORT_VARIABLES[service]} to a free port."
             )
-        command = _serve_command(name)
+        command = _serve_command(service)
         process = subprocess.Popen(  # noqa: S603 - our own entry point
             command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=self._env,
+            env=env,
             start_new_session=True,
         )
         assert process.stdout is not None
@@ -108,6 +114,7 @@ class ServiceRunner:
         ProcessRecord(
             name=_record_name(name), pid=process.pid, port=port, executable=command[0]
         ).save(self._records)
+        return name
 
     def wait_healthy(self, name: str) -> str:
         """Wait until launched service `name` answers `/health`; its base URL.
