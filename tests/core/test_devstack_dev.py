@@ -32,11 +32,11 @@ SERVICE_LINE = re.compile(r"^\s+(?P<name>auth|user|router)\s+(?P<url>http://\S+)
 class DevRun:
     """One `unityplan dev` child; its output is collected line by line as it comes."""
 
-    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+    def __init__(self, cwd: Path, env: dict[str, str], *args: str) -> None:
         self.lines: list[str] = []
         self._ready = threading.Event()
         self.process = subprocess.Popen(  # noqa: S603 - our own entry point
-            [str(UNITYPLAN), "dev"],
+            [str(UNITYPLAN), "dev", *args],
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
@@ -132,6 +132,23 @@ def _nothing_left(root: Path, env: dict[str, str]) -> None:
     assert list((root / "run").glob("*.json")) == []
 
 
+def _free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive ports that nothing listens on right now."""
+    for _ in range(50):
+        first = free_port()
+        if first + count <= 65536 and not any(port_in_use(first + i) for i in range(count)):
+            return first
+    raise AssertionError(f"no {count} free ports in a row")
+
+
+def _replica_env(env: dict[str, str]) -> tuple[dict[str, str], list[int]]:
+    """`env` with service ports that leave room for a second replica set; all six ports."""
+    subgraphs, router = _free_ports_in_a_row(4), _free_ports_in_a_row(2)
+    ports = {"AUTH_PORT": subgraphs, "USER_PORT": subgraphs + 1, "ROUTER_PORT": router}
+    every = [subgraphs + i for i in range(4)] + [router, router + 1]
+    return {**env, **{name: str(port) for name, port in ports.items()}}, every
+
+
 async def _database(env: dict[str, str]) -> asyncpg.Connection:
     return await asyncpg.connect(
         f"postgresql://postgres@127.0.0.1:{env['DEV_POSTGRES_PORT']}/unityplan"
@@ -164,9 +181,16 @@ async def test_dev_brings_up_the_demo_territory_stops_cleanly_and_keeps_data(
     assert "Stopped." in first.output
     _nothing_left(root, dev_env)
 
-    second = DevRun(tmp_path, dev_env)
+    # The second run with two replica sets: auth, user and router each twice, on the next ports.
+    replica_env, replica_ports = _replica_env(dev_env)
+    second = DevRun(tmp_path, replica_env, "--replicas", "2")
     runs.append(second)
     second.wait_ready()
+    assert "(without" not in second.output, second.output
+    async with httpx.AsyncClient(timeout=5) as client:
+        for port in replica_ports:
+            health = await client.get(f"http://127.0.0.1:{port}/health")
+            assert health.status_code == 200, port
     conn = await _database(dev_env)
     try:
         assert await conn.fetchval("SELECT note FROM devstack_marker") == "from the first run"
@@ -174,7 +198,8 @@ async def test_dev_brings_up_the_demo_territory_stops_cleanly_and_keeps_data(
     finally:
         await conn.close()
     assert second.stop(signal.SIGTERM) == 0, second.output
-    _nothing_left(root, dev_env)
+    _nothing_left(root, replica_env)
+    assert not [port for port in replica_ports if port_in_use(port)]
 
 
 def test_dev_with_a_taken_port_says_which_variable_to_change(
