@@ -41,6 +41,7 @@ from auth_login import (  # bench/ is the script's directory
 from redis.asyncio import Redis
 
 from core.config import load_settings
+from core.events import drop_scratch_namespace
 
 NATS_URL = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
 REGISTER = "mutation R($input: RegisterInput!) { register(input: $input) { user { id } } }"
@@ -249,6 +250,7 @@ async def main(args: argparse.Namespace) -> None:
             admin = await asyncpg.connect(_plain(ADMIN_URL))
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await admin.close()
+            await drop_scratch_namespace(NATS_URL, prefix.rstrip(":"))
             redis = Redis.from_url(REDIS_URL)
             keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=500)]
             if keys:

@@ -45,6 +45,7 @@ from core.config import Settings, load_settings
 from core.db import Database
 from core.db.migrations import migrate_global
 from core.db.provisioning import create_territory
+from core.events import drop_scratch_namespace
 from subgraphs.auth.bootstrap import issue_invitation
 from subgraphs.auth.service._runtime import AuthRuntime
 
@@ -289,6 +290,7 @@ async def main(args: argparse.Namespace) -> None:
             admin = await asyncpg.connect(_plain(ADMIN_URL))
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await admin.close()
+            await drop_scratch_namespace(NATS_URL, run)
 
 
 if __name__ == "__main__":

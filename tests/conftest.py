@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from core.config import Settings, load_settings
+from core.events import drop_scratch_namespace
 
 
 @dataclass(frozen=True)
@@ -170,18 +171,10 @@ def settings(
 async def _cleanup_shared_servers(servers: Servers, run_id: str) -> AsyncIterator[None]:
     """Remove this session's NATS streams and Redis keys from the shared servers at the end."""
     yield
-    import nats
     import redis.asyncio as aioredis
 
     try:
-        nc = await nats.connect(servers.nats_url, connect_timeout=2, max_reconnect_attempts=1)
-        try:
-            js = nc.jetstream()
-            for stream in await js.streams_info():
-                if stream.config.name and stream.config.name.startswith(run_id.upper() + "_"):
-                    await js.delete_stream(stream.config.name)
-        finally:
-            await nc.close()
+        await drop_scratch_namespace(servers.nats_url, run_id)
     except Exception as exc:
         print(f"NATS cleanup skipped: {exc}")
     client = aioredis.from_url(servers.redis_url)

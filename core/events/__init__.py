@@ -8,7 +8,13 @@ from core.events.fanout import TerritoryConsumers
 from core.events.metrics import OutboxMetrics
 from core.events.outbox import enqueue
 from core.events.relay import OutboxRelay, OutboxSource
-from core.events.streams import StreamSpec, ensure_streams, stream_specs
+from core.events.streams import (
+    StreamSpec,
+    delete_namespace_streams,
+    drop_scratch_namespace,
+    ensure_streams,
+    stream_specs,
+)
 from core.events.subjects import (
     Namespace,
     Scope,
@@ -38,6 +44,8 @@ __all__ = [
     "TerritoryConsumers",
     "capture_trace_context",
     "cross_subject",
+    "delete_namespace_streams",
+    "drop_scratch_namespace",
     "enqueue",
     "ensure_streams",
     "global_subject",

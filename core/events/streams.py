@@ -132,3 +132,31 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> StreamInfo:
 
 async def ensure_streams(js: JetStreamContext, specs: Iterable[StreamSpec]) -> list[StreamInfo]:
     return [await ensure_stream(js, spec) for spec in specs]
+
+
+async def delete_namespace_streams(js: JetStreamContext, namespace: Namespace) -> list[str]:
+    """Delete every stream of a scratch namespace (a test run or a benchmark) and name them.
+
+    Refuses the empty namespace: the streams of a real stack are never removed this way.
+    """
+    if not namespace.prefix:
+        raise ValueError("Only the streams of a named namespace can be deleted")
+    marker = namespace.stream("")
+    deleted = []
+    for info in await js.streams_info():
+        name = info.config.name
+        if name and name.startswith(marker):
+            await js.delete_stream(name)
+            deleted.append(name)
+    return deleted
+
+
+async def drop_scratch_namespace(nats_url: str, namespace: str) -> list[str]:
+    """Connect to `nats_url` and delete the streams of the scratch `namespace`."""
+    import nats
+
+    client = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=1)
+    try:
+        return await delete_namespace_streams(client.jetstream(), Namespace(namespace))
+    finally:
+        await client.close()
