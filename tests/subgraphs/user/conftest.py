@@ -206,10 +206,11 @@ class UserApp:
         return Client(self.http, token=who.token if who is not None else None)
 
 
-@pytest.fixture(scope="module")
-async def user_app(user_settings: Settings, territories: Territories) -> AsyncIterator[UserApp]:
-    app = create_app(user_settings, run_outbox_relay=False, run_consumers=False)
-    db = Database(user_settings.database)
+@asynccontextmanager
+async def serving(settings: Settings, **app_options: bool) -> AsyncIterator[UserApp]:
+    """The real app (`create_app(settings, **app_options)`) running, with a client to it."""
+    app = create_app(settings, **app_options)
+    db = Database(settings.database)
     try:
         async with (
             running(app),
@@ -219,15 +220,21 @@ async def user_app(user_settings: Settings, territories: Territories) -> AsyncIt
         ):
             yield UserApp(
                 http,
-                People(user_settings, db),
+                People(settings, db),
                 db,
-                user_settings,
-                Path(user_settings.user.avatar_storage_dir),
+                settings,
+                Path(settings.user.avatar_storage_dir),
                 app.state.user_runtime,
                 app.state,
             )
     finally:
         await db.dispose()
+
+
+@pytest.fixture(scope="module")
+async def user_app(user_settings: Settings, territories: Territories) -> AsyncIterator[UserApp]:
+    async with serving(user_settings, run_outbox_relay=False, run_consumers=False) as app:
+        yield app
 
 
 @asynccontextmanager

@@ -8,33 +8,28 @@ import io
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from PIL import Image
 from sqlalchemy import delete, func, or_, select
 
 from core.config import Settings
-from core.db import Database
 from core.db.provisioning import create_territory
 from core.db.tables import outbox, processed_events
 from core.events import Event, EventBus
 from core.events.subjects import territory_subject
-from subgraphs.user.app import create_app
 from subgraphs.user.models import user_blocks, user_connections, user_profiles
 from tests.subgraphs.user.conftest import (
     UNFOLLOW,
     UPDATE_PROFILE,
-    People,
     Territories,
     UserApp,
     accounts,
     block,
     follow,
-    running,
+    serving,
 )
 
 
@@ -49,26 +44,8 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 15
 @pytest.fixture(scope="module")
 async def evented_app(user_settings: Settings, territories: Territories) -> AsyncIterator[UserApp]:
     """The app with its outbox relay and account-event consumers running."""
-    app = create_app(user_settings)
-    db = Database(user_settings.database)
-    try:
-        async with (
-            running(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://user.test"
-            ) as http,
-        ):
-            yield UserApp(
-                http,
-                People(user_settings, db),
-                db,
-                user_settings,
-                Path(user_settings.user.avatar_storage_dir),
-                app.state.user_runtime,
-                app.state,
-            )
-    finally:
-        await db.dispose()
+    async with serving(user_settings) as app:
+        yield app
 
 
 @pytest.fixture

@@ -9,15 +9,12 @@ import queue
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from litestar.testing import TestClient
 
 from core.config import Settings
-from core.db import Database
 from core.security import KeyRing, access_token_claims, authenticate
 from subgraphs.user.app import create_app
 from subgraphs.user.context import UserContext
@@ -25,13 +22,12 @@ from subgraphs.user.loaders import Loaders
 from subgraphs.user.schema import build_schema
 from tests.subgraphs.user.conftest import (
     UPDATE_PROFILE,
-    People,
     Person,
     Territories,
     UserApp,
     block,
     follow,
-    running,
+    serving,
 )
 
 SCHEMA = build_schema()
@@ -42,26 +38,8 @@ NEW_FOLLOWER = "subscription { newFollower { followedAt cursor node { id } } }"
 @pytest.fixture(scope="module")
 async def live_app(user_settings: Settings, territories: Territories) -> AsyncIterator[UserApp]:
     """The app with its outbox relay running (events reach NATS); no consumers needed."""
-    app = create_app(user_settings, run_consumers=False)
-    db = Database(user_settings.database)
-    try:
-        async with (
-            running(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://user.test"
-            ) as http,
-        ):
-            yield UserApp(
-                http,
-                People(user_settings, db),
-                db,
-                user_settings,
-                Path(user_settings.user.avatar_storage_dir),
-                app.state.user_runtime,
-                app.state,
-            )
-    finally:
-        await db.dispose()
+    async with serving(user_settings, run_consumers=False) as app:
+        yield app
 
 
 async def context(app: UserApp, who: Person | None, *, over_websocket: bool) -> UserContext:
