@@ -1,7 +1,8 @@
 """The `unityplan` command: run the stack, migrate, manage territories, serve and compose.
 
 Each module of this package contributes its commands through a module-level `COMMANDS` list,
-so a concern's commands live beside each other and the entry point never needs editing.
+so a concern's commands live beside each other and the entry point never needs editing. Every
+command ends a failure in one line (see `_failures`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,14 @@ import pkgutil
 
 import click
 
+from core.cli._failures import TRACEBACK_FLAG, OneLineGroup
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    TRACEBACK_FLAG, "traceback", is_flag=True, help="Show the traceback of an unexpected failure."
+)
+def main(traceback: bool) -> None:
     """UnityPlan backend."""
 
 

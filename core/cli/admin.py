@@ -7,8 +7,8 @@ import asyncio
 
 import click
 
-from core.config import get_settings
-from core.errors import ConfigError, InfrastructureError, UnityPlanError
+from core.cli._settings import command_settings
+from core.errors import NotFound
 
 
 @click.group()
@@ -32,23 +32,16 @@ def bootstrap(territory_code: str, username: str) -> None:
     """
     from subgraphs.auth.bootstrap import bootstrap_territory
 
-    try:
-        settings = get_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    if not settings.database.url or not settings.redis.url:
-        raise click.ClickException(
-            "DATABASE_URL and REDIS_URL must be set (or run `unityplan dev`, which bootstraps "
-            "the demo territory itself)"
-        )
+    settings = command_settings("DATABASE_URL", "REDIS_URL")
     try:
         result = asyncio.run(bootstrap_territory(settings, territory_code, admin_username=username))
-    except UnityPlanError as exc:
+    except NotFound as exc:
+        if exc.extensions.get("field") != "territoryCode":
+            raise
         raise click.ClickException(
-            f"{exc.message} (create it first: unityplan territory create {territory_code} ...)"
+            f"{exc.message}: {territory_code} (create it first: "
+            f"unityplan territory create {territory_code} ...)"
         ) from None
-    except (InfrastructureError, OSError) as exc:
-        raise click.ClickException(f"Infrastructure unavailable: {exc}") from None
     state = "created" if result.admin_created else "already existed"
     click.echo(f"Platform admin '{result.admin_username}' {state} in {result.territory_code}.")
     click.echo(f"Password file: {result.admin_password_file}")

@@ -7,50 +7,20 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-from core.config import Settings, get_settings
+from core.cli._settings import command_settings
+from core.config import Settings
 from core.db.database import Database
 from core.db.migrations import MigrationOutcome, migrate_all_report
 from core.db.provisioning import create_territory
 from core.db.territories import Territory, TerritoryType
-from core.errors import ConfigError, InfrastructureError, UnityPlanError
 
 T = TypeVar("T")
 
-NO_DATABASE = (
-    "No database configured: set DATABASE_URL (in the environment or .env), "
-    "or run `unityplan dev`, which starts the embedded PostgreSQL and migrates it."
-)
-
-
-def _settings() -> Settings:
-    try:
-        settings = get_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    if not settings.database.url:
-        raise click.ClickException(NO_DATABASE)
-    return settings
-
 
 def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
-    """Run `work` with the configured settings, turning expected failures into messages."""
-    settings = _settings()
-    try:
-        return asyncio.run(work(settings))
-    except UnityPlanError as exc:
-        field = exc.extensions.get("field")
-        raise click.ClickException(f"{exc.message}" + (f" ({field})" if field else "")) from None
-    except ProgrammingError as exc:
-        if "does not exist" in str(exc.orig):
-            raise click.ClickException(
-                "The database has no UnityPlan schema yet: run `unityplan migrate`"
-            ) from None
-        raise
-    except (InfrastructureError, OSError, DBAPIError) as exc:
-        reason = exc.orig if isinstance(exc, DBAPIError) else exc
-        raise click.ClickException(f"Database unavailable: {reason}") from None
+    """Run `work` with the database of the configuration or of the running development stack."""
+    return asyncio.run(work(command_settings("DATABASE_URL")))
 
 
 def _describe(outcome: MigrationOutcome) -> str:

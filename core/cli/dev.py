@@ -6,15 +6,8 @@ import sys
 
 import click
 
-from core.config import Settings, get_settings
-from core.errors import ConfigError, InfrastructureError
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+from core.cli._settings import configured_settings
+from core.errors import InfrastructureError
 
 
 @click.command()
@@ -35,7 +28,7 @@ def dev(replicas: int) -> None:
     """
     from core.devstack.dev import run_dev
 
-    sys.exit(run_dev(_settings(), sys.stdout, replicas))
+    sys.exit(run_dev(configured_settings(), sys.stdout, replicas))
 
 
 @click.group()
@@ -49,7 +42,7 @@ def up() -> None:
     from core.devstack import EmbeddedStack
     from core.devstack.dev import display_url
 
-    dev_settings = _settings().devstack
+    dev_settings = configured_settings().devstack
     stack = EmbeddedStack(
         dev_settings.dir,
         postgres_port=dev_settings.postgres_port,
@@ -72,7 +65,7 @@ def down() -> None:
     """Stop the embedded servers started by `infra up` (or left by a crashed run)."""
     from core.devstack import stop_recorded
 
-    stopped = stop_recorded(_settings().devstack.dir)
+    stopped = stop_recorded(configured_settings().devstack.dir)
     click.echo(f"Stopped: {', '.join(stopped)}" if stopped else "Nothing was running.")
 
 
@@ -81,7 +74,7 @@ def status() -> None:
     """Which embedded servers run, with their pid and port."""
     from core.devstack import recorded_servers
 
-    found = recorded_servers(_settings().devstack.dir)
+    found = recorded_servers(configured_settings().devstack.dir)
     if not found:
         click.echo("No embedded server recorded.")
     for record, alive in found:

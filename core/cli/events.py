@@ -8,31 +8,15 @@ import signal
 
 import click
 
-from core.config import Settings, get_settings
+from core.cli._settings import command_settings
+from core.config import Settings
 from core.db.database import Database
-from core.errors import ConfigError, InfrastructureError, UnityPlanError
 from core.events.bus import EventBus
 from core.events.relay import OutboxRelay
 
 
 def _settings() -> Settings:
-    try:
-        settings = get_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    missing = [
-        name
-        for name, value in (
-            ("DATABASE_URL", settings.database.url),
-            ("NATS_URL", settings.nats.url),
-        )
-        if not value
-    ]
-    if missing:
-        raise click.ClickException(
-            f"Not configured: {', '.join(missing)} (or run `unityplan dev`, which starts them)"
-        )
-    return settings
+    return command_settings("DATABASE_URL", "NATS_URL")
 
 
 @click.group("events")
@@ -58,11 +42,7 @@ def streams() -> None:
             for info in infos
         ]
 
-    try:
-        lines = asyncio.run(work())
-    except (UnityPlanError, InfrastructureError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
-    for line in lines:
+    for line in asyncio.run(work()):
         click.echo(line)
 
 

@@ -6,10 +6,9 @@ import asyncio
 
 import click
 
-from core.config import get_settings
+from core.cli._settings import command_settings
 from core.db.database import Database
 from core.db.retention import RetentionRun, apply_retention
-from core.errors import ConfigError
 
 
 @click.group("retention")
@@ -23,12 +22,7 @@ def run() -> None:
 
     Territories on TimescaleDB have retention policies of their own and are skipped.
     """
-    try:
-        settings = get_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    if not settings.database.url:
-        raise click.ClickException("Not configured: DATABASE_URL")
+    settings = command_settings("DATABASE_URL")
 
     async def apply() -> list[RetentionRun]:
         db = Database(settings.database)

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import click
 from graphql import GraphQLSyntaxError, parse
 
-from core.config import get_settings
+from core.cli._settings import configured_settings, with_running_stack
 from router.composition import CompositionError, SubgraphDefinition, compose
 from router.composition.remote import SubgraphUnavailable, fetch_subgraphs
 from router.planning import OperationError, PlanningError, normalize, plan_operation, print_plan
@@ -27,7 +27,7 @@ LOCAL_SUBGRAPHS = {
 
 def local_subgraph_definitions() -> list[SubgraphDefinition]:
     """The SDLs of our subgraphs, read in-process (URLs from the settings)."""
-    settings = get_settings()
+    settings = configured_settings()
     found = []
     for name, (module_name, attribute) in LOCAL_SUBGRAPHS.items():
         schema: Any = getattr(importlib.import_module(module_name), attribute)
@@ -49,7 +49,7 @@ def compose_local() -> str:
 
 
 def _load_supergraph(path: str | None) -> Supergraph:
-    path = path or get_settings().services.supergraph_path
+    path = path or configured_settings().services.supergraph_path
     try:
         if not path:
             return parse_supergraph(compose_local())
@@ -70,7 +70,7 @@ def compose_command(running: bool) -> None:
     if not running:
         click.echo(compose_local(), nl=False)
         return
-    services = get_settings().services
+    services = with_running_stack(configured_settings())[0].services
     urls = {name: services.subgraph_url(name) for name in ("auth", "user")}
     try:
         definitions = asyncio.run(fetch_subgraphs(urls))

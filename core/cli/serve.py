@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 import click
 
-from core.config import get_settings
+from core.cli._failures import describe_failure, one_line
+from core.cli._settings import command_settings, configured_settings
+from core.devstack.processes import port_in_use
+from core.devstack.replicas import PORT_VARIABLES
 
 # Each service module exposes `create_app(settings) -> ASGI app`.
 SERVICES: dict[str, str] = {
@@ -15,6 +19,16 @@ SERVICES: dict[str, str] = {
     "user": "subgraphs.user.app",
     "router": "router.server.app",
 }
+# The servers a service cannot start without (the router needs none of its own).
+NEEDS: dict[str, tuple[str, ...]] = {
+    "auth": ("DATABASE_URL", "REDIS_URL"),
+    "user": ("DATABASE_URL", "REDIS_URL"),
+}
+# What uvicorn logs when an app's start-up failed: we say why, in one line, instead.
+_STARTUP_FAILED_LOG = "Application startup failed. Exiting."
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
 
 
 def available_services() -> list[str]:
@@ -27,6 +41,37 @@ def available_services() -> list[str]:
             continue
         found.append(name)
     return found
+
+
+class StartupWatch:
+    """An ASGI app around another that remembers why its start-up failed, instead of letting
+    uvicorn print the traceback the app's lifespan reports."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.failure: str | None = None
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def watched(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                self.failure = self.failure or one_line(message.get("message") or "")
+                message = {**message, "message": ""}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            self.failure = describe_failure(exc)
+            raise
+
+
+class _QuietStartupFailure(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != _STARTUP_FAILED_LOG
 
 
 @click.command()
@@ -42,29 +87,43 @@ def available_services() -> list[str]:
     help="Router only: serve this supergraph SDL file (hot-reloaded) instead of composing.",
 )
 def serve(service: str, host: str | None, port: int | None, supergraph: str | None) -> None:
-    """Run SERVICE until interrupted."""
+    """Run SERVICE until interrupted.
+
+    Servers not configured (DATABASE_URL, NATS_URL, REDIS_URL) are those of the development
+    stack running from this checkout, if one runs.
+    """
     import uvicorn
 
-    overrides: dict[str, Any] = {}
-    if supergraph:
-        if service != "router":
-            raise click.UsageError("--supergraph applies to the router only")
-        overrides["SUPERGRAPH_PATH"] = supergraph
-    settings = get_settings().replace(**overrides) if overrides else get_settings()
-    module = importlib.import_module(SERVICES[service])
-    app = module.create_app(settings)
-    default_port = {
-        "auth": settings.services.auth_port,
-        "user": settings.services.user_port,
-        "router": settings.services.router_port,
+    if supergraph and service != "router":
+        raise click.UsageError("--supergraph applies to the router only")
+    configured = configured_settings()
+    # Servers and the other services' ports may come from the running development stack; this
+    # service's own port stays the configured one (the stack's copy already holds it).
+    own_port = {
+        "auth": configured.services.auth_port,
+        "user": configured.services.user_port,
+        "router": configured.services.router_port,
     }[service]
-    uvicorn.run(
-        app,
-        host=host or settings.services.host,
-        port=port or default_port,
-        log_level="warning",
-        lifespan="on",
+    overrides: dict[str, Any] = {PORT_VARIABLES[service]: own_port}
+    if supergraph:
+        overrides["SUPERGRAPH_PATH"] = supergraph
+    settings = command_settings(*NEEDS.get(service, ())).replace(**overrides)
+    port = port or own_port
+    if port_in_use(port):
+        raise click.ClickException(
+            f"Port {port} is already in use: set {PORT_VARIABLES[service]} or --port to a free one"
+        )
+    app = StartupWatch(importlib.import_module(SERVICES[service]).create_app(settings))
+    config = uvicorn.Config(
+        app, host=host or settings.services.host, port=port, log_level="warning", lifespan="on"
     )
+    logging.getLogger("uvicorn.error").addFilter(_QuietStartupFailure())
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise click.ClickException(
+            f"The {service} service did not start: {app.failure or 'see the lines above'}"
+        )
 
 
 COMMANDS = [serve]

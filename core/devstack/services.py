@@ -19,12 +19,11 @@ import httpx
 
 from core.config import Settings
 from core.devstack.processes import ProcessRecord, port_in_use, terminate, venv_executable
-from core.devstack.replicas import ReplicaSet
+from core.devstack.replicas import PORT_VARIABLES, ReplicaSet
 from core.errors import InfrastructureError
 
 # Start order: the router composes the subgraphs, so it comes last.
 SERVICE_ORDER: tuple[str, ...] = ("auth", "user", "router")
-PORT_VARIABLES = {"auth": "AUTH_PORT", "user": "USER_PORT", "router": "ROUTER_PORT"}
 HEALTH_TIMEOUT_SECONDS = 60.0
 
 
@@ -112,7 +111,7 @@ class ServiceRunner:
         pump.start()
         self._services.append(_Service(name, port, process, pump))
         ProcessRecord(
-            name=_record_name(name), pid=process.pid, port=port, executable=command[0]
+            name=service_record_name(name), pid=process.pid, port=port, executable=command[0]
         ).save(self._records)
         return name
 
@@ -174,11 +173,11 @@ class ServiceRunner:
     def _stop(self, service: _Service) -> None:
         terminate(service.process.pid, child=service.process, timeout=10.0)
         service.pump.join(timeout=5.0)
-        ProcessRecord.path(self._records, _record_name(service.name)).unlink(missing_ok=True)
+        ProcessRecord.path(self._records, service_record_name(service.name)).unlink(missing_ok=True)
 
     def _clear_stale(self, name: str) -> None:
         """Stop the same service left running by a run that crashed, so it frees its port."""
-        record = ProcessRecord.load(self._records, _record_name(name))
+        record = ProcessRecord.load(self._records, service_record_name(name))
         if record is None:
             return
         if record.is_alive():
@@ -187,5 +186,6 @@ class ServiceRunner:
         record.forget(self._records)
 
 
-def _record_name(service: str) -> str:
+def service_record_name(service: str) -> str:
+    """The pid record of a service process (`auth`, `auth-2`, ...) beside the servers' ones."""
     return f"service-{service}"

@@ -149,6 +149,21 @@ def _replica_env(env: dict[str, str]) -> tuple[dict[str, str], list[int]]:
     return {**env, **{name: str(port) for name, port in ports.items()}}, every
 
 
+def _second_terminal(cwd: Path, env: dict[str, str], *args: str) -> str:
+    """Run `unityplan ARGS` beside a running `unityplan dev`, with the same (empty) settings."""
+    result = subprocess.run(  # noqa: S603 - our own entry point
+        [str(UNITYPLAN), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 async def _database(env: dict[str, str]) -> asyncpg.Connection:
     return await asyncpg.connect(
         f"postgresql://postgres@127.0.0.1:{env['DEV_POSTGRES_PORT']}/unityplan"
@@ -167,6 +182,12 @@ async def test_dev_brings_up_the_demo_territory_stops_cleanly_and_keeps_data(
     async with httpx.AsyncClient(timeout=5) as client:
         for name, url in services.items():
             assert (await client.get(f"{url}/health")).status_code == 200, name
+
+    # A second terminal: the commands find the running stack without being configured.
+    listed = _second_terminal(tmp_path, dev_env, "territory", "list")
+    assert "territory_dk" in listed
+    bootstrap = _second_terminal(tmp_path, dev_env, "admin", "bootstrap")
+    assert "Platform admin 'admin' already existed in dk." in bootstrap
 
     conn = await _database(dev_env)
     try:

@@ -87,16 +87,3 @@ def test_malicious_code_is_refused(run_cli: CliRunner) -> None:
     )
     assert result.exit_code == 1
     assert "Territory codes are" in result.output
-
-
-def test_without_a_database_the_commands_say_so() -> None:
-    runner = CliRunner(env={"DATABASE_URL": "", "POD_DATABASE_URLS": ""})
-    get_settings.cache_clear()
-    try:
-        for args in (["migrate"], ["territory", "list"]):
-            result = runner.invoke(main, args, catch_exceptions=False)
-            assert result.exit_code == 1
-            assert "No database configured" in result.output
-            assert "unityplan dev" in result.output
-    finally:
-        get_settings.cache_clear()

@@ -1,0 +1,53 @@
+"""The development stack running from a checkout, found through its pid records under
+DEVSTACK_DIR, so a command in a second terminal uses it without being configured.
+
+`unityplan dev` and `unityplan infra up` record each embedded server (`run/<name>.json`) and
+each service (`run/service-<name>.json`) with its port; a record counts only while its process
+still runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.devstack.processes import ProcessRecord
+from core.devstack.replicas import PORT_VARIABLES
+from core.devstack.servers import SERVER_TYPES
+from core.devstack.services import SERVICE_ORDER, service_record_name
+
+# The setting each embedded server stands in for.
+URL_VARIABLES = {name: server.url_variable for name, server in SERVER_TYPES.items()}
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """What runs from `root`: the embedded servers' URLs and the services' ports, by setting."""
+
+    root: Path
+    urls: dict[str, str] = field(default_factory=dict)  # DATABASE_URL -> postgresql+asyncpg://...
+    ports: dict[str, int] = field(default_factory=dict)  # ROUTER_PORT -> 4000
+
+    @property
+    def empty(self) -> bool:
+        return not self.urls and not self.ports
+
+    def settings(self) -> dict[str, str]:
+        """Every value it provides, as `Settings.replace` takes them."""
+        return {**self.urls, **{name: str(port) for name, port in self.ports.items()}}
+
+
+def find_running_stack(root: Path) -> RunningStack:
+    """The servers and services recorded under `root` that still run (possibly none)."""
+    root = Path(root).absolute()
+    urls: dict[str, str] = {}
+    for name, server_type in SERVER_TYPES.items():
+        record = ProcessRecord.load(root, name)
+        if record is not None and record.is_alive():
+            urls[URL_VARIABLES[name]] = server_type(root, record.port).url()
+    ports: dict[str, int] = {}
+    for service in SERVICE_ORDER:
+        record = ProcessRecord.load(root, service_record_name(service))
+        if record is not None and record.is_alive():
+            ports[PORT_VARIABLES[service]] = record.port
+    return RunningStack(root, urls, ports)
