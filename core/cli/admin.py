@@ -26,9 +26,11 @@ def admin() -> None:
 )
 @click.option("--username", default="admin", show_default=True, help="The admin's username.")
 def bootstrap(territory_code: str, username: str) -> None:
-    """Create the platform admin (once) and print a valid GROUP invitation.
+    """Create the platform admin (once) and print a valid GROUP invitation into the territory.
 
-    The admin's generated password is written to DEVSTACK_DIR/admin-password on first run.
+    A new admin lives in the territory; its generated password is written to
+    DEVSTACK_DIR/admin-password (admin-password-USERNAME for other names) and never
+    overwritten. An existing admin, of any territory, invites into this one.
     """
     from subgraphs.auth.bootstrap import bootstrap_territory
 
@@ -43,10 +45,12 @@ def bootstrap(territory_code: str, username: str) -> None:
             f"unityplan territory create {territory_code} ...)"
         ) from None
     state = "created" if result.admin_created else "already existed"
-    click.echo(f"Platform admin '{result.admin_username}' {state} in {result.territory_code}.")
-    click.echo(f"Password file: {result.admin_password_file}")
+    click.echo(f"Platform admin '{result.admin_username}' {state} in {result.admin_territory}.")
+    if result.admin_password_file is not None:
+        click.echo(f"Password file: {result.admin_password_file}")
     click.echo(
-        f"Invitation token: {result.invitation_token} (expires {result.invitation_expires_at})"
+        f"Invitation token: {result.invitation_token} (into {result.territory_code}, "
+        f"expires {result.invitation_expires_at})"
     )
 
 

@@ -1,12 +1,16 @@
 """Make a territory usable without SQL: a platform admin and a first invitation.
 
-`bootstrap_territory` is idempotent: the admin is created once (its password written to
-`<DEVSTACK_DIR>/admin-password` and reused), and a valid GROUP invitation made by the admin is
-reused while it has uses and time left, else a new one is issued.
+`bootstrap_territory` is idempotent: the admin is created once, in the first territory it is
+bootstrapped for (its password written to `<DEVSTACK_DIR>/admin-password`, or
+`admin-password-<username>` for other names, and never overwritten), and a valid GROUP
+invitation the admin made into the territory is reused while it has uses and time left, else a
+new one is issued. An existing admin bootstraps any other territory: the invitation is stored
+there with the admin as its creator from another territory.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -20,9 +24,9 @@ from core.config import Settings
 from core.db import Database
 from subgraphs.auth.models import InvitationToken, User, UserIdentity
 from subgraphs.auth.repository import GlobalRepository, TerritoryRepository
-from subgraphs.auth.service._runtime import AuthRuntime, utcnow
-from subgraphs.auth.service.invitations import GROUP, new_invitation
-from subgraphs.auth.service.registration import identity_hash
+from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
+from subgraphs.auth.service.invitations import GROUP, audit_remote_invitation, new_invitation
+from subgraphs.auth.service.registration import check_username, identity_hash
 from subgraphs.auth.service.territories import grant_platform_admin
 
 ADMIN_USERNAME = "admin"
@@ -37,43 +41,50 @@ MIN_DAYS_LEFT = 1
 class BootstrapResult:
     territory_code: str
     admin_username: str
-    admin_password_file: Path
+    admin_territory: str
+    # None: the admin existed before and no password file of ours holds its password.
+    admin_password_file: Path | None
     admin_created: bool
     invitation_token: str
     invitation_expires_at: str
 
-    def describe(self) -> str:
-        created = "created" if self.admin_created else "exists"
-        return (
-            f"territory {self.territory_code}: platform admin '{self.admin_username}' ({created}), "
-            f"password in {self.admin_password_file}; "
-            f"invitation {self.invitation_token} (expires {self.invitation_expires_at})"
-        )
+
+def password_file(devstack_dir: Path, username: str) -> Path:
+    """Where the generated password of bootstrap admin `username` is kept."""
+    name = "admin-password" if username == ADMIN_USERNAME else f"admin-password-{username}"
+    return devstack_dir / name
 
 
 def _admin_password(path: Path) -> str:
-    """The admin's password from `path`, or a new one written there (mode 0600)."""
+    """The password kept in `path` for this admin name, or a new one written there (0600)."""
     if path.exists():
         return path.read_text().strip()
     password = secrets.token_urlsafe(18)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(password + "\n")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(password + "\n")
     return password
 
 
-async def _ensure_admin(
-    rt: AuthRuntime, code: str, username: str, password_file: Path
-) -> tuple[uuid.UUID, bool]:
+@dataclass(frozen=True)
+class _Admin:
+    id: uuid.UUID
+    territory_code: str
+    created: bool
+
+
+async def _ensure_admin(rt: AuthRuntime, code: str, username: str, password_path: Path) -> _Admin:
     async with rt.db.global_session() as session:
         identity = await GlobalRepository(session).identity_by_username(username)
     if identity is not None:
         await grant_platform_admin(rt, identity.id)
-        return identity.id, False
-    password = _admin_password(password_file)
+        return _Admin(identity.id, identity.territory_code, created=False)
+    check_username(username)
+    territory = await rt.db.territory(code)
+    password = _admin_password(password_path)
     password_hash = await rt.hasher.hash_async(password)
     user_id = uuid.uuid4()
-    territory = await rt.db.territory(code)
     same_pod = territory.pod_id == rt.db.default_pod
     identity_row = UserIdentity(
         id=user_id,
@@ -107,7 +118,7 @@ async def _ensure_admin(
             resource_id=str(user_id),
         )
     await grant_platform_admin(rt, user_id)
-    return user_id, True
+    return _Admin(user_id, code, created=True)
 
 
 async def issue_invitation(
@@ -115,19 +126,28 @@ async def issue_invitation(
     code: str,
     *,
     creator_id: uuid.UUID | None,
+    creator_territory: str | None = None,
     token_type: str = GROUP,
     email: str | None = None,
     max_uses: int | None = BOOTSTRAP_INVITATION_USES,
     expires_in_days: int = BOOTSTRAP_INVITATION_DAYS,
 ) -> InvitationToken:
-    """Store a new invitation in territory `code` (operators' and tests' entry point)."""
+    """Store a new invitation in territory `code` (operators' and tests' entry point), made by
+    `creator_id` of territory `creator_territory` (default: `code`), or by the platform."""
+    remote = creator_id is not None and creator_territory not in (None, code)
     invitation = new_invitation(
         creator_id=creator_id,
+        creator_territory=creator_territory if remote else None,
         token_type=token_type,
         email=email,
         max_uses=max_uses,
         expires_in_days=expires_in_days,
     )
+    changes: dict[str, object] = {
+        "type": token_type,
+        "maxUses": invitation.max_uses,
+        "bootstrap": True,
+    }
     async with rt.db.territory_session(code) as session:
         repo = TerritoryRepository(session)
         repo.add(invitation)
@@ -137,20 +157,29 @@ async def issue_invitation(
             user_id=creator_id,
             resource_type="invitation",
             resource_id=str(invitation.id),
-            changes={"type": token_type, "maxUses": invitation.max_uses, "bootstrap": True},
+            changes={**changes, "creatorTerritory": creator_territory} if remote else changes,
         )
+    if remote and creator_territory is not None:
+        async with rt.db.territory_session(creator_territory) as session:
+            audit_remote_invitation(
+                TerritoryRepository(session),
+                invitation,
+                home_code=creator_territory,
+                territory_code=code,
+                client=ClientInfo(),
+            )
     return invitation
 
 
-async def _usable_invitation(
-    rt: AuthRuntime, code: str, creator_id: uuid.UUID
-) -> InvitationToken | None:
+async def _usable_invitation(rt: AuthRuntime, code: str, admin: _Admin) -> InvitationToken | None:
     horizon = utcnow() + timedelta(days=MIN_DAYS_LEFT)
+    creator_home = None if admin.territory_code == code else admin.territory_code
     async with rt.db.territory_session(code) as session:
         statement = (
             select(InvitationToken)
             .where(
-                InvitationToken.created_by_user_id == creator_id,
+                InvitationToken.created_by_user_id == admin.id,
+                InvitationToken.creator_territory.is_not_distinct_from(creator_home),
                 InvitationToken.token_type == GROUP,
                 InvitationToken.is_active.is_(True),
                 InvitationToken.expires_at > horizon,
@@ -169,22 +198,29 @@ async def bootstrap_territory(
     admin_username: str = ADMIN_USERNAME,
     db: Database | None = None,
 ) -> BootstrapResult:
-    """A platform admin (created once) and a usable GROUP invitation in territory `code`."""
+    """A platform admin (created once, in territory `code` unless it exists) and a usable
+    GROUP invitation into territory `code` made by that admin."""
     own_db = db is None
     database = db if db is not None else Database(settings.database)
     redis = create_redis(settings.redis)
     try:
         rt = AuthRuntime.create(settings, database, redis)
-        password_file = settings.devstack.dir / "admin-password"
-        admin_id, created = await _ensure_admin(rt, code, admin_username, password_file)
-        invitation = await _usable_invitation(rt, code, admin_id)
+        await rt.db.territory(code)  # NOT_FOUND before anything is written
+        password_path = password_file(settings.devstack.dir, admin_username)
+        admin = await _ensure_admin(rt, code, admin_username, password_path)
+        invitation = await _usable_invitation(rt, code, admin)
         if invitation is None:
-            invitation = await issue_invitation(rt, code, creator_id=admin_id)
+            invitation = await issue_invitation(
+                rt, code, creator_id=admin.id, creator_territory=admin.territory_code
+            )
         return BootstrapResult(
             territory_code=code,
             admin_username=admin_username,
-            admin_password_file=password_file,
-            admin_created=created,
+            admin_territory=admin.territory_code,
+            admin_password_file=(
+                password_path if admin.created or password_path.exists() else None
+            ),
+            admin_created=admin.created,
             invitation_token=invitation.token,
             invitation_expires_at=invitation.expires_at.isoformat(),
         )

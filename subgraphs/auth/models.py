@@ -46,7 +46,10 @@ class User(Base):
     avatar_url: Mapped[str | None] = mapped_column(Text)
     is_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Who invited the user: a federated reference, the inviter may live in another territory
+    # (`invited_by_territory`; NULL: this one).
     invited_by_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    invited_by_territory: Mapped[str | None] = mapped_column(Text)
     invitation_by_token_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
@@ -61,7 +64,10 @@ class InvitationToken(Base):
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     token: Mapped[str] = mapped_column(Text)
     token_type: Mapped[str] = mapped_column(Text)  # single_use | group
+    # A federated reference: platform admins and territory admins invite into territories they
+    # do not live in (`creator_territory`; NULL: this one). NULL creator: issued by the platform.
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    creator_territory: Mapped[str | None] = mapped_column(Text)
     invited_email: Mapped[str | None] = mapped_column(Text)
     max_uses: Mapped[int] = mapped_column(Integer)
     current_uses: Mapped[int] = mapped_column(Integer, default=0)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from subgraphs.auth.models import (
     AccountToken,
@@ -85,10 +86,13 @@ class TerritoryRepository:
         statement = select(InvitationToken).where(InvitationToken.id == invitation_id)
         return (await self.session.execute(statement)).scalar_one_or_none()
 
-    async def invitations_created_by(self, user_id: uuid.UUID) -> Sequence[InvitationToken]:
+    async def invitations_created_by(
+        self, user_id: uuid.UUID, *, home: str | None = None
+    ) -> Sequence[InvitationToken]:
+        """Invitations here made by `user_id`, who lives in territory `home` (None: here)."""
         statement = (
             select(InvitationToken)
-            .where(InvitationToken.created_by_user_id == user_id)
+            .where(InvitationToken.created_by_user_id == user_id, _creator_home(home))
             .order_by(InvitationToken.created_at.desc(), InvitationToken.id.desc())
         )
         return (await self.session.execute(statement)).scalars().all()
@@ -101,9 +105,26 @@ class TerritoryRepository:
         )
         return (await self.session.execute(statement)).scalars().all()
 
-    async def delete_invitations_created_by(self, user_id: uuid.UUID) -> None:
+    async def delete_invitations_created_by(
+        self, user_id: uuid.UUID, *, home: str | None = None
+    ) -> None:
         await self.session.execute(
-            delete(InvitationToken).where(InvitationToken.created_by_user_id == user_id)
+            delete(InvitationToken).where(
+                InvitationToken.created_by_user_id == user_id, _creator_home(home)
+            )
+        )
+
+    async def forget_inviter(self, user_id: uuid.UUID, *, home: str | None = None) -> None:
+        """Users invited by `user_id` (of territory `home`, None: here) no longer name them."""
+        inviter_home = (
+            User.invited_by_territory.is_(None)
+            if home is None
+            else User.invited_by_territory == home
+        )
+        await self.session.execute(
+            update(User)
+            .where(User.invited_by_user_id == user_id, inviter_home)
+            .values(invited_by_user_id=None, invited_by_territory=None)
         )
 
     # ------------------------------------------------------------ sessions
@@ -250,6 +271,21 @@ class TerritoryRepository:
             )
         )
 
+    async def territories_invited_into(self, user_id: uuid.UUID, key: str) -> list[str]:
+        """The other territories `user_id` made invitations into, by their home audit entries
+        (`key` of `changes` names the territory)."""
+        into = AuditEntry.changes[key].astext
+        statement = (
+            select(into)
+            .distinct()
+            .where(
+                AuditEntry.user_id == user_id,
+                AuditEntry.action == "invitation.create",
+                into.is_not(None),
+            )
+        )
+        return [str(code) for code in (await self.session.execute(statement)).scalars()]
+
     async def erase_audit_device_details(self, user_id: uuid.UUID) -> None:
         """Clear IP addresses and user agents of the user's entries (the only change the
         append-only audit log accepts)."""
@@ -340,3 +376,10 @@ class GlobalRepository:
             TerritoryManager.role == role,
         )
         return (await self.session.execute(statement)).first() is not None
+
+
+def _creator_home(home: str | None) -> ColumnElement[bool]:
+    """Invitations whose creator lives in territory `home` (None: the invitation's own)."""
+    if home is None:
+        return InvitationToken.creator_territory.is_(None)
+    return InvitationToken.creator_territory == home

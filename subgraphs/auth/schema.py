@@ -15,9 +15,11 @@ from typing import cast
 import strawberry
 from strawberry.scalars import JSON
 
-from core.errors import NotFound
+from core.db.territories import validate_territory_code
+from core.errors import Forbidden, NotFound
 from core.events import realtime_user_subject, territory_subject
 from core.graphql import FederationSchema
+from core.security import Principal
 from subgraphs.auth.context import Info
 from subgraphs.auth.loaders import load_accounts
 from subgraphs.auth.repository import GlobalRepository
@@ -50,6 +52,22 @@ def _payload(account: Account, access: str, refresh: str, expires_in: int) -> Au
     return AuthPayload(
         user=User.of(account), access_token=access, refresh_token=refresh, expires_in=expires_in
     )
+
+
+async def _invitation_territory(
+    info: Info, viewer: Principal, territory_code: strawberry.ID | None
+) -> str:
+    """The territory an invitation operation is about: the viewer's own by default; another
+    only for platform admins and that territory's admins."""
+    if territory_code is None or str(territory_code) == viewer.territory_code:
+        return viewer.territory_code
+    code = validate_territory_code(str(territory_code))
+    if not await info.context.administers(code):
+        raise Forbidden(
+            "Only platform admins and the territory's admins invite into another territory",
+            field="territoryCode",
+        )
+    return code
 
 
 @strawberry.type
@@ -110,10 +128,13 @@ class Query:
         )
 
     @strawberry.field
-    async def my_invitations(self, info: Info) -> list[Invitation]:
+    async def my_invitations(
+        self, info: Info, territory_code: strawberry.ID | None = None
+    ) -> list[Invitation]:
         viewer = info.context.require_viewer()
-        rows = await account_service.my_invitations(info.context.rt, viewer)
-        return [Invitation.of(row, viewer.territory_code) for row in rows]
+        code = await _invitation_territory(info, viewer, territory_code)
+        rows = await account_service.my_invitations(info.context.rt, viewer, code)
+        return [Invitation.of(row, code) for row in rows]
 
     @strawberry.field
     async def my_sessions(self, info: Info) -> list[Session]:
@@ -255,23 +276,28 @@ class Mutation:
     @strawberry.mutation
     async def create_invitation(self, info: Info, input: CreateInvitationInput) -> Invitation:
         viewer = info.context.require_viewer()
+        code = await _invitation_territory(info, viewer, input.territory_code)
         row = await account_service.create_invitation(
             info.context.rt,
             viewer,
+            territory_code=code,
             token_type=input.type.value,
             email=input.email,
             max_uses=input.max_uses,
             expires_in_days=input.expires_in_days,
             client=info.context.client,
         )
-        return Invitation.of(row, viewer.territory_code)
+        return Invitation.of(row, code)
 
     @strawberry.mutation
-    async def revoke_invitation(self, info: Info, id: strawberry.ID) -> bool:
+    async def revoke_invitation(
+        self, info: Info, id: strawberry.ID, territory_code: strawberry.ID | None = None
+    ) -> bool:
         viewer = info.context.require_viewer()
         invitation_id = parse_uuid(id, "id")
+        code = await _invitation_territory(info, viewer, territory_code)
         await account_service.revoke_invitation(
-            info.context.rt, viewer, invitation_id, info.context.client
+            info.context.rt, viewer, invitation_id, info.context.client, code
         )
         return True
 

@@ -350,6 +350,8 @@ class CreateInvitationInput:
     email: str | None = None
     max_uses: int | None = None
     expires_in_days: int | None = 30
+    # Default: the caller's own territory; another one for platform admins and its admins.
+    territory_code: strawberry.ID | None = None
 
 
 @strawberry.input

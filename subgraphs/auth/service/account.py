@@ -164,47 +164,82 @@ async def disable_totp(rt: AuthRuntime, viewer: Principal, code: str, client: Cl
     await attempt.succeeded(reset=["account"])
 
 
-async def my_invitations(rt: AuthRuntime, viewer: Principal) -> Sequence[InvitationToken]:
-    async with rt.db.territory_session(viewer.territory_code) as session:
-        return await TerritoryRepository(session).invitations_created_by(_user_id(viewer))
+async def my_invitations(
+    rt: AuthRuntime, viewer: Principal, territory_code: str | None = None
+) -> Sequence[InvitationToken]:
+    """Invitations the viewer made into `territory_code` (default: their own territory); the
+    caller has checked that they may invite there."""
+    code = territory_code or viewer.territory_code
+    home = None if code == viewer.territory_code else viewer.territory_code
+    async with rt.db.territory_session(code) as session:
+        repo = TerritoryRepository(session)
+        return await repo.invitations_created_by(_user_id(viewer), home=home)
 
 
 async def create_invitation(
     rt: AuthRuntime,
     viewer: Principal,
     *,
+    territory_code: str | None = None,
     token_type: str,
     email: str | None,
     max_uses: int | None,
     expires_in_days: int | None,
     client: ClientInfo,
 ) -> InvitationToken:
+    """An invitation into `territory_code` (default: the viewer's own); the caller has checked
+    that the viewer may invite there. Into another territory, it is stored and audited there
+    and audited again, with the device details, in the viewer's home territory."""
     await rt.guards.requests.enforce(
         f"create-invitation:{viewer.user_id}", INVITATIONS_PER_DAY, 86400
     )
-    async with rt.db.territory_session(viewer.territory_code) as session:
+    home = viewer.territory_code
+    target = territory_code or home
+    if target != home:
+        await rt.db.territory(target)  # NOT_FOUND before anything is written
+        async with rt.db.territory_session(home) as session:
+            await _own_user(TerritoryRepository(session), viewer)
+    async with rt.db.territory_session(target) as session:
         repo = TerritoryRepository(session)
-        await _own_user(repo, viewer)
-        return await invitations.create_invitation(
+        if target == home:
+            await _own_user(repo, viewer)
+        invitation = await invitations.create_invitation(
             repo,
-            territory_code=viewer.territory_code,
+            territory_code=target,
             creator_id=_user_id(viewer),
+            creator_territory=home,
             token_type=token_type,
             email=email,
             max_uses=max_uses,
             expires_in_days=expires_in_days,
             client=client,
         )
+    if target != home:
+        async with rt.db.territory_session(home) as session:
+            invitations.audit_remote_invitation(
+                TerritoryRepository(session),
+                invitation,
+                home_code=home,
+                territory_code=target,
+                client=client,
+            )
+    return invitation
 
 
 async def revoke_invitation(
-    rt: AuthRuntime, viewer: Principal, invitation_id: uuid.UUID, client: ClientInfo
+    rt: AuthRuntime,
+    viewer: Principal,
+    invitation_id: uuid.UUID,
+    client: ClientInfo,
+    territory_code: str | None = None,
 ) -> None:
-    async with rt.db.territory_session(viewer.territory_code) as session:
+    code = territory_code or viewer.territory_code
+    async with rt.db.territory_session(code) as session:
         await invitations.revoke_invitation(
             TerritoryRepository(session),
-            territory_code=viewer.territory_code,
+            territory_code=code,
             invitation_id=invitation_id,
             caller_id=_user_id(viewer),
+            caller_territory=viewer.territory_code,
             client=client,
         )

@@ -56,6 +56,11 @@ async def export_account(rt: AuthRuntime, viewer: Principal) -> AccountExport:
             "updatedAt": _time(user.updated_at),
             "lastLoginAt": _time(user.last_login_at),
             "invitedByUserId": str(user.invited_by_user_id) if user.invited_by_user_id else None,
+            "invitedByTerritory": (
+                (user.invited_by_territory or viewer.territory_code)
+                if user.invited_by_user_id
+                else None
+            ),
         },
         "identity": {
             "id": str(identity.id),

@@ -17,6 +17,8 @@ from subgraphs.auth.repository import TerritoryRepository
 from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
 from subgraphs.auth.tokens import new_invitation_token
 
+# The audit `changes` key naming the territory a user invited into from another one.
+INTO_TERRITORY = "intoTerritory"
 SINGLE_USE = "single_use"
 GROUP = "group"
 MIN_GROUP_USES, MAX_GROUP_USES = 2, 1000
@@ -104,15 +106,28 @@ async def consume_invitation(
     )
 
 
+def invited_by(invitation: InvitationToken, territory_code: str) -> dict[str, str | None]:
+    """What the audit entry of a registration records about who invited the new user, and
+    from which territory (`territory_code`: the invitation's own)."""
+    creator = invitation.created_by_user_id
+    return {
+        "invitationId": str(invitation.id),
+        "invitedBy": str(creator) if creator is not None else None,
+        "invitedByTerritory": (invitation.creator_territory or territory_code) if creator else None,
+    }
+
+
 def new_invitation(
     *,
     creator_id: uuid.UUID | None,
+    creator_territory: str | None = None,
     token_type: str,
     email: str | None,
     max_uses: int | None,
     expires_in_days: int | None,
 ) -> InvitationToken:
-    """A validated, not yet stored invitation (BAD_USER_INPUT names the field at fault)."""
+    """A validated, not yet stored invitation (BAD_USER_INPUT names the field at fault); its
+    creator lives in `creator_territory` (None: the territory the invitation is stored in)."""
     days = 30 if expires_in_days is None else expires_in_days
     if not MIN_DAYS <= days <= MAX_DAYS:
         raise BadUserInput(
@@ -142,6 +157,7 @@ def new_invitation(
         token=new_invitation_token(),
         token_type=token_type,
         created_by_user_id=creator_id,
+        creator_territory=creator_territory,
         invited_email=email,
         max_uses=uses,
         current_uses=0,
@@ -171,29 +187,41 @@ async def create_invitation(
     *,
     territory_code: str,
     creator_id: uuid.UUID,
+    creator_territory: str,
     token_type: str,
     email: str | None,
     max_uses: int | None,
     expires_in_days: int | None,
     client: ClientInfo,
 ) -> InvitationToken:
+    """Store an invitation into territory `territory_code` (`repo`'s) made by `creator_id` of
+    territory `creator_territory`.
+
+    An invitation into another territory is audited there without the creator's device
+    details, which stay in the creator's home territory (see `audit_remote_invitation`).
+    """
+    remote = creator_territory != territory_code
     invitation = new_invitation(
         creator_id=creator_id,
+        creator_territory=creator_territory if remote else None,
         token_type=token_type,
         email=email,
         max_uses=max_uses,
         expires_in_days=expires_in_days,
     )
     repo.add(invitation)
+    changes: dict[str, object] = {"type": token_type, "maxUses": invitation.max_uses}
+    if remote:
+        changes["creatorTerritory"] = creator_territory
     repo.audit(
         "invitation.create",
         territory_code=territory_code,
         user_id=creator_id,
         resource_type="invitation",
         resource_id=str(invitation.id),
-        changes={"type": token_type, "maxUses": invitation.max_uses},
-        ip_address=client.ip_address,
-        user_agent=client.user_agent,
+        changes=changes,
+        ip_address=None if remote else client.ip_address,
+        user_agent=None if remote else client.user_agent,
     )
     await repo.flush()
     await events.invitation_event(
@@ -208,17 +236,48 @@ async def create_invitation(
     return invitation
 
 
+def audit_remote_invitation(
+    home: TerritoryRepository,
+    invitation: InvitationToken,
+    *,
+    home_code: str,
+    territory_code: str,
+    client: ClientInfo,
+) -> None:
+    """The creator's home territory records that its user invited into `territory_code`."""
+    home.audit(
+        "invitation.create",
+        territory_code=home_code,
+        user_id=invitation.created_by_user_id,
+        resource_type="invitation",
+        resource_id=str(invitation.id),
+        changes={
+            "type": invitation.token_type,
+            "maxUses": invitation.max_uses,
+            INTO_TERRITORY: territory_code,
+        },
+        ip_address=client.ip_address,
+        user_agent=client.user_agent,
+    )
+
+
 async def revoke_invitation(
     repo: TerritoryRepository,
     *,
     territory_code: str,
     invitation_id: uuid.UUID,
     caller_id: uuid.UUID,
+    caller_territory: str,
     client: ClientInfo,
 ) -> None:
     """Deactivate; anyone but the creator is told it does not exist."""
+    remote = caller_territory != territory_code
     invitation = await repo.invitation(invitation_id)
-    if invitation is None or invitation.created_by_user_id != caller_id:
+    if (
+        invitation is None
+        or invitation.created_by_user_id != caller_id
+        or invitation.creator_territory != (caller_territory if remote else None)
+    ):
         raise NotFound("Invitation not found", field="id")
     invitation.is_active = False
     repo.audit(
@@ -227,8 +286,9 @@ async def revoke_invitation(
         user_id=caller_id,
         resource_type="invitation",
         resource_id=str(invitation.id),
-        ip_address=client.ip_address,
-        user_agent=client.user_agent,
+        changes={"creatorTerritory": caller_territory} if remote else None,
+        ip_address=None if remote else client.ip_address,
+        user_agent=None if remote else client.user_agent,
     )
     await repo.flush()
     await events.invitation_event(repo.session, territory_code, "revoked", invitation.id, caller_id)

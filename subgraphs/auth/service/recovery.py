@@ -20,6 +20,7 @@ from subgraphs.auth.models import AccountToken
 from subgraphs.auth.passwords import check_password
 from subgraphs.auth.repository import GlobalRepository, TerritoryRepository
 from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
+from subgraphs.auth.service.invitations import INTO_TERRITORY
 from subgraphs.auth.service.sessions import end_sessions, revoke_now
 from subgraphs.auth.tokens import new_territory_token, territory_of, token_hash
 
@@ -213,6 +214,21 @@ async def verify_email(rt: AuthRuntime, raw: str, client: ClientInfo) -> uuid.UU
     return token.user_id
 
 
+async def _erase_invitations_elsewhere(
+    rt: AuthRuntime, user_id: uuid.UUID, home: str, territories: list[str]
+) -> None:
+    """The invitations an erased user made into other territories go, and the users they
+    invited there no longer name them (as in the home territory)."""
+    for territory_code in territories:
+        try:
+            async with rt.db.territory_session(territory_code) as session:
+                repo = TerritoryRepository(session)
+                await repo.delete_invitations_created_by(user_id, home=home)
+                await repo.forget_inviter(user_id, home=home)
+        except NotFound:
+            continue  # deactivated since: its data is not served
+
+
 async def delete_account(
     rt: AuthRuntime, viewer: Principal, password: str, client: ClientInfo
 ) -> None:
@@ -233,6 +249,8 @@ async def delete_account(
             rt, repo, territory_code=code, user_id=user_id, reason="ACCOUNT_DELETED"
         )
         await repo.delete_invitations_created_by(user_id)
+        await repo.forget_inviter(user_id)
+        invited_into = await repo.territories_invited_into(user_id, INTO_TERRITORY)
         await repo.delete_mfa(user_id)
         # The audit trail stays (append-only) without the device details; it names the account
         # by id only, which points at nothing once the row is gone.
@@ -254,5 +272,6 @@ async def delete_account(
     if not same_pod:
         async with rt.db.global_session() as session:
             await GlobalRepository(session).delete_identity(user_id)
+    await _erase_invitations_elsewhere(rt, user_id, code, invited_into)
     await forget_home(rt, user_id)
     await revoke_now(rt, [*ended, uuid.UUID(viewer.session_id)])

@@ -36,6 +36,7 @@ from subgraphs.auth.service.invitations import (
     check_invitation,
     consume_invitation,
     invalid_token,
+    invited_by,
     validate_email,
 )
 from subgraphs.auth.service.sessions import TokenPair, start_session
@@ -172,6 +173,7 @@ async def _write_registration(
     if user.email is not None and await repo.email_taken(user.email):
         raise Conflict("This email is already registered here", field="email")
     user.invited_by_user_id = invitation.created_by_user_id
+    user.invited_by_territory = invitation.creator_territory
     user.invitation_by_token_id = invitation.id
     if identity is not None:
         # The identity first: its unique username index decides a race between two
@@ -198,7 +200,7 @@ async def _write_registration(
         user_id=user.id,
         resource_type="user",
         resource_id=str(user.id),
-        changes={"invitationId": str(invitation.id)},
+        changes=invited_by(invitation, territory.code),
         ip_address=client.ip_address,
         user_agent=client.user_agent,
     )

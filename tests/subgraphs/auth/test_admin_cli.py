@@ -47,14 +47,26 @@ def test_admin_bootstrap_prints_a_usable_invitation(
     assert "Platform admin 'cli_root' created" in first.output
     token = re.search(r"Invitation token: (inv_[0-9a-f]{32})", first.output)
     assert token is not None
-    password_file = configured / "admin-password"
-    assert password_file.read_text().strip()
+    password_file = configured / "admin-password-cli_root"
+    assert f"Password file: {password_file}" in first.output
+    password = password_file.read_text()
     again = runner.invoke(
         main, ["admin", "bootstrap", "--territory", territories.home.code, "--username", "cli_root"]
     )
     assert again.exit_code == 0, again.output
     assert "already existed" in again.output
     assert token.group(1) in again.output
+
+    # The same admin onboards the other territory: a fresh invitation there, its file kept.
+    remote = territories.remote.code
+    other = runner.invoke(
+        main, ["admin", "bootstrap", "--territory", remote, "--username", "cli_root"]
+    )
+    assert other.exit_code == 0, other.output
+    assert f"Platform admin 'cli_root' already existed in {territories.home.code}." in other.output
+    assert f"(into {remote}, expires" in other.output
+    assert token.group(1) not in other.output
+    assert password_file.read_text() == password
 
 
 def test_admin_bootstrap_of_an_unknown_territory_says_what_to_do(configured: Path) -> None:
