@@ -11,7 +11,7 @@ from router.edge.uploads import has_uploads, multipart_form
 from router.execution.batches import EntityBatch, build_batches
 from router.execution.client import SubgraphClient, SubgraphFailure
 from router.execution.entity_cache import CachedEntityFetch, EntityCache
-from router.execution.merge import Path, deep_merge, objects_with_paths
+from router.execution.merge import Path, deep_merge, objects_with_paths, rename_keys
 from router.planning import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
 from router.planning.cache import LruCache
 
@@ -117,6 +117,7 @@ class PlanRun:
             return
         data = body.get("data")
         if isinstance(data, dict):
+            rename_keys(data, fetch.output_renames)
             deep_merge(self.data, data)
         for error in body.get("errors") or ():
             path = error.get("path") if isinstance(error, dict) else None
@@ -161,6 +162,7 @@ class PlanRun:
         for alias, batch in zip(aliases, batches, strict=True):
             entities = data.get(alias) if isinstance(data, dict) else None
             if isinstance(entities, list):
+                rename_keys(entities, batch.fetch.output_renames)
                 for index, entity in enumerate(entities[: len(batch.positions)]):
                     if isinstance(entity, dict):
                         if cached is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from router.planning.nodes import KeyRename
 from router.supergraph import FieldSet
 
 Path = tuple[str | int, ...]
@@ -124,3 +125,20 @@ def _merged(current: Any, value: Any) -> Any:
             current[index] = _merged(current[index], item)
         return current
     return current if value is None else value
+
+
+def rename_keys(value: Any, renames: tuple[KeyRename, ...]) -> None:
+    """Undo the aliases a fetch sent to keep conflicting fields apart (deepest first)."""
+    for rename in renames:
+        _rename(value, rename.path, rename.alias, rename.name)
+
+
+def _rename(value: Any, path: tuple[str, ...], alias: str, name: str) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _rename(item, path, alias, name)
+    elif isinstance(value, dict):
+        if path:
+            _rename(value.get(path[0]), path[1:], alias, name)
+        elif alias in value:
+            value[name] = value.pop(alias)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from router.planning.operation import Fragment, Selection
-from router.supergraph import FieldSet, Supergraph
+from router.supergraph import FieldSet, FieldSetItem, Supergraph
 
 
 class Capabilities:
@@ -25,11 +27,14 @@ class Capabilities:
         info = self.types[type_name].fields.get(field_name)
         if info is None:
             return False
-        if subgraph in info.resolvable_in:
-            source = info.source(subgraph)
-            if source is None or not (source.requires or source.context_arguments):
-                return True
-        return self.is_key_field(type_name, field_name, subgraph)
+        source = info.source(subgraph)
+        if subgraph in info.resolvable_in and (
+            source is None or not (source.requires or source.context_arguments)
+        ):
+            return True
+        # A key field the subgraph marks @external is not one it can answer.
+        external = source is not None and source.external
+        return not external and self.is_key_field(type_name, field_name, subgraph)
 
     def field_set_local(
         self, type_name: str, field_set: FieldSet, subgraph: str, provided: FieldSet | None
@@ -119,7 +124,34 @@ class Capabilities:
                 count += 1 + self.coverage(child, selection.selections, subgraph, depth + 1)
         return count
 
-    # -- planning ------------------------------------------------------------------------------
+    def concrete_field_set(self, type_name: str, field_set: FieldSet) -> FieldSet:
+        """`field_set` with fragments on interfaces and unions replaced by one fragment per
+        object type, so a representation can be read by each object's `__typename`."""
+        items: list[FieldSetItem] = []
+        for item in field_set:
+            if item.type_condition is None:
+                field = self.types[type_name].fields.get(item.name)
+                child = field.type_name if field is not None else type_name
+                items.append(
+                    replace(item, selections=self.concrete_field_set(child, item.selections))
+                )
+                continue
+            condition = self.types.get(item.type_condition)
+            if condition is None or condition.kind == "object":
+                inner = self.concrete_field_set(item.type_condition, item.selections)
+                items.append(replace(item, selections=inner))
+                continue
+            if self.types[type_name].kind == "object":
+                # On an object the fragment either always or never applies: inline it.
+                if type_name in self.sg.possible_types(item.type_condition):
+                    items.extend(self.concrete_field_set(type_name, item.selections))
+                continue
+            possible = self.sg.possible_types(type_name)
+            for concrete in self.sg.possible_types(item.type_condition):
+                if concrete in possible:
+                    inner = self.concrete_field_set(concrete, item.selections)
+                    items.append(FieldSetItem("", inner, concrete))
+        return tuple(items)
 
 
 def provided_at(provided: FieldSet | None, type_name: str, field_name: str) -> FieldSet | None:

@@ -37,6 +37,13 @@ class FetchGroup:
         fragment.selections.field("__typename", "__typename")
         fragment.selections.add_field_set(field_set)
 
+    def accepts(self, type_name: str, field_set: FieldSet) -> bool:
+        """Whether `field_set` fits this fetch's representations of `type_name`: a field
+        required with other arguments (`price(currency: "USD")` beside `"EUR"`) does not,
+        as a representation holds one value per field name."""
+        found = self.requires.items.get(("t", type_name, ""))
+        return found is None or _compatible(found.selections, field_set)
+
     def requirements(self) -> dict[str, FieldSet]:
         """Per type, the representation field set (without `__typename`)."""
         found: dict[str, FieldSet] = {}
@@ -46,6 +53,23 @@ class FetchGroup:
                 i for i in to_field_set(item.selections) if i.name != "__typename"
             )
         return found
+
+
+def _compatible(selections: OutSelections, field_set: FieldSet) -> bool:
+    for item in field_set:
+        for existing in selections.items.values():
+            if item.type_condition:
+                same = isinstance(existing, OutFragment) and (
+                    existing.type_condition == item.type_condition
+                )
+                if same and not _compatible(existing.selections, item.selections):
+                    return False
+            elif isinstance(existing, OutField) and existing.name == item.name:
+                if existing.arguments != item.arguments:
+                    return False
+                if not _compatible(existing.selections, item.selections):
+                    return False
+    return True
 
 
 def to_field_set(selections: OutSelections) -> FieldSet:

@@ -77,17 +77,26 @@ def jump_to_interface_object(
                     continue
                 out.field("__typename", "__typename")
                 out.add_field_set(key.fields)
-                dependent = planner.dependent(subgraph, path, conditions, {group.id})
-                dependent.add_requirement(type_name, key.fields, key.fields)
+                deps = {group.id}
+                requirement = key.fields
+                source = field.source(subgraph)
+                if source is not None and source.requires:
+                    requires = planner.concrete_field_set(type_name, source.requires)
+                    deps |= planner.plan_requirement(
+                        group, out, type_name, requires, path, None, conditions
+                    )
+                    requirement = requirement + requires
+                dependent = planner.dependent(
+                    subgraph, path, conditions, deps, (type_name, requirement)
+                )
+                dependent.add_requirement(type_name, requirement, key.fields)
                 dependent.typename_rewrites[type_name] = interface
                 fragment = dependent.selections.fragment(interface)
-                source = field.source(subgraph)
                 planner.place(
                     dependent,
                     fragment.selections,
                     selection,
-                    field.type_name,
-                    field.list_depth,
+                    field,
                     path,
                     source.provides if source is not None and source.provides else None,
                     conditions,

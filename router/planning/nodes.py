@@ -20,6 +20,17 @@ class ContextUse:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyRename:
+    """In a fetch's answer, objects at `path` (response keys from the fetched root or entity,
+    lists stepped through) carry `alias`, sent to keep apart fields the subgraph would refuse
+    to merge; the executor renames it `name`."""
+
+    path: tuple[str, ...]
+    alias: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Fetch:
     """One request to a subgraph; with `requires` it is an `_entities` fetch for the objects
     found at the enclosing Flatten's path whose `__typename` has an entry in `requires`."""
@@ -43,6 +54,8 @@ class Fetch:
     requires_text: str = ""
     # Entity selection without the `_entities` wrapper, for combining fetches into one request.
     entity_selection: str = ""
+    # Aliased fields to rename back in the answer, deepest first.
+    output_renames: tuple[KeyRename, ...] = ()
 
     @property
     def is_entity_fetch(self) -> bool:

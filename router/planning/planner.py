@@ -23,7 +23,8 @@ from router.planning.operation import (
 )
 from router.planning.selections import OutSelections
 from router.planning.tree import build_plan
-from router.supergraph import EntityKey, FieldSet, Supergraph
+from router.supergraph import EntityKey, FieldInfo, FieldSet, Supergraph
+from router.supergraph.model import list_depth, named_type
 
 _INTROSPECTION = {"__schema", "__type", "__typename"}
 
@@ -68,10 +69,12 @@ class _Planner(Capabilities):
         path: tuple[str, ...],
         conditions: tuple[ConditionTerm, ...],
         deps: set[int],
+        requirement: tuple[str, FieldSet] | None = None,
     ) -> FetchGroup | None:
         for group in self.groups:
             if (
                 group.is_entity
+                and (requirement is None or group.accepts(*requirement))
                 and group.subgraph == subgraph
                 and group.path == path
                 and group.conditions == conditions
@@ -87,8 +90,9 @@ class _Planner(Capabilities):
         path: tuple[str, ...],
         conditions: tuple[ConditionTerm, ...],
         deps: set[int],
+        requirement: tuple[str, FieldSet] | None = None,
     ) -> FetchGroup:
-        group = self.find_dependent(subgraph, path, conditions, deps)
+        group = self.find_dependent(subgraph, path, conditions, deps, requirement)
         if group is None:
             group = self.new_group(subgraph, path, conditions, entity=True)
         group.depends_on |= deps
@@ -211,17 +215,14 @@ class _Planner(Capabilities):
             )
         ):
             return
-        self.place(
-            group, out, selection, info.type_name, info.list_depth, path, sub_provided, conditions
-        )
+        self.place(group, out, selection, info, path, sub_provided, conditions)
 
     def place(
         self,
         group: FetchGroup,
         out: OutSelections,
         selection: Field,
-        type_name: str,
-        list_depth: int,
+        info: FieldInfo,
         path: tuple[str, ...],
         provided: FieldSet | None,
         conditions: tuple[ConditionTerm, ...],
@@ -234,17 +235,26 @@ class _Planner(Capabilities):
             selection.variables,
         )
         self.touch(group)
-        if selection.selections:
-            child_path = (*path, selection.response_key, *("@",) * list_depth)
-            self.plan_value(
-                group,
-                placed.selections,
-                type_name,
-                selection.selections,
-                child_path,
-                provided,
-                conditions,
-            )
+        if not selection.selections:
+            return
+        # The subgraph's own type of the field: it may be narrower than the supergraph's.
+        type_ref = info.type_ref_in(group.subgraph)
+        type_name = named_type(type_ref)
+        child_path = (*path, selection.response_key, *("@",) * list_depth(type_ref))
+        if self.types[info.type_name].kind != "object":
+            placed.selections.field("__typename", "__typename")
+        self.plan_value(
+            group,
+            placed.selections,
+            type_name,
+            selection.selections,
+            child_path,
+            provided,
+            conditions,
+        )
+        if not placed.selections:
+            # Nothing but `__typename` (answered by the shaper) was selected.
+            placed.selections.field("__typename", "__typename")
 
     def jump(
         self,
@@ -302,17 +312,18 @@ class _Planner(Capabilities):
         requirement = key.fields
         source = info.source(target)
         if source is not None and source.requires:
+            requires = self.concrete_field_set(type_name, source.requires)
             deps |= self.plan_requirement(
-                group, out, type_name, source.requires, path, provided, conditions
+                group, out, type_name, requires, path, provided, conditions
             )
-            requirement = requirement + source.requires
+            requirement = requirement + requires
         uses: ContextUses = []
         if source is not None and source.context_arguments:
             selection, context_deps, uses = plan_contexts(
                 self, source.context_arguments, selection, path, conditions
             )
             deps |= context_deps
-        dependent = self.dependent(target, path, conditions, deps)
+        dependent = self.dependent(target, path, conditions, deps, (type_name, requirement))
         dependent.add_requirement(type_name, requirement, key.fields)
         for use in uses:
             variable = f"contextualArgument_{len(dependent.context_uses)}"
@@ -320,16 +331,7 @@ class _Planner(Capabilities):
             dependent.context_uses.append((variable, *use[1:]))
         fragment = dependent.selections.fragment(type_name)
         sub_provided = source.provides if source is not None and source.provides else None
-        self.place(
-            dependent,
-            fragment.selections,
-            selection,
-            info.type_name,
-            info.list_depth,
-            path,
-            sub_provided,
-            conditions,
-        )
+        self.place(dependent, fragment.selections, selection, info, path, sub_provided, conditions)
         return True
 
     def plan_requirement(
@@ -442,7 +444,7 @@ def plan_operation(supergraph: Supergraph, operation: NormalizedOperation) -> Qu
         raise PlanningError("Subscriptions are not supported by this router yet")
     planner = _Planner(supergraph, operation)
     runs = planner.plan_roots()
-    return build_plan(operation, runs)
+    return build_plan(operation, runs, supergraph)
 
 
 def plan_subscription(supergraph: Supergraph, operation: NormalizedOperation) -> QueryPlan:
@@ -450,4 +452,4 @@ def plan_subscription(supergraph: Supergraph, operation: NormalizedOperation) ->
     owning subgraph, the rest runs again for every event (see `router.subscriptions`)."""
     if operation.kind != "subscription":
         raise PlanningError("Not a subscription")
-    return build_plan(operation, _Planner(supergraph, operation).plan_roots())
+    return build_plan(operation, _Planner(supergraph, operation).plan_roots(), supergraph)

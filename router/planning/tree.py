@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from router.planning.conflicts import alias_conflicts
 from router.planning.groups import FetchGroup
 from router.planning.nodes import (
     Condition,
@@ -14,6 +15,7 @@ from router.planning.nodes import (
     Sequence,
 )
 from router.planning.operation import NormalizedOperation
+from router.supergraph import Supergraph
 
 
 def _document(
@@ -37,7 +39,11 @@ def _document(
     return f"{head} {body}", usages
 
 
-def _node(group: FetchGroup, number: int, operation: NormalizedOperation) -> PlanNode:
+def _node(
+    group: FetchGroup, number: int, operation: NormalizedOperation, supergraph: Supergraph
+) -> PlanNode:
+    root = None if group.is_entity else supergraph.root_type(operation.kind)
+    renames = alias_conflicts(supergraph, group.subgraph, root, group.selections)
     text, usages = _document(group, number, operation)
     fetch = Fetch(
         id=number,
@@ -55,6 +61,7 @@ def _node(group: FetchGroup, number: int, operation: NormalizedOperation) -> Pla
         ),
         requires_text=group.requires.print() if group.is_entity else "",
         entity_selection=group.selections.print() if group.is_entity else "",
+        output_renames=renames,
     )
     node: PlanNode = Flatten(group.path, fetch) if group.is_entity else fetch
     for variable, wanted in reversed(group.conditions):
@@ -85,12 +92,17 @@ def _combine(kind: type[Sequence] | type[Parallel], nodes: list[PlanNode]) -> Pl
     return nodes[0] if len(nodes) == 1 else kind(tuple(nodes))
 
 
-def build_plan(operation: NormalizedOperation, runs: list[list[FetchGroup]]) -> QueryPlan:
+def build_plan(
+    operation: NormalizedOperation, runs: list[list[FetchGroup]], supergraph: Supergraph
+) -> QueryPlan:
     steps: list[PlanNode] = []
     numbers = iter(range(1_000_000))  # fetches are numbered in plan order, for stable names
     for groups in runs:
         layers = [
-            _combine(Parallel, [_node(group, next(numbers), operation) for group in layer])
+            _combine(
+                Parallel,
+                [_node(group, next(numbers), operation, supergraph) for group in layer],
+            )
             for layer in _levels(groups)
         ]
         run = _combine(Sequence, [layer for layer in layers if layer is not None])

@@ -54,6 +54,15 @@ class FieldSetItem:
 FieldSet = tuple[FieldSetItem, ...]
 
 
+def named_type(type_ref: str) -> str:
+    """`[Product!]!` -> `Product`."""
+    return type_ref.replace("[", "").replace("]", "").replace("!", "")
+
+
+def list_depth(type_ref: str) -> int:
+    return type_ref.count("[")
+
+
 def print_field_set(field_set: FieldSet) -> str:
     return " ".join(item.print() for item in field_set)
 
@@ -93,6 +102,8 @@ class FieldSource:
     override_label: str | None = None
     used_overridden: bool = False
     context_arguments: tuple[ContextArgument, ...] = ()
+    # The field's type in this subgraph when it differs from the supergraph's (`type:`).
+    type_ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +123,14 @@ class FieldInfo:
             if source.subgraph == subgraph:
                 return source
         return None
+
+    def type_ref_in(self, subgraph: str) -> str:
+        """The field's type as `subgraph` declares it (nullability and type may differ)."""
+        source = self.source(subgraph)
+        return source.type_ref if source is not None and source.type_ref else self.type_ref
+
+    def type_name_in(self, subgraph: str) -> str:
+        return named_type(self.type_ref_in(subgraph))
 
 
 @dataclass(frozen=True, slots=True)

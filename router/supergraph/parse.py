@@ -263,6 +263,7 @@ class _Reader:
                     override_label=_str(args.get("overrideLabel")),
                     used_overridden=_bool(args.get("usedOverridden")),
                     context_arguments=context_arguments,
+                    type_ref=_str(args.get("type")),
                 )
             )
         if not joins:

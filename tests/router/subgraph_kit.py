@@ -75,7 +75,9 @@ def subgraph_sdl(supergraph: Supergraph, name: str, api: GraphQLSchema) -> str:
                         # Arguments filled from the context are the subgraph's, not the API's.
                         extra = ", ".join(f"{a.name}: {a.type}" for a in source.context_arguments)
                         arguments = f"({arguments[1:-1]}, {extra})" if arguments else f"({extra})"
-                    fields.append(f"  {field_name}{arguments}: {field.type}")
+                    # The subgraph's own type of the field (`join__field(type:)`) when given.
+                    type_ref = field_info.type_ref_in(name) if field_info else str(field.type)
+                    fields.append(f"  {field_name}{arguments}: {type_ref}")
             interface_object = name in info.interface_object_in
             implements = [] if interface_object else sorted(info.implements_in.get(name, ()))
             keyword = (

@@ -1,0 +1,291 @@
+"""Federation cases a planner gets wrong when it plans by type alone: per failure class, the
+printed plan and its execution against small real subgraphs (schemas of our own)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+from graphql import parse
+
+from router.execution import Gateway, SubgraphClient
+from router.planning import PlanningError, normalize, plan_operation, print_plan
+from router.supergraph import Supergraph, parse_supergraph
+from tests.router.subgraph_kit import ReferenceResolver, Resolver, make_subgraph, serve
+from tests.router.supergraphs import JOIN_HEADER
+
+
+def supergraph(graphs: str, types: str) -> Supergraph:
+    names = [name.strip() for name in graphs.split()]
+    enum = "\n".join(
+        f'  {name.upper()} @join__graph(name: "{name}", url: "http://{name}/graphql")'
+        for name in names
+    )
+    header = JOIN_HEADER.replace("  mutation: Mutation\n", "")
+    return parse_supergraph(f"{header}\nenum join__Graph {{\n{enum}\n}}\n{types}")
+
+
+def plan_text(graph: Supergraph, query: str) -> str:
+    return print_plan(plan_operation(graph, normalize(parse(query), None)))
+
+
+Subgraphs = Mapping[str, tuple[dict[str, Resolver], dict[str, ReferenceResolver]]]
+
+
+async def execute(graph: Supergraph, subgraphs: Subgraphs, query: str) -> dict[str, Any]:
+    served = {
+        name: make_subgraph(graph, name, resolvers, references)
+        for name, (resolvers, references) in subgraphs.items()
+    }
+    with ExitStack() as stack:
+        urls = {n: stack.enter_context(serve(s.app)) + "/graphql" for n, s in served.items()}
+        client = SubgraphClient(urls)
+        try:
+            gateway = Gateway(graph, client)
+            prepared = gateway.prepare(query, None)
+            return await gateway.execute(prepared, gateway.coerce_variables(prepared, {}), {})
+        finally:
+            await client.aclose()
+
+
+# -- 1. fetches valid for the subgraph receiving them ---------------------------------------
+
+# In `music`, a Track's code is never null but an Album's may be: selected side by side, the
+# two `code` fields would not merge, so one is aliased and renamed back in the answer.
+LISTINGS = supergraph(
+    "music shop",
+    """
+type Query @join__type(graph: MUSIC) @join__type(graph: SHOP) {
+  listings: [Listing!]! @join__field(graph: MUSIC)
+  featured: Listing @join__field(graph: MUSIC, type: "Track") @join__field(graph: SHOP, type: "Listing")
+  stock: [Track!]! @join__field(graph: SHOP)
+}
+union Listing @join__type(graph: MUSIC) @join__type(graph: SHOP)
+  @join__unionMember(graph: MUSIC, member: "Track") @join__unionMember(graph: MUSIC, member: "Album")
+  @join__unionMember(graph: SHOP, member: "Track")
+  = Track | Album
+type Track @join__type(graph: MUSIC, key: "code") @join__type(graph: SHOP, key: "code") {
+  code: ID @join__field(graph: MUSIC, type: "ID!") @join__field(graph: SHOP, type: "ID")
+  title: String @join__field(graph: MUSIC)
+  price: Int @join__field(graph: SHOP)
+}
+type Album @join__type(graph: MUSIC) {
+  code: ID
+  title: String
+}
+""",
+)
+
+TRACKS = {"t1": {"code": "t1", "title": "Blue"}}
+LISTING_DATA: Subgraphs = {
+    "music": (
+        {
+            "Query.listings": lambda *_: [
+                {"__typename": "Track", **TRACKS["t1"]},
+                {"__typename": "Album", "code": None, "title": "Kind of"},
+            ],
+            "Query.featured": lambda *_: TRACKS["t1"],
+        },
+        {"Track": lambda rep: TRACKS.get(rep["code"])},
+    ),
+    "shop": (
+        {
+            "Query.stock": lambda *_: [{"code": "t1"}],
+            "Query.featured": lambda *_: {"__typename": "Track", "code": "t1"},
+        },
+        {"Track": lambda rep: {"code": rep["code"], "price": 9}},
+    ),
+}
+
+
+def test_fields_of_one_name_and_different_types_are_aliased_apart() -> None:
+    query = "{ listings { ... on Track { code title } ... on Album { code title } } }"
+    assert (
+        plan_text(LISTINGS, query)
+        == """\
+QueryPlan {
+  Fetch(service: "music") {
+    {
+      listings {
+        __typename
+        ... on Track {
+          code
+          title
+        }
+        ... on Album {
+          code__alias_0: code
+          title
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+async def test_aliased_fields_answer_under_the_client_s_names() -> None:
+    query = "{ listings { ... on Track { code price } ... on Album { code title } } }"
+    assert await execute(LISTINGS, LISTING_DATA, query) == {
+        "data": {"listings": [{"code": "t1", "price": 9}, {"code": None, "title": "Kind of"}]}
+    }
+
+
+def test_a_field_narrower_in_its_subgraph_is_planned_with_that_type() -> None:
+    # `featured` is a Track in music: an Album fragment would never be valid there.
+    query = "{ featured { __typename ... on Album { title } ... on Track { title } } }"
+    assert (
+        plan_text(LISTINGS, query)
+        == """\
+QueryPlan {
+  Fetch(service: "music") {
+    {
+      featured {
+        __typename
+        title
+      }
+    }
+  }
+}"""
+    )
+
+
+async def test_typename_only_selection_sends_typename() -> None:
+    assert await execute(
+        LISTINGS, LISTING_DATA, "{ stock { __typename } featured { __typename } }"
+    ) == {"data": {"stock": [{"__typename": "Track"}], "featured": {"__typename": "Track"}}}
+
+
+# -- 3. @requires ---------------------------------------------------------------------------
+
+# `tax` needs the price in euros, `fee` the price in dollars: two representations, two fetches.
+PRICING = supergraph(
+    "catalog pricing",
+    """
+type Query @join__type(graph: CATALOG) @join__type(graph: PRICING) {
+  items: [Item!]! @join__field(graph: CATALOG)
+}
+type Item @join__type(graph: CATALOG, key: "id") @join__type(graph: PRICING, key: "id") {
+  id: ID!
+  price(currency: String!): Int @join__field(graph: CATALOG) @join__field(graph: PRICING, external: true)
+  seller: Seller @join__field(graph: CATALOG) @join__field(graph: PRICING, external: true)
+  tax: Int @join__field(graph: PRICING, requires: "price(currency: \\"EUR\\")")
+  fee: Int @join__field(graph: PRICING, requires: "price(currency: \\"USD\\")")
+  badge: String @join__field(graph: PRICING, requires: "seller { ... on Party { name } }")
+}
+interface Party @join__type(graph: CATALOG) @join__type(graph: PRICING) {
+  name: String
+}
+type Seller implements Party @join__implements(graph: CATALOG, interface: "Party")
+  @join__implements(graph: PRICING, interface: "Party")
+  @join__type(graph: CATALOG) @join__type(graph: PRICING) {
+  name: String @join__field(graph: CATALOG) @join__field(graph: PRICING, external: true)
+}
+""",
+)
+
+RATES = {"EUR": 10, "USD": 12}
+PRICING_DATA: Subgraphs = {
+    "catalog": (
+        {
+            "Query.items": lambda *_: [{"id": "i1", "seller": {"name": "Ana"}}],
+            "Item.price": lambda _item, _info, currency: RATES[currency],
+        },
+        {},
+    ),
+    "pricing": (
+        {},
+        {
+            "Item": lambda rep: {
+                "id": rep["id"],
+                "tax": rep["price"] // 2 if "price" in rep else None,
+                "fee": rep["price"] * 2 if "price" in rep else None,
+                "badge": f"by {rep['seller']['name']}" if "seller" in rep else None,
+            }
+        },
+    ),
+}
+
+
+def test_requirements_of_one_field_with_other_arguments_go_in_separate_fetches() -> None:
+    plan = plan_text(PRICING, "{ items { tax fee } }")
+    assert plan.count('Fetch(service: "pricing")') == 2
+    assert "_required_price_" in plan
+
+
+async def test_each_requirement_reaches_its_field_with_its_own_arguments() -> None:
+    assert await execute(PRICING, PRICING_DATA, "{ items { id tax fee } }") == {
+        "data": {"items": [{"id": "i1", "tax": 5, "fee": 24}]}
+    }
+
+
+async def test_requirement_with_a_fragment_on_an_interface_is_sent() -> None:
+    assert await execute(PRICING, PRICING_DATA, "{ items { badge } }") == {
+        "data": {"items": [{"badge": "by Ana"}]}
+    }
+
+
+# -- 4. @interfaceObject with @requires -----------------------------------------------------
+
+DOCUMENTS = supergraph(
+    "files search",
+    """
+type Query @join__type(graph: FILES) @join__type(graph: SEARCH) {
+  files: [Document!]! @join__field(graph: FILES)
+}
+interface Document @join__type(graph: FILES, key: "id")
+  @join__type(graph: SEARCH, key: "id", isInterfaceObject: true) {
+  id: ID!
+  title: String @join__field(graph: FILES) @join__field(graph: SEARCH, external: true)
+  slug: String @join__field(graph: SEARCH, requires: "title")
+}
+type Memo implements Document @join__implements(graph: FILES, interface: "Document")
+  @join__type(graph: FILES, key: "id") {
+  id: ID!
+  title: String
+  slug: String @join__field
+}
+""",
+)
+
+
+async def test_interface_object_field_with_requires_gets_its_requirement() -> None:
+    data: Subgraphs = {
+        "files": (
+            {"Query.files": lambda *_: [{"__typename": "Memo", "id": "m1", "title": "Q3 Plan"}]},
+            {},
+        ),
+        "search": (
+            {},
+            {
+                "Document": lambda rep: {
+                    "id": rep["id"],
+                    "slug": rep["title"].lower().replace(" ", "-"),
+                }
+            },
+        ),
+    }
+    assert await execute(DOCUMENTS, data, "{ files { id slug } }") == {
+        "data": {"files": [{"id": "m1", "slug": "q3-plan"}]}
+    }
+
+
+# -- 6. an inconsistent supergraph answers with errors, never with made-up data -------------
+
+
+def test_key_field_a_subgraph_marks_external_is_not_taken_from_it() -> None:
+    graph = supergraph(
+        "ledger wallet",
+        """
+type Query @join__type(graph: LEDGER) @join__type(graph: WALLET) {
+  entry: Entry @join__field(graph: LEDGER)
+}
+type Entry @join__type(graph: LEDGER, key: "id") @join__type(graph: WALLET, key: "id") {
+  id: ID! @join__field(graph: LEDGER, external: true) @join__field(graph: WALLET)
+  amount: Int @join__field(graph: WALLET)
+}
+""",
+    )
+    with pytest.raises(PlanningError):
+        plan_text(graph, "{ entry { amount } }")
