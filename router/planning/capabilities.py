@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from router.planning.groups import field_set_selections
 from router.planning.operation import Fragment, Selection
 from router.supergraph import FieldSet, FieldSetItem, Supergraph
 
@@ -94,16 +95,101 @@ class Capabilities:
                 field.type_name, selection.selections, subgraph, sub_provided, depth + 1
             ):
                 continue
-            # Otherwise the object must be fetched by key from a subgraph that has the field.
+            # Otherwise the object must be fetched by a key this subgraph can provide from a
+            # subgraph that has the field.
             if not any(
-                info.is_entity_in(other)
-                and other in field.resolvable_in
+                other in field.resolvable_in
+                and self.key_reachable(type_name, subgraph, other, provided, depth)
                 and self.reachable(field.type_name, selection.selections, other, None, depth + 1)
                 for other in field.resolvable_in
                 if other != subgraph
-            ):
+            ) and not self.interface_object_reachable(type_name, selection.name, subgraph):
                 return False
         return True
+
+    def key_reachable(
+        self,
+        type_name: str,
+        subgraph: str,
+        target: str,
+        provided: FieldSet | None,
+        depth: int = 0,
+    ) -> bool:
+        """Whether an object of `type_name` in `subgraph` can be fetched from `target` by a key
+        it has, or can fetch first from elsewhere."""
+        for key in self.types[type_name].keys_in(target):
+            if not key.resolvable:
+                continue
+            if self.field_set_local(type_name, key.fields, subgraph, provided):
+                return True
+            if depth < 3 and self.reachable(
+                type_name, field_set_selections(key.fields), subgraph, provided, depth + 2
+            ):
+                return True
+        return False
+
+    def interface_object_reachable(self, type_name: str, field_name: str, subgraph: str) -> bool:
+        """Whether a field of `type_name` comes from an `@interfaceObject` reachable by key."""
+        for interface in self.types[type_name].interfaces:
+            info = self.types.get(interface)
+            if info is None or field_name not in info.fields:
+                continue
+            for other in info.interface_object_in & info.fields[field_name].resolvable_in:
+                if any(
+                    key.resolvable and self.field_set_local(type_name, key.fields, subgraph, None)
+                    for key in info.keys_in(other)
+                ):
+                    return True
+        return False
+
+    def split(
+        self,
+        type_name: str,
+        selections: tuple[Selection, ...],
+        subgraph: str,
+        provided: FieldSet | None,
+    ) -> tuple[tuple[Selection, ...], tuple[Selection, ...]]:
+        """The selections `subgraph` can reach from an object of `type_name`, and the rest."""
+        part: list[Selection] = []
+        rest: list[Selection] = []
+        info = self.types.get(type_name)
+        for selection in selections:
+            if isinstance(selection, Fragment):
+                condition = selection.type_condition or type_name
+                inner, outer = self.split(condition, selection.selections, subgraph, provided)
+                if inner:
+                    part.append(replace(selection, selections=inner))
+                if outer:
+                    rest.append(replace(selection, selections=outer))
+                continue
+            if selection.name == "__typename" or self.reachable(
+                type_name, (selection,), subgraph, provided
+            ):
+                part.append(selection)
+                continue
+            field = info.fields.get(selection.name) if info is not None else None
+            if (
+                field is not None
+                and selection.selections
+                and info is not None
+                and info.kind == "object"
+                and (
+                    provided_at(provided, type_name, selection.name) is not None
+                    or self.can_resolve(type_name, selection.name, subgraph)
+                )
+            ):
+                inner, outer = self.split(
+                    field.type_name,
+                    selection.selections,
+                    subgraph,
+                    provided_at(provided, type_name, selection.name),
+                )
+                if inner:
+                    part.append(replace(selection, selections=inner))
+                rest.append(replace(selection, selections=outer))
+                continue
+            rest.append(selection)
+        return tuple(part), tuple(rest)
 
     def coverage(
         self, type_name: str, selections: tuple[Selection, ...], subgraph: str, depth: int = 0
@@ -166,3 +252,10 @@ def provided_at(provided: FieldSet | None, type_name: str, field_name: str) -> F
         elif item.name == field_name:
             return item.selections
     return None
+
+
+def selection_size(selections: tuple[Selection, ...]) -> int:
+    """How many fields `selections` holds, at every depth."""
+    return sum(
+        selection_size(s.selections) + (0 if isinstance(s, Fragment) else 1) for s in selections
+    )

@@ -8,7 +8,9 @@ available locally) are planned like client fields and become dependencies of the
 
 from __future__ import annotations
 
-from router.planning.capabilities import Capabilities, provided_at
+from dataclasses import replace
+
+from router.planning.capabilities import Capabilities, provided_at, selection_size
 from router.planning.contexts import ContextUses, plan_contexts, rename_variable
 from router.planning.errors import PlanningError
 from router.planning.groups import FetchGroup, field_set_selections, unique_conditions
@@ -205,16 +207,32 @@ class _Planner(Capabilities):
             sub_provided = source.provides if source and source.provides else None
         # Part of the value may live in another subgraph that cannot be reached by key (a value
         # type): then fetch the whole field from a subgraph that has all of it.
-        if (
-            selection.selections
-            and not self.reachable(
-                info.type_name, selection.selections, group.subgraph, sub_provided
-            )
-            and self.jump(
-                group, out, type_name, selection, path, provided, conditions, optional=True
-            )
+        if selection.selections and not self.reachable(
+            info.type_name, selection.selections, group.subgraph, sub_provided
         ):
-            return
+            if self.jump(
+                group, out, type_name, selection, path, provided, conditions, optional=True
+            ):
+                return
+            # No subgraph has all of it: what this one cannot reach goes through the parent's
+            # key to subgraphs that have it (a parent entity call), the rest stays here.
+            part, rest = self.split(
+                info.type_name_in(group.subgraph),
+                selection.selections,
+                group.subgraph,
+                sub_provided,
+            )
+            if part and self.jump(
+                group,
+                out,
+                type_name,
+                replace(selection, selections=rest),
+                path,
+                provided,
+                conditions,
+                optional=True,
+            ):
+                selection = replace(selection, selections=part)
         self.place(group, out, selection, info, path, sub_provided, conditions)
 
     def place(
@@ -291,6 +309,10 @@ class _Planner(Capabilities):
                 )
                 if best is None or score < best[0]:
                     best = (score, subgraph, key, key_local)
+        if best is None and self.jump_in_parts(
+            group, out, type_name, selection, path, provided, conditions, optional
+        ):
+            return True
         if best is None:
             if jump_to_interface_object(self, group, out, type_name, selection, path, conditions):
                 return True
@@ -334,6 +356,50 @@ class _Planner(Capabilities):
         self.place(dependent, fragment.selections, selection, info, path, sub_provided, conditions)
         return True
 
+    def jump_in_parts(
+        self,
+        group: FetchGroup,
+        out: OutSelections,
+        type_name: str,
+        selection: Field,
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+        optional: bool,
+    ) -> bool:
+        """Fetch a field no one subgraph has all of from several: each subgraph its part."""
+        if not selection.selections:
+            return False
+        info = self.types[type_name].fields[selection.name]
+        best: tuple[int, tuple[Selection, ...], tuple[Selection, ...]] | None = None
+        for subgraph in sorted(info.resolvable_in, key=self.order.__getitem__):
+            if subgraph == group.subgraph or not self.key_reachable(
+                type_name, group.subgraph, subgraph, provided
+            ):
+                continue
+            part, rest = self.split(
+                info.type_name_in(subgraph), selection.selections, subgraph, None
+            )
+            size = selection_size(part)
+            if part and rest and (best is None or size > best[0]):
+                best = (size, part, rest)
+        if best is None:
+            return False
+        _, part, rest = best
+        self.jump(
+            group, out, type_name, replace(selection, selections=part), path, provided, conditions
+        )
+        return self.jump(
+            group,
+            out,
+            type_name,
+            replace(selection, selections=rest),
+            path,
+            provided,
+            conditions,
+            optional,
+        )
+
     def plan_requirement(
         self,
         group: FetchGroup,
@@ -364,23 +430,24 @@ class _Planner(Capabilities):
         if root_type is None or root_type not in self.types:
             raise PlanningError(f"The supergraph has no {self.operation.kind} type")
         occurrences = list(_root_fields(self.operation.selections))
-        runs: list[tuple[str, set[int]]] = []
+        runs: list[tuple[str, dict[int, Field]]] = []
         chosen: list[str] = []
         for root_field in occurrences:
             if root_field.name in _INTROSPECTION:
                 continue
-            subgraph = self.root_subgraph(root_type, root_field, chosen)
-            if self.operation.kind == "mutation":
-                if not runs or runs[-1][0] != subgraph:
-                    runs.append((subgraph, set()))
-                runs[-1][1].add(id(root_field))
-            else:
-                run = next((r for r in runs if r[0] == subgraph), None)
-                if run is None:
-                    run = (subgraph, set())
-                    runs.append(run)
-                run[1].add(id(root_field))
-            chosen.append(subgraph)
+            for subgraph, part in self.root_parts(root_type, root_field, chosen):
+                if self.operation.kind == "mutation":
+                    if not runs or runs[-1][0] != subgraph:
+                        runs.append((subgraph, {}))
+                    run = runs[-1]
+                else:
+                    found = next((r for r in runs if r[0] == subgraph), None)
+                    if found is None:
+                        found = (subgraph, {})
+                        runs.append(found)
+                    run = found
+                run[1][id(root_field)] = part
+                chosen.append(subgraph)
         planned: list[list[FetchGroup]] = []
         for index, (subgraph, wanted) in enumerate(runs):
             if self.operation.kind == "mutation":
@@ -393,6 +460,35 @@ class _Planner(Capabilities):
         if self.operation.kind != "mutation":
             return [self.groups] if self.groups else []
         return planned
+
+    def root_parts(
+        self, root_type: str, root_field: Field, chosen: list[str]
+    ) -> list[tuple[str, Field]]:
+        """Where a root field is fetched: one subgraph, or, for a field several subgraphs
+        serve without a key between them, each of those with the part it can resolve."""
+        subgraph = self.root_subgraph(root_type, root_field, chosen)
+        info = self.types[root_type].fields[root_field.name]
+        if self.operation.kind != "query" or not root_field.selections:
+            return [(subgraph, root_field)]
+        parts: list[tuple[str, Field]] = []
+        rest = root_field.selections
+        candidates = set(info.resolvable_in)
+        while rest:
+            best: tuple[int, str, tuple[Selection, ...], tuple[Selection, ...]] | None = None
+            for candidate in sorted(candidates, key=self.order.__getitem__):
+                part, left = self.split(info.type_name_in(candidate), rest, candidate, None)
+                size = selection_size(part) + (candidate == subgraph)
+                if part and (best is None or size > best[0]):
+                    best = (size, candidate, part, left)
+            if best is None:
+                break
+            _, candidate, part, rest = best
+            candidates.discard(candidate)
+            parts.append((candidate, replace(root_field, selections=part)))
+        if rest or not parts:
+            # Nothing reaches the rest: planned in the best subgraph, which names what fails.
+            return [(subgraph, root_field)]
+        return parts
 
     def root_subgraph(self, root_type: str, root_field: Field, chosen: list[str]) -> str:
         info = self.types[root_type].fields.get(root_field.name)
@@ -418,7 +514,7 @@ def _root_fields(selections: tuple[Selection, ...]) -> list[Field]:
     return found
 
 
-def _only(selections: tuple[Selection, ...], wanted: set[int]) -> tuple[Selection, ...]:
+def _only(selections: tuple[Selection, ...], wanted: dict[int, Field]) -> tuple[Selection, ...]:
     kept: list[Selection] = []
     for selection in selections:
         if isinstance(selection, Fragment):
@@ -434,7 +530,7 @@ def _only(selections: tuple[Selection, ...], wanted: set[int]) -> tuple[Selectio
                     )
                 )
         elif id(selection) in wanted:
-            kept.append(selection)
+            kept.append(wanted[id(selection)])
     return tuple(kept)
 
 

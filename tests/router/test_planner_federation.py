@@ -289,3 +289,147 @@ type Entry @join__type(graph: LEDGER, key: "id") @join__type(graph: WALLET, key:
     )
     with pytest.raises(PlanningError):
         plan_text(graph, "{ entry { amount } }")
+
+
+# -- 2. shareable root fields with no key between their subgraphs ---------------------------
+
+# `weather` is served by three subgraphs, none with a key on Forecast: each is asked for the
+# part it has, and the answers merge.
+WEATHER = supergraph(
+    "sky wind rain",
+    """
+type Query @join__type(graph: SKY) @join__type(graph: WIND) @join__type(graph: RAIN) {
+  forecast: Forecast!
+}
+type Forecast @join__type(graph: SKY) @join__type(graph: WIND) @join__type(graph: RAIN) {
+  city: String!
+  cloud: Int! @join__field(graph: SKY)
+  wind: Gust! @join__field(graph: WIND)
+  rain: Int! @join__field(graph: RAIN)
+}
+type Gust @join__type(graph: WIND) {
+  speed: Int!
+}
+""",
+)
+
+
+def test_root_field_without_keys_is_fetched_from_each_subgraph_with_its_part() -> None:
+    query = "{ forecast { city cloud wind { speed } rain } }"
+    assert (
+        plan_text(WEATHER, query)
+        == """\
+QueryPlan {
+  Parallel {
+    Fetch(service: "wind") {
+      {
+        forecast {
+          city
+          wind {
+            speed
+          }
+        }
+      }
+    },
+    Fetch(service: "sky") {
+      {
+        forecast {
+          cloud
+        }
+      }
+    },
+    Fetch(service: "rain") {
+      {
+        forecast {
+          rain
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+async def test_parts_of_a_shared_root_field_merge_into_one_answer() -> None:
+    data: Subgraphs = {
+        "sky": ({"Query.forecast": lambda *_: {"city": "Oslo", "cloud": 80}}, {}),
+        "wind": ({"Query.forecast": lambda *_: {"city": "Oslo", "wind": {"speed": 7}}}, {}),
+        "rain": ({"Query.forecast": lambda *_: {"city": "Oslo", "rain": 3}}, {}),
+    }
+    query = "{ forecast { city cloud wind { speed } rain } }"
+    assert await execute(WEATHER, data, query) == {
+        "data": {"forecast": {"city": "Oslo", "cloud": 80, "wind": {"speed": 7}, "rain": 3}}
+    }
+
+
+# -- 3. parent entity calls: a value type's field reached through its parent's key ----------
+
+# `Shelf.label` is a value type in both subgraphs: its `color` is only in `paint`, where it
+# can only be reached by fetching the Shelf by key and selecting `label` there.
+SHELVES = supergraph(
+    "store paint",
+    """
+type Query @join__type(graph: STORE) @join__type(graph: PAINT) {
+  shelves: [Shelf!]! @join__field(graph: STORE)
+}
+type Shelf @join__type(graph: STORE, key: "id") @join__type(graph: PAINT, key: "id") {
+  id: ID!
+  label: Label
+}
+type Label @join__type(graph: STORE) @join__type(graph: PAINT) {
+  text: String @join__field(graph: STORE)
+  color: String @join__field(graph: PAINT)
+}
+""",
+)
+
+
+def test_value_type_field_from_another_subgraph_goes_through_the_parent_entity() -> None:
+    assert (
+        plan_text(SHELVES, "{ shelves { label { text color } } }")
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "store") {
+      {
+        shelves {
+          __typename
+          id
+          label {
+            text
+          }
+        }
+      }
+    },
+    Flatten(path: "shelves.@") {
+      Fetch(service: "paint") {
+        {
+          ... on Shelf {
+            __typename
+            id
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Shelf {
+              label {
+                color
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+async def test_parent_entity_call_fills_the_value_type() -> None:
+    data: Subgraphs = {
+        "store": ({"Query.shelves": lambda *_: [{"id": "s1", "label": {"text": "Tea"}}]}, {}),
+        "paint": ({}, {"Shelf": lambda rep: {"id": rep["id"], "label": {"color": "green"}}}),
+    }
+    assert await execute(SHELVES, data, "{ shelves { label { text color } } }") == {
+        "data": {"shelves": [{"label": {"text": "Tea", "color": "green"}}]}
+    }
