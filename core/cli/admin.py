@@ -4,11 +4,31 @@ without SQL."""
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import click
 
 from core.cli._settings import command_settings
+from core.config import Settings
 from core.errors import NotFound
+
+if TYPE_CHECKING:
+    from subgraphs.auth.bootstrap import BootstrapResult
+
+
+def run_bootstrap(settings: Settings, territory_code: str, username: str) -> BootstrapResult:
+    """`bootstrap_territory`, with what to do about a territory that does not exist yet."""
+    from subgraphs.auth.bootstrap import bootstrap_territory
+
+    try:
+        return asyncio.run(bootstrap_territory(settings, territory_code, admin_username=username))
+    except NotFound as exc:
+        if exc.extensions.get("field") != "territoryCode":
+            raise
+        raise click.ClickException(
+            f"{exc.message}: {territory_code} (create it first: "
+            f"unityplan territory create {territory_code} ...)"
+        ) from None
 
 
 @click.group()
@@ -32,18 +52,7 @@ def bootstrap(territory_code: str, username: str) -> None:
     DEVSTACK_DIR/admin-password (admin-password-USERNAME for other names) and never
     overwritten. An existing admin, of any territory, invites into this one.
     """
-    from subgraphs.auth.bootstrap import bootstrap_territory
-
-    settings = command_settings("DATABASE_URL", "REDIS_URL")
-    try:
-        result = asyncio.run(bootstrap_territory(settings, territory_code, admin_username=username))
-    except NotFound as exc:
-        if exc.extensions.get("field") != "territoryCode":
-            raise
-        raise click.ClickException(
-            f"{exc.message}: {territory_code} (create it first: "
-            f"unityplan territory create {territory_code} ...)"
-        ) from None
+    result = run_bootstrap(command_settings("DATABASE_URL", "REDIS_URL"), territory_code, username)
     state = "created" if result.admin_created else "already existed"
     click.echo(f"Platform admin '{result.admin_username}' {state} in {result.admin_territory}.")
     if result.admin_password_file is not None:

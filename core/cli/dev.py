@@ -7,6 +7,7 @@ import sys
 import click
 
 from core.cli._settings import configured_settings
+from core.devstack.servers import SERVER_TYPES
 from core.errors import InfrastructureError
 
 
@@ -71,15 +72,29 @@ def down() -> None:
 
 @infra.command()
 def status() -> None:
-    """Which embedded servers run, with their pid and port."""
+    """Which embedded servers and services run from DEVSTACK_DIR, with pid, port and address."""
     from core.devstack import recorded_servers
+    from core.devstack.dev import display_url
+    from core.devstack.discovery import URL_VARIABLES, recorded_services
 
-    found = recorded_servers(configured_settings().devstack.dir)
-    if not found:
-        click.echo("No embedded server recorded.")
-    for record, alive in found:
+    dev_settings = configured_settings().devstack
+    servers = recorded_servers(dev_settings.dir)
+    services = recorded_services(dev_settings.dir)
+    if not servers and not services:
+        click.echo(f"Nothing recorded in {dev_settings.dir}: start it with `make dev`.")
+    for record, alive in servers:
         state = "running" if alive else "not running (stale record)"
-        click.echo(f"{record.name:<9} pid {record.pid:<8} port {record.port:<6} {state}")
+        url = SERVER_TYPES[record.name](dev_settings.dir, record.port).url()
+        address = f"{URL_VARIABLES[record.name]}={display_url(url)}" if alive else ""
+        click.echo(
+            f"{record.name:<9} pid {record.pid:<8} port {record.port:<6} {state:<8} {address}"
+        )
+    for record, alive in services:
+        state = "running" if alive else "not running (stale record)"
+        address = f"http://127.0.0.1:{record.port}/graphql" if alive else ""
+        click.echo(
+            f"{record.name:<9} pid {record.pid:<8} port {record.port:<6} {state:<8} {address}"
+        )
 
 
 COMMANDS = [dev, infra]

@@ -8,7 +8,7 @@ still runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.devstack.processes import ProcessRecord
@@ -35,6 +35,19 @@ class RunningStack:
     def settings(self) -> dict[str, str]:
         """Every value it provides, as `Settings.replace` takes them."""
         return {**self.urls, **{name: str(port) for name, port in self.ports.items()}}
+
+
+def recorded_services(root: Path) -> list[tuple[ProcessRecord, bool]]:
+    """The service processes (`auth`, `user`, `router`, replicas too) recorded under `root`,
+    each with whether it still runs; named as `unityplan dev` prints them."""
+    found = []
+    for path in sorted((Path(root).absolute() / "run").glob("service-*.json")):
+        name = path.stem
+        record = ProcessRecord.load(Path(root).absolute(), name)
+        if record is not None:
+            shown = replace(record, name=name.removeprefix("service-"))
+            found.append((shown, record.is_alive()))
+    return found
 
 
 def find_running_stack(root: Path) -> RunningStack:

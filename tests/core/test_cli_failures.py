@@ -18,6 +18,7 @@ from core.config import Settings, get_settings
 ARGUMENTS: dict[str, list[str]] = {
     "admin bootstrap": [],
     "compose": [],
+    "demo": [],
     "dev": [],
     "events relay": [],
     "events streams": [],
@@ -35,6 +36,7 @@ ARGUMENTS: dict[str, list[str]] = {
 # The servers each command cannot run without.
 NEEDS: dict[str, tuple[str, ...]] = {
     "admin bootstrap": ("DATABASE_URL", "REDIS_URL"),
+    "demo": ("DATABASE_URL", "REDIS_URL"),
     "events relay": ("DATABASE_URL", "NATS_URL"),
     "events streams": ("DATABASE_URL", "NATS_URL"),
     "migrate": ("DATABASE_URL",),

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,6 +165,49 @@ def _second_terminal(cwd: Path, env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+README = Path(__file__).parents[2] / "README.md"
+UNFOLLOW_BY_HAND = """curl -s $URL -H 'content-type: application/json' \\
+  -H "authorization: Bearer $BOB" -d '{
+  "query": "mutation ($id: ID!) { unfollow(userId: $id) }", "variables": {"id": "'$ALICE_ID'"}}'"""
+
+
+def _readme_first_steps(cwd: Path, env: dict[str, str], router: str, invitation: str) -> str:
+    """The curl and websocat commands of the README's first section, run as written (on this
+    stack's router, with its invitation); everything they printed."""
+    first_section = README.read_text().split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", first_section, re.DOTALL)
+    by_hand, subscribe, follow = blocks[-3:]
+    port = router.rsplit(":", 1)[1]
+    by_hand = by_hand.replace("INVITATION=inv_...", f"INVITATION={invitation}")
+    script = "\n".join(
+        [
+            'exec >"$OUT" 2>&1',
+            by_hand,
+            subscribe,
+            # The subscription reaches the user subgraph a moment after the socket opens: follow
+            # until the event arrives (unfollowing in between), as a person would by waiting.
+            "for attempt in $(seq 20); do",
+            follow,
+            "  for wait in $(seq 8); do",
+            """    grep -q '"type":"next"' "$OUT" && break 2; sleep 0.25""",
+            "  done",
+            UNFOLLOW_BY_HAND,
+            "done",
+            "kill %1",
+        ]
+    )
+    script = script.replace(":4000/", f":{port}/").replace(".venv/bin/", f"{UNITYPLAN.parent}/")
+    out = cwd / "readme-steps.out"
+    subprocess.run(  # noqa: S603 - bash runs the README's own commands
+        ["bash", "-c", script],  # noqa: S607 - bash is wherever PATH says
+        cwd=cwd,
+        env={**env, "OUT": str(out)},
+        timeout=120,
+        check=False,
+    )
+    return out.read_text()
+
+
 async def _database(env: dict[str, str]) -> asyncpg.Connection:
     return await asyncpg.connect(
         f"postgresql://postgres@127.0.0.1:{env['DEV_POSTGRES_PORT']}/unityplan"
@@ -188,6 +232,21 @@ async def test_dev_brings_up_the_demo_territory_stops_cleanly_and_keeps_data(
     assert "territory_dk" in listed
     bootstrap = _second_terminal(tmp_path, dev_env, "admin", "bootstrap")
     assert "Platform admin 'admin' already existed in dk." in bootstrap
+    # The demo finds the router's port too: the service ports are not in its environment.
+    demo_env = {name: value for name, value in dev_env.items() if name not in SERVICE_PORTS}
+    shown = _second_terminal(tmp_path, demo_env, "demo")
+    assert f"-> POST {services['router']}/graphql" in shown
+    assert '"followerCount": 0' in shown, "the query spanning both subgraphs was answered"
+    assert '<- {"id": "1", "type": "next"' in shown, "the subscription fired"
+    invitation = re.search(r"invitation token: (inv_\w+)", first.output)
+    assert invitation is not None, first.output
+    if shutil.which("curl") is None:
+        warnings.warn("curl is not installed: the README's curl steps were not run", stacklevel=1)
+    else:
+        steps = _readme_first_steps(tmp_path, dev_env, services["router"], invitation[1])
+        assert '"me":{"username":"alice","territory":{"name":"Denmark"}' in steps, steps
+        assert '{"type":"connection_ack"}' in steps, steps
+        assert '"newFollower":{"followedAt"' in steps, steps
 
     conn = await _database(dev_env)
     try:
