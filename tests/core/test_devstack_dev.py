@@ -150,8 +150,9 @@ def _replica_env(env: dict[str, str]) -> tuple[dict[str, str], list[int]]:
     return {**env, **{name: str(port) for name, port in ports.items()}}, every
 
 
-def _second_terminal(cwd: Path, env: dict[str, str], *args: str) -> str:
-    """Run `unityplan ARGS` beside a running `unityplan dev`, with the same (empty) settings."""
+def _unityplan(cwd: Path, env: dict[str, str], *args: str) -> str:
+    """What `unityplan ARGS` printed, run in `cwd` with `env` (beside a running `unityplan dev`,
+    a second terminal); it must succeed."""
     result = subprocess.run(  # noqa: S603 - our own entry point
         [str(UNITYPLAN), *args],
         cwd=cwd,
@@ -228,13 +229,13 @@ async def test_dev_brings_up_the_demo_territory_stops_cleanly_and_keeps_data(
             assert (await client.get(f"{url}/health")).status_code == 200, name
 
     # A second terminal: the commands find the running stack without being configured.
-    listed = _second_terminal(tmp_path, dev_env, "territory", "list")
+    listed = _unityplan(tmp_path, dev_env, "territory", "list")
     assert "territory_dk" in listed
-    bootstrap = _second_terminal(tmp_path, dev_env, "admin", "bootstrap")
+    bootstrap = _unityplan(tmp_path, dev_env, "admin", "bootstrap")
     assert "Platform admin 'admin' already existed in dk." in bootstrap
     # The demo finds the router's port too: the service ports are not in its environment.
     demo_env = {name: value for name, value in dev_env.items() if name not in SERVICE_PORTS}
-    shown = _second_terminal(tmp_path, demo_env, "demo")
+    shown = _unityplan(tmp_path, demo_env, "demo")
     assert f"-> POST {services['router']}/graphql" in shown
     assert '"followerCount": 0' in shown, "the query spanning both subgraphs was answered"
     assert '<- {"id": "1", "type": "next"' in shown, "the subscription fired"
@@ -310,17 +311,7 @@ def test_infra_up_leaves_the_servers_running_until_infra_down(
     tmp_path: Path, stack_root: Path, dev_env: dict[str, str]
 ) -> None:
     def infra(action: str) -> str:
-        result = subprocess.run(  # noqa: S603 - our own entry point
-            [str(UNITYPLAN), "infra", action],
-            cwd=tmp_path,
-            env=dev_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+        return _unityplan(tmp_path, dev_env, "infra", action)
 
     ports = [int(dev_env[name]) for name in SERVER_PORTS]
     try:

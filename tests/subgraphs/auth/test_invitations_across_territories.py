@@ -57,6 +57,18 @@ async def _platform_admin(auth_app: AuthApp, code: str) -> tuple[Client, str, st
     return auth_app.client(data["login"]["accessToken"]), data["login"]["user"]["id"], password
 
 
+async def _remote_member(
+    auth_app: AuthApp, territories: Territories
+) -> tuple[Client, str, str, dict[str, Any], Member]:
+    """A platform admin of the home territory (client, id, password), the invitation it made
+    into the remote territory, and the member who registered there with it."""
+    remote = territories.remote.code
+    admin, admin_id, password = await _platform_admin(auth_app, territories.home.code)
+    invitation = (await admin.data(CREATE, _group(remote)))["createInvitation"]
+    member = await register_member(auth_app, remote, invitation=invitation["token"])
+    return admin, admin_id, password, invitation, member
+
+
 async def _audit(auth_app: AuthApp, code: str, resource_id: str) -> list[AuditEntry]:
     async with auth_app.runtime.db.territory_session(code) as session:
         found = await session.execute(
@@ -76,10 +88,7 @@ async def test_a_platform_admin_invites_the_first_member_of_another_territory(
     auth_app: AuthApp, territories: Territories
 ) -> None:
     home, remote = territories.home.code, territories.remote.code
-    admin, admin_id, _ = await _platform_admin(auth_app, home)
-
-    invitation = (await admin.data(CREATE, _group(remote)))["createInvitation"]
-    member = await register_member(auth_app, remote, invitation=invitation["token"])
+    admin, admin_id, _, invitation, member = await _remote_member(auth_app, territories)
 
     joined = await _user(auth_app, remote, member.id)
     assert (str(joined.invited_by_user_id), joined.invited_by_territory) == (admin_id, home)
@@ -167,9 +176,7 @@ async def test_erasing_an_admin_removes_their_invitations_in_other_territories(
     auth_app: AuthApp, territories: Territories
 ) -> None:
     home, remote = territories.home.code, territories.remote.code
-    admin, admin_id, password = await _platform_admin(auth_app, home)
-    invitation = (await admin.data(CREATE, _group(remote)))["createInvitation"]
-    member = await register_member(auth_app, remote, invitation=invitation["token"])
+    admin, admin_id, password, invitation, member = await _remote_member(auth_app, territories)
 
     assert await admin.data(DELETE, {"p": password}) == {"deleteMyAccount": True}
 
