@@ -13,6 +13,7 @@ from typing import Any
 
 from graphql import (
     GraphQLEnumType,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -124,7 +125,7 @@ class Shape:
 
         visit(self.selections)
         parent = self.schema.get_type(typename)
-        assert isinstance(parent, GraphQLObjectType)
+        assert isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)
         found: list[_ShapeField] = []
         for key, occurrences in grouped.items():
             name = occurrences[0].name
@@ -242,9 +243,13 @@ class Shaper:
             return self._invalid(field, path, "an object was expected")
         typename = value.get("__typename")
         runtime = self.schema.get_type(typename) if isinstance(typename, str) else None
-        if not isinstance(runtime, GraphQLObjectType):
-            return self._invalid(field, path, "its runtime type is not part of the API")
-        return self.object(type_.shape, value, typename, path)  # type: ignore[arg-type]
+        if isinstance(runtime, GraphQLObjectType):
+            return self.object(type_.shape, value, typename, path)  # type: ignore[arg-type]
+        if typename == type_.name and isinstance(runtime, GraphQLInterfaceType):
+            # Planned on the interface (from an `@interfaceObject`, whose objects answer with
+            # the interface's name): only the interface's fields were asked for.
+            return self.object(type_.shape, value, type_.name, path)  # type: ignore[arg-type]
+        return self._invalid(field, path, "its runtime type is not part of the API")
 
     def _null_error(self, field: _ShapeField, path: list[Any]) -> None:
         here = tuple(path)

@@ -42,6 +42,8 @@ class _Planner(Capabilities):
         # The objects being planned, outermost first: where `@fromContext` values come from.
         self.ancestry: list[tuple[str, tuple[str, ...], FetchGroup, OutSelections]] = []
         self.run = 0
+        # Per value being planned, the subgraphs that could resolve its path.
+        self.candidates: list[frozenset[str]] = []
 
     # -- groups ------------------------------------------------------------------------------
     def new_group(
@@ -118,6 +120,11 @@ class _Planner(Capabilities):
         kind = self.types[type_name].kind
         if kind == "object":
             self.plan_object(group, out, type_name, selections, path, provided, conditions)
+        elif kind == "interface" and self.interface_level(group.subgraph, type_name, selections):
+            # Only the interface's own fields: planned on the interface, its objects' types
+            # never asked (an `@interfaceObject` subgraph does not know them).
+            out.field("__typename", "__typename")
+            self.plan_object(group, out, type_name, selections, path, provided, conditions)
         elif kind == "interface" and resolve_concrete_type(
             self, group, out, type_name, selections, path, conditions
         ):
@@ -126,11 +133,31 @@ class _Planner(Capabilities):
             # Abstract values are planned per possible runtime type, so every jump is for a
             # concrete entity type, and the response shaper learns each object's type.
             out.field("__typename", "__typename")
-            for possible in self.sg.possible_types(type_name, group.subgraph):
+            for possible in self.possible_here(type_name, group.subgraph):
                 fragment = out.fragment(possible)
                 self.plan_object(
                     group, fragment.selections, possible, selections, path, provided, conditions
                 )
+
+    def interface_level(
+        self, subgraph: str, interface: str, selections: tuple[Selection, ...]
+    ) -> bool:
+        info = self.types[interface]
+        return (
+            subgraph in info.interface_object_in or not self.sg.possible_types(interface, subgraph)
+        ) and not _needs_object_type(interface, selections)
+
+    def possible_here(self, type_name: str, subgraph: str) -> tuple[str, ...]:
+        """The members of a union a value on this path can have: where several subgraphs
+        could still resolve the path, only the members all of them know are safe to ask for."""
+        possible = self.sg.possible_types(type_name, subgraph)
+        info = self.types[type_name]
+        if info.kind != "union" or not self.candidates:
+            return possible
+        for other in self.candidates[-1] & info.subgraphs:
+            known = info.members_in.get(other, frozenset())
+            possible = tuple(p for p in possible if p in known)
+        return possible
 
     def plan_object(
         self,
@@ -261,15 +288,31 @@ class _Planner(Capabilities):
         child_path = (*path, selection.response_key, *("@",) * list_depth(type_ref))
         if self.types[info.type_name].kind != "object":
             placed.selections.field("__typename", "__typename")
-        self.plan_value(
-            group,
-            placed.selections,
-            type_name,
-            selection.selections,
-            child_path,
-            provided,
-            conditions,
+        # The subgraphs that could still resolve this path: the parent's, or any where the
+        # parent is an entity.
+        parent = self.types[self.ancestry[-1][0]] if self.ancestry else None
+        self.candidates.append(
+            frozenset(
+                subgraph
+                for subgraph in info.resolvable_in
+                if not self.candidates
+                or subgraph in self.candidates[-1]
+                or (parent is not None and parent.is_entity_in(subgraph))
+            )
+            | {group.subgraph}
         )
+        try:
+            self.plan_value(
+                group,
+                placed.selections,
+                type_name,
+                selection.selections,
+                child_path,
+                provided,
+                conditions,
+            )
+        finally:
+            self.candidates.pop()
         if not placed.selections:
             # Nothing but `__typename` (answered by the shaper) was selected.
             placed.selections.field("__typename", "__typename")
@@ -502,6 +545,19 @@ class _Planner(Capabilities):
                 self.order[s],
             ),
         )
+
+
+def _needs_object_type(interface: str, selections: tuple[Selection, ...]) -> bool:
+    """Whether the selections on an interface value ask for its object type."""
+    for selection in selections:
+        if isinstance(selection, Fragment):
+            if selection.type_condition not in (None, interface) or _needs_object_type(
+                interface, selection.selections
+            ):
+                return True
+        elif selection.name == "__typename":
+            return True
+    return False
 
 
 def _root_fields(selections: tuple[Selection, ...]) -> list[Field]:

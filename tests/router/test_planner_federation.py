@@ -433,3 +433,220 @@ async def test_parent_entity_call_fills_the_value_type() -> None:
     assert await execute(SHELVES, data, "{ shelves { label { text color } } }") == {
         "data": {"shelves": [{"label": {"text": "Tea", "color": "green"}}]}
     }
+
+
+# -- 4. @interfaceObject: values planned on the interface when no object type is needed ------
+
+# `tickets` knows Issue only as an interface object; `triage` has the interface and its
+# object types; `sla` adds a field through another interface object.
+ISSUES = supergraph(
+    "tickets triage sla",
+    """
+type Query @join__type(graph: TICKETS) @join__type(graph: TRIAGE) @join__type(graph: SLA) {
+  open: [Issue!]! @join__field(graph: TICKETS)
+}
+interface Issue @join__type(graph: TRIAGE, key: "id")
+  @join__type(graph: TICKETS, key: "id", isInterfaceObject: true)
+  @join__type(graph: SLA, key: "id", isInterfaceObject: true) {
+  id: ID!
+  title: String @join__field(graph: TICKETS)
+  overdue: Boolean @join__field(graph: SLA)
+}
+type Bug implements Issue @join__implements(graph: TRIAGE, interface: "Issue")
+  @join__type(graph: TRIAGE, key: "id") {
+  id: ID!
+  severity: Int @join__field(graph: TRIAGE)
+  title: String @join__field
+  overdue: Boolean @join__field
+}
+""",
+)
+
+ISSUE_DATA: Subgraphs = {
+    "tickets": (
+        {"Query.open": lambda *_: [{"__typename": "Issue", "id": "i1", "title": "Crash"}]},
+        {"Issue": lambda rep: {"id": rep["id"], "title": "Crash"}},
+    ),
+    "triage": ({}, {"Issue": lambda rep: {"__typename": "Bug", "id": rep["id"], "severity": 2}}),
+    "sla": ({}, {"Issue": lambda rep: {"id": rep["id"], "overdue": True}}),
+}
+
+
+def test_interface_fields_from_interface_objects_skip_the_object_type() -> None:
+    assert (
+        plan_text(ISSUES, "{ open { title overdue } }")
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "tickets") {
+      {
+        open {
+          __typename
+          title
+          id
+        }
+      }
+    },
+    Flatten(path: "open.@") {
+      Fetch(service: "sla") {
+        {
+          ... on Issue {
+            __typename
+            id
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Issue {
+              overdue
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+async def test_interface_level_answer_and_object_types_when_asked() -> None:
+    assert await execute(ISSUES, ISSUE_DATA, "{ open { title overdue } }") == {
+        "data": {"open": [{"title": "Crash", "overdue": True}]}
+    }
+    query = "{ open { __typename title ... on Bug { severity } } }"
+    assert await execute(ISSUES, ISSUE_DATA, query) == {
+        "data": {"open": [{"__typename": "Bug", "title": "Crash", "severity": 2}]}
+    }
+
+
+def test_interface_field_only_a_non_resolvable_interface_object_has_fails_to_plan() -> None:
+    graph = supergraph(
+        "core extras",
+        """
+type Query @join__type(graph: CORE) @join__type(graph: EXTRAS) {
+  thing: Thing @join__field(graph: CORE)
+}
+interface Thing @join__type(graph: CORE, key: "id")
+  @join__type(graph: EXTRAS, key: "id", resolvable: false, isInterfaceObject: true) {
+  id: ID!
+  note: String @join__field(graph: EXTRAS)
+}
+""",
+    )
+    with pytest.raises(PlanningError):
+        plan_text(graph, "{ thing { note } }")
+
+
+# -- 5. unions whose members differ by subgraph ---------------------------------------------
+
+# `Feed.items` is shareable: while either subgraph could answer it, only the members both
+# know are asked for; a field only `video` has asks video's members.
+FEEDS = supergraph(
+    "text video",
+    """
+type Query @join__type(graph: TEXT) @join__type(graph: VIDEO) {
+  feed: Feed @join__field(graph: TEXT)
+}
+type Feed @join__type(graph: TEXT, key: "id") @join__type(graph: VIDEO, key: "id") {
+  id: ID!
+  items: [Item!]!
+  clips: [Item!]! @join__field(graph: VIDEO)
+}
+union Item @join__type(graph: TEXT) @join__type(graph: VIDEO)
+  @join__unionMember(graph: TEXT, member: "Post") @join__unionMember(graph: VIDEO, member: "Post")
+  @join__unionMember(graph: TEXT, member: "Poll") @join__unionMember(graph: VIDEO, member: "Clip")
+  = Post | Poll | Clip
+type Post @join__type(graph: TEXT) @join__type(graph: VIDEO) {
+  body: String
+}
+type Poll @join__type(graph: TEXT) {
+  question: String
+}
+type Clip @join__type(graph: VIDEO) {
+  seconds: Int
+}
+""",
+)
+
+
+def test_shareable_union_field_asks_only_members_every_candidate_subgraph_knows() -> None:
+    query = (
+        "{ feed { items { ... on Post { body } ... on Poll { question } }"
+        " clips { ... on Post { body } ... on Clip { seconds } } } }"
+    )
+    assert (
+        plan_text(FEEDS, query)
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "text") {
+      {
+        feed {
+          items {
+            __typename
+            ... on Post {
+              body
+            }
+          }
+          __typename
+          id
+        }
+      }
+    },
+    Flatten(path: "feed") {
+      Fetch(service: "video") {
+        {
+          ... on Feed {
+            __typename
+            id
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Feed {
+              clips {
+                __typename
+                ... on Post {
+                  body
+                }
+                ... on Clip {
+                  seconds
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+async def test_member_no_candidate_subgraph_shares_answers_null_fields() -> None:
+    data: Subgraphs = {
+        "text": (
+            {
+                "Query.feed": lambda *_: {
+                    "id": "f1",
+                    "items": [
+                        {"__typename": "Post", "body": "hi"},
+                        {"__typename": "Poll", "question": "why?"},
+                    ],
+                }
+            },
+            {},
+        ),
+        "video": ({}, {"Feed": lambda rep: {"id": rep["id"], "clips": []}}),
+    }
+    query = "{ feed { items { __typename ... on Post { body } ... on Poll { question } } } }"
+    assert await execute(FEEDS, data, query) == {
+        "data": {
+            "feed": {
+                "items": [
+                    {"__typename": "Post", "body": "hi"},
+                    {"__typename": "Poll", "question": None},
+                ]
+            }
+        }
+    }
