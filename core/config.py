@@ -230,6 +230,17 @@ class RouterSettings(_Group):
         200, ge=1, validation_alias=_env("ROUTER_MAX_SUBGRAPH_CONNECTIONS")
     )
     plan_cache_size: int = Field(1000, ge=1, validation_alias=_env("ROUTER_PLAN_CACHE_SIZE"))
+    # Planning bounds: past either, the operation fails with QUERY_PLANNING_FAILED.
+    planning_max_options: int = Field(
+        200_000, ge=100, validation_alias=_env("ROUTER_PLANNING_MAX_OPTIONS")
+    )
+    planning_timeout_seconds: float = Field(
+        2.0, gt=0, validation_alias=_env("ROUTER_PLANNING_TIMEOUT_SECONDS")
+    )
+    # Progressive `@override(label:)` labels in force (comma-separated), e.g. `percent(25)`.
+    override_labels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("ROUTER_OVERRIDE_LABELS")
+    )
     # Seconds between checks of SUPERGRAPH_PATH for changes (hot reload); 0 disables.
     supergraph_poll_seconds: float = Field(
         1.0, ge=0, validation_alias=_env("ROUTER_SUPERGRAPH_POLL_SECONDS")
@@ -343,7 +354,7 @@ class RouterSettings(_Group):
             return json.loads(value) if value.strip() else {}
         return value
 
-    @field_validator("propagate_headers", "cors_origins", mode="before")
+    @field_validator("propagate_headers", "cors_origins", "override_labels", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):

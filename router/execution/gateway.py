@@ -33,6 +33,7 @@ from router.planning import (
     LruCache,
     OperationError,
     PlanningError,
+    PlanningOptions,
     PlanNode,
     QueryPlan,
     normalize,
@@ -98,8 +99,10 @@ class Gateway:
         limits: OperationLimits | None = None,
         suggestions: bool = True,
         entity_cache: EntityCache | None = None,
+        planning: PlanningOptions | None = None,
     ) -> None:
         self.entity_cache = entity_cache
+        self.planning = planning or PlanningOptions()
         self.supergraph = supergraph
         self.client = client
         self.limits = limits or OperationLimits()
@@ -155,7 +158,7 @@ class Gateway:
                         }
                     ]
                 )
-            plan = plan_operation(self.supergraph, operation)
+            plan = plan_operation(self.supergraph, operation, self.planning)
         except OperationError as exc:
             return RequestError([{"message": str(exc), "extensions": {"code": "BAD_REQUEST"}}])
         except PlanningError as exc:

@@ -4,6 +4,7 @@ from router.planning.cache import LruCache
 from router.planning.errors import PlanningError
 from router.planning.nodes import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
 from router.planning.operation import NormalizedOperation, OperationError, normalize
+from router.planning.options import PlanningOptions
 from router.planning.planner import plan_operation
 from router.planning.printer import print_plan
 
@@ -17,6 +18,7 @@ __all__ = [
     "Parallel",
     "PlanNode",
     "PlanningError",
+    "PlanningOptions",
     "QueryPlan",
     "Sequence",
     "normalize",

@@ -6,13 +6,15 @@ from dataclasses import replace
 
 from router.planning.groups import field_set_selections
 from router.planning.operation import Fragment, Selection
+from router.planning.options import PlanningBudget
 from router.supergraph import FieldSet, FieldSetItem, Supergraph
 
 
 class Capabilities:
     """Questions the planner asks about the supergraph; pure functions of it."""
 
-    def __init__(self, supergraph: Supergraph) -> None:
+    def __init__(self, supergraph: Supergraph, budget: PlanningBudget) -> None:
+        self.budget = budget
         self.sg = supergraph
         self.types = supergraph.types
         self.order = {name: index for index, name in enumerate(supergraph.subgraphs)}
@@ -65,6 +67,7 @@ class Capabilities:
         depth: int = 0,
     ) -> bool:
         """Whether every selected field can be resolved from `subgraph`, locally or by a key."""
+        self.budget.spend()
         info = self.types.get(type_name)
         if info is None or depth > 6 or info.kind not in {"object", "interface", "union"}:
             return True
@@ -195,6 +198,7 @@ class Capabilities:
         self, type_name: str, selections: tuple[Selection, ...], subgraph: str, depth: int = 0
     ) -> int:
         """How many of the selected fields `subgraph` resolves itself (to prefer fewer fetches)."""
+        self.budget.spend()
         info = self.types.get(type_name)
         if depth > 4 or info is None:
             return 0

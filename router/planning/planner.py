@@ -23,6 +23,7 @@ from router.planning.operation import (
     NormalizedOperation,
     Selection,
 )
+from router.planning.options import PlanningBudget, PlanningOptions
 from router.planning.selections import OutSelections
 from router.planning.tree import build_plan
 from router.supergraph import EntityKey, FieldInfo, FieldSet, Supergraph
@@ -34,8 +35,10 @@ _INTROSPECTION = {"__schema", "__type", "__typename"}
 class _Planner(Capabilities):
     """The planning of one operation: fetch groups grow as fields are placed."""
 
-    def __init__(self, supergraph: Supergraph, operation: NormalizedOperation) -> None:
-        super().__init__(supergraph)
+    def __init__(
+        self, supergraph: Supergraph, operation: NormalizedOperation, budget: PlanningBudget
+    ) -> None:
+        super().__init__(supergraph, budget)
         self.operation = operation
         self.groups: list[FetchGroup] = []
         self.touched: list[set[int]] = []
@@ -221,6 +224,7 @@ class _Planner(Capabilities):
         provided: FieldSet | None,
         conditions: tuple[ConditionTerm, ...],
     ) -> None:
+        self.budget.spend()
         info = self.types[type_name].fields.get(selection.name)
         if info is None:
             raise PlanningError(f"Unknown field {type_name}.{selection.name}")
@@ -340,6 +344,7 @@ class _Planner(Capabilities):
             if not self.reachable(info.type_name, selection.selections, subgraph, None):
                 continue
             for key in self.types[type_name].keys_in(subgraph):
+                self.budget.spend()
                 if not key.resolvable:
                     continue
                 key_local = self.field_set_local(type_name, key.fields, group.subgraph, provided)
@@ -590,18 +595,33 @@ def _only(selections: tuple[Selection, ...], wanted: dict[int, Field]) -> tuple[
     return tuple(kept)
 
 
-def plan_operation(supergraph: Supergraph, operation: NormalizedOperation) -> QueryPlan:
-    """The query plan of a normalized operation; raises `PlanningError`."""
+def plan_operation(
+    supergraph: Supergraph,
+    operation: NormalizedOperation,
+    options: PlanningOptions | None = None,
+) -> QueryPlan:
+    """The query plan of a normalized operation; raises `PlanningError`, also when planning
+    exceeds the options' limits."""
     if operation.kind == "subscription":
         raise PlanningError("Subscriptions are not supported by this router yet")
-    planner = _Planner(supergraph, operation)
-    runs = planner.plan_roots()
-    return build_plan(operation, runs, supergraph)
+    return _plan(supergraph, operation, options or PlanningOptions())
 
 
-def plan_subscription(supergraph: Supergraph, operation: NormalizedOperation) -> QueryPlan:
+def plan_subscription(
+    supergraph: Supergraph,
+    operation: NormalizedOperation,
+    options: PlanningOptions | None = None,
+) -> QueryPlan:
     """The plan of a subscription as if it ran once: its first fetch is the subscription to the
     owning subgraph, the rest runs again for every event (see `router.subscriptions`)."""
     if operation.kind != "subscription":
         raise PlanningError("Not a subscription")
-    return build_plan(operation, _Planner(supergraph, operation).plan_roots(), supergraph)
+    return _plan(supergraph, operation, options or PlanningOptions())
+
+
+def _plan(
+    supergraph: Supergraph, operation: NormalizedOperation, options: PlanningOptions
+) -> QueryPlan:
+    graph = supergraph.with_override_labels(options.override_labels)
+    planner = _Planner(graph, operation, PlanningBudget(options))
+    return build_plan(operation, planner.plan_roots(), graph)

@@ -17,6 +17,7 @@ from router.edge.limits import OperationLimits
 from router.execution import Gateway, SubgraphClient
 from router.execution.entity_cache import EntityCache
 from router.execution.entity_invalidation import EntityInvalidation
+from router.planning import PlanningOptions
 from router.supergraph import Supergraph, SupergraphError, parse_supergraph
 
 log = logging.getLogger("unityplan.router")
@@ -67,6 +68,11 @@ class RouterState:
             ),
             suggestions=self.settings.app.env == "development",
             entity_cache=self.entity_cache,
+            planning=PlanningOptions(
+                max_options=router.planning_max_options,
+                timeout_seconds=router.planning_timeout_seconds,
+                override_labels=frozenset(router.override_labels),
+            ),
         )
         self.gateway = gateway
         return gateway

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 TypeKind = Literal["object", "interface", "union", "enum", "input", "scalar"]
@@ -106,6 +106,29 @@ class FieldSource:
     type_ref: str | None = None
 
 
+def resolvable_sources(
+    sources: tuple[FieldSource, ...] | list[FieldSource], labels: frozenset[str]
+) -> frozenset[str]:
+    """The subgraphs that resolve a field, given the progressive `@override` labels in force:
+    an override without a label, or with one in force, takes the field from its old subgraph;
+    one whose label is not in force leaves it there."""
+    taken: set[str] = set()
+    withheld: set[str] = set()
+    for source in sources:
+        if source.override:
+            if source.override_label is None or source.override_label in labels:
+                taken.add(source.override)
+            else:
+                withheld.add(source.subgraph)
+    return frozenset(
+        source.subgraph
+        for source in sources
+        if not source.external
+        and not source.used_overridden
+        and source.subgraph not in taken | withheld
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class FieldInfo:
     """A field of a composite type: its type and the subgraphs that can resolve it."""
@@ -191,9 +214,37 @@ class Supergraph:
             name for name in found if type_name in self.types[name].implements_in.get(subgraph, ())
         )
 
+    def with_override_labels(self, labels: frozenset[str]) -> Supergraph:
+        """This supergraph with the progressive overrides of `labels` in force."""
+        key = (self.hash, labels)
+        found = _WITH_LABELS.get(key)
+        if found is None:
+            types = dict(self.types)
+            for name, info in self.types.items():
+                fields = dict(info.fields)
+                changed = False
+                for field_name, field_info in info.fields.items():
+                    if any(s.override_label for s in field_info.sources):
+                        fields[field_name] = replace(
+                            field_info,
+                            resolvable_in=resolvable_sources(field_info.sources, labels),
+                        )
+                        changed = True
+                if changed:
+                    types[name] = replace(info, fields=fields)
+            found = replace(self, types=types)
+            if len(_WITH_LABELS) > 64:
+                _WITH_LABELS.clear()
+            _WITH_LABELS[key] = found
+        return found
+
     def root_type(self, operation: str) -> str | None:
         return {
             "query": self.query_type,
             "mutation": self.mutation_type,
             "subscription": self.subscription_type,
         }[operation]
+
+
+# Supergraphs with progressive override labels applied, per (supergraph hash, labels).
+_WITH_LABELS: dict[tuple[str, frozenset[str]], Supergraph] = {}

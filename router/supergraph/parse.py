@@ -47,6 +47,7 @@ from router.supergraph.model import (
     SupergraphError,
     TypeInfo,
     TypeKind,
+    resolvable_sources,
 )
 
 _KINDS: dict[type[TypeDefinitionNode], TypeKind] = {
@@ -269,13 +270,8 @@ class _Reader:
         if not joins:
             graphs = [owner] if owner else sorted(in_subgraphs, key=list(self.subgraphs).index)
             sources = [FieldSource(graph) for graph in graphs]
-        # Progressive override labels count as fully overridden: one answer, not a coin toss.
-        overridden = {s.override for s in sources if s.override}
-        resolvable = frozenset(
-            s.subgraph
-            for s in sources
-            if not s.external and not s.used_overridden and s.subgraph not in overridden
-        )
+        # Progressive overrides start out not in force (see `Supergraph.with_override_labels`).
+        resolvable = resolvable_sources(sources, frozenset())
         arguments = tuple((a.name.value, print_ast(a.type)) for a in node.arguments or ())
         return FieldInfo(
             name=name,

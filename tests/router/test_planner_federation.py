@@ -11,10 +11,11 @@ import pytest
 from graphql import parse
 
 from router.execution import Gateway, SubgraphClient
-from router.planning import PlanningError, normalize, plan_operation, print_plan
+from router.execution.gateway import RequestError
+from router.planning import PlanningError, PlanningOptions, normalize, plan_operation, print_plan
 from router.supergraph import Supergraph, parse_supergraph
 from tests.router.subgraph_kit import ReferenceResolver, Resolver, make_subgraph, serve
-from tests.router.supergraphs import JOIN_HEADER
+from tests.router.supergraphs import FIXTURES, JOIN_HEADER
 
 
 def supergraph(graphs: str, types: str) -> Supergraph:
@@ -34,7 +35,12 @@ def plan_text(graph: Supergraph, query: str) -> str:
 Subgraphs = Mapping[str, tuple[dict[str, Resolver], dict[str, ReferenceResolver]]]
 
 
-async def execute(graph: Supergraph, subgraphs: Subgraphs, query: str) -> dict[str, Any]:
+async def execute(
+    graph: Supergraph,
+    subgraphs: Subgraphs,
+    query: str,
+    options: PlanningOptions | None = None,
+) -> dict[str, Any]:
     served = {
         name: make_subgraph(graph, name, resolvers, references)
         for name, (resolvers, references) in subgraphs.items()
@@ -43,8 +49,11 @@ async def execute(graph: Supergraph, subgraphs: Subgraphs, query: str) -> dict[s
         urls = {n: stack.enter_context(serve(s.app)) + "/graphql" for n, s in served.items()}
         client = SubgraphClient(urls)
         try:
-            gateway = Gateway(graph, client)
-            prepared = gateway.prepare(query, None)
+            gateway = Gateway(graph, client, planning=options)
+            try:
+                prepared = gateway.prepare(query, None)
+            except RequestError as refused:
+                return {"errors": refused.errors}
             return await gateway.execute(prepared, gateway.coerce_variables(prepared, {}), {})
         finally:
             await client.aclose()
@@ -650,3 +659,52 @@ async def test_member_no_candidate_subgraph_shares_answers_null_fields() -> None
             }
         }
     }
+
+
+# -- progressive override -------------------------------------------------------------------
+
+# `score` moves from `legacy` to `modern` under the label `percent(25)`.
+SCORES = supergraph(
+    "legacy modern",
+    """
+type Query @join__type(graph: LEGACY) @join__type(graph: MODERN) {
+  score: Int @join__field(graph: LEGACY) @join__field(graph: MODERN, override: "legacy", overrideLabel: "percent(25)")
+}
+""",
+)
+
+
+async def test_progressive_override_follows_the_labels_in_force() -> None:
+    data: Subgraphs = {
+        "legacy": ({"Query.score": lambda *_: 1}, {}),
+        "modern": ({"Query.score": lambda *_: 2}, {}),
+    }
+    assert 'service: "legacy"' in plan_text(SCORES, "{ score }")
+    labelled = PlanningOptions(override_labels=frozenset({"percent(25)"}))
+    plan = plan_operation(SCORES, normalize(parse("{ score }"), None), labelled)
+    assert 'service: "modern"' in print_plan(plan)
+    assert await execute(SCORES, data, "{ score }") == {"data": {"score": 1}}
+    assert await execute(SCORES, data, "{ score }", labelled) == {"data": {"score": 2}}
+
+
+# -- bounded planning -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "setting"),
+    [
+        (PlanningOptions(max_options=100), "ROUTER_PLANNING_MAX_OPTIONS"),
+        (PlanningOptions(timeout_seconds=1e-9), "ROUTER_PLANNING_TIMEOUT_SECONDS"),
+    ],
+)
+async def test_planning_past_its_budget_fails_with_query_planning_failed(
+    options: PlanningOptions, setting: str
+) -> None:
+    # The benchmark workload weighs a few hundred options.
+    graph = parse_supergraph((FIXTURES / "supergraph.graphql").read_text())
+    query = (FIXTURES / "query.graphql").read_text()
+    with pytest.raises(PlanningError, match=setting):
+        plan_operation(graph, normalize(parse(query), None), options)
+    answer = await execute(graph, {}, query, options)
+    assert answer["errors"][0]["extensions"]["code"] == "QUERY_PLANNING_FAILED"
+    assert setting in answer["errors"][0]["message"]

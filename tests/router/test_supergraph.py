@@ -152,7 +152,7 @@ def test_unsupported_or_invalid_supergraphs_fail_clearly(sdl: str, message: str)
         parse_supergraph(sdl)
 
 
-def test_progressive_override_labels_count_as_fully_overridden() -> None:
+def test_progressive_override_is_in_force_only_under_a_configured_label() -> None:
     sdl = (
         JOIN_HEADER.replace("join/v0.3", "join/v0.4")
         .replace("usedOverridden: Boolean)", "usedOverridden: Boolean, overrideLabel: String)")
@@ -164,7 +164,11 @@ def test_progressive_override_labels_count_as_fully_overridden() -> None:
     )
     supergraph = parse_supergraph(sdl)
     total = supergraph.types["Query"].fields["total"]
-    assert total.resolvable_in == {"a"}
+    assert total.resolvable_in == {"b"}
+    labelled = supergraph.with_override_labels(frozenset({"percent(25)"}))
+    assert labelled.types["Query"].fields["total"].resolvable_in == {"a"}
+    other = supergraph.with_override_labels(frozenset({"percent(50)"}))
+    assert other.types["Query"].fields["total"].resolvable_in == {"b"}
     source = total.source("a")
     assert source is not None
     assert source.override_label == "percent(25)"
