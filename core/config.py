@@ -273,6 +273,7 @@ class RouterSettings(_Group):
     max_root_fields: int = Field(20, ge=1, validation_alias=_env("ROUTER_MAX_ROOT_FIELDS"))
     max_tokens: int = Field(5_000, ge=10, validation_alias=_env("ROUTER_MAX_TOKENS"))
     max_cost: int = Field(10_000, ge=1, validation_alias=_env("ROUTER_MAX_COST"))
+    max_directives: int = Field(50, ge=1, validation_alias=_env("ROUTER_MAX_DIRECTIVES"))
     max_upload_bytes: int = Field(
         10_000_000, ge=1024, validation_alias=_env("ROUTER_MAX_UPLOAD_BYTES")
     )

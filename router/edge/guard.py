@@ -18,7 +18,7 @@ from core.security import Principal, SessionRegistry
 from router.edge.authentication import EdgeAuthenticator, JwksKeys
 from router.edge.http_rules import CorsPolicy, HeaderRules, client_address
 from router.edge.persisted import AutomaticPersistedQueries, TrustedDocuments
-from router.transport import HttpProblem, OperationRequest
+from router.protocols import HttpProblem, OperationRequest
 
 log = logging.getLogger("unityplan.router.edge")
 

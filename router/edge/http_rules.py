@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.config import RouterSettings
-from router.transport import HttpProblem
+from router.protocols import HttpProblem
 
 # Content types a browser may send cross-site without a CORS preflight.
 _SIMPLE_CONTENT_TYPES = frozenset(

@@ -1,8 +1,15 @@
-"""Operation limits: depth, aliases, root fields, tokens and cost of a parsed document.
+"""Operation limits: depth, aliases, root fields, tokens, directives and cost of a parsed
+document.
 
 Measured once per document (the result is cached with its plan), so the hot path never walks
 a document twice. Cost: every field costs 1, and the fields under a field with a `first` or
 `last` argument count that many times (20 when the size is a variable).
+
+Introspection (`__schema`, `__type`) is not measured here, as graphql-armor's max-depth does by
+default (`ignoreIntrospection`): the standard introspection query of GraphiQL and codegen is 15
+levels deep through `ofType`. What makes introspection expensive, `fields { type { fields ...`
+cycles, is refused by validation (graphql-js's MaxIntrospectionDepthRule, also in graphql-core),
+and its size is bounded by the token limit.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from graphql.language import (
 # The page size assumed for a list argument given by a variable (the contract's default).
 _ASSUMED_PAGE = 20
 _PAGE_ARGUMENTS = frozenset({"first", "last"})
+_INTROSPECTION = frozenset({"__schema", "__type"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +41,7 @@ class OperationLimits:
     max_root_fields: int = 20
     max_tokens: int = 5_000
     max_cost: int = 10_000
+    max_directives: int = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,32 @@ class LimitExceeded:
 def tokens_over(limits: OperationLimits) -> LimitExceeded:
     """The error of a document whose parse stopped at the token limit."""
     return LimitExceeded("tokens", limits.max_tokens + 1, limits.max_tokens, "ROUTER_MAX_TOKENS")
+
+
+def directives_over(document: DocumentNode, limits: OperationLimits) -> LimitExceeded | None:
+    """The directive limit, counted over the whole document (every definition), so that a
+    document repeating a directive is refused once rather than validated occurrence by
+    occurrence (graphql-armor's maxDirectives)."""
+    count = 0
+    for definition in document.definitions:
+        count += _directives_in(definition)
+        if count > limits.max_directives:
+            return LimitExceeded(
+                "directives", count, limits.max_directives, "ROUTER_MAX_DIRECTIVES"
+            )
+    return None
+
+
+def _directives_in(node: Any) -> int:
+    count = 0
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        count += len(getattr(item, "directives", None) or ())
+        selection_set = getattr(item, "selection_set", None)
+        if selection_set is not None:
+            stack.extend(selection_set.selections)
+    return count
 
 
 @dataclass(slots=True)
@@ -105,6 +140,8 @@ def _walk(
     fields = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
+            if selection.name.value in _INTROSPECTION:
+                continue  # measured by validation's introspection depth rule (module docstring)
             fields += 1
             if selection.alias is not None:
                 measure.aliases += 1

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.errors import ConfigError
-from router.transport import OperationRequest
+from router.protocols import OperationRequest
 
 log = logging.getLogger("unityplan.router.edge")
 

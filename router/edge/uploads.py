@@ -13,7 +13,7 @@ import aiohttp
 import multipart
 import orjson
 
-from router.transport import HttpProblem
+from router.protocols import HttpProblem
 
 
 @dataclass(frozen=True, slots=True)

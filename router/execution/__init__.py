@@ -1,6 +1,6 @@
 """Plan execution: subgraph HTTP, entity batching, result merging and response shaping."""
 
 from router.execution.client import SubgraphClient, SubgraphFailure
-from router.execution.gateway import Gateway, PreparedOperation, RequestError
+from router.execution.gateway import Gateway
 
-__all__ = ["Gateway", "PreparedOperation", "RequestError", "SubgraphClient", "SubgraphFailure"]
+__all__ = ["Gateway", "SubgraphClient", "SubgraphFailure"]

@@ -1,90 +1,28 @@
-"""The request pipeline of one supergraph: parse, validate, plan (cached), execute, shape."""
+"""Everything needed to answer requests for one supergraph: its API schema, the cache of
+prepared documents, variable coercion and plan execution. Swapped whole on reload."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from graphql import (
-    GraphQLError,
-    GraphQLSchema,
-    GraphQLSyntaxError,
-    build_schema,
-    parse,
-    validate,
-)
+from graphql import GraphQLSchema, build_schema
 from graphql.execution.values import get_variable_values
-from graphql.language import DocumentNode, OperationDefinitionNode
 
-from router.edge.limits import OperationLimits, check_limits, tokens_over
+from router.edge.limits import OperationLimits
 from router.execution.client import SubgraphClient
 from router.execution.entity_cache import EntityCache
 from router.execution.executor import PlanRun
-from router.execution.introspection import introspect, introspection_document
+from router.execution.introspection import introspect
 from router.execution.merge import deep_merge
-from router.execution.shaping import Shape, Shaper
+from router.execution.shaping import Shaper
 from router.execution.telemetry import plan_execution
-from router.planning import (
-    Condition,
-    Fetch,
-    Flatten,
-    LruCache,
-    OperationError,
-    PlanningError,
-    PlanningOptions,
-    PlanNode,
-    QueryPlan,
-    normalize,
-    plan_operation,
-)
-from router.planning.operation import select_operation
+from router.pipeline.document import DocumentRules, PreparedOperation, prepare_document
+from router.pipeline.outcome import Refused, Stage
+from router.planning import LruCache, PlanningOptions
 from router.supergraph import Supergraph
 
-# graphql-core's "Did you mean ...?" hints tell a stranger the schema's field names.
-_SUGGESTION = re.compile(r" Did you mean [^?]*\?")
-
-
-class RequestError(Exception):
-    """The request cannot be executed (syntax, validation, variables); no subgraph was called."""
-
-    def __init__(self, errors: list[dict[str, Any]], *, validation: bool = True) -> None:
-        super().__init__(errors[0]["message"] if errors else "Bad request")
-        self.errors = errors
-        self.validation = validation
-
-
-def _formatted(error: GraphQLError, code: str, *, suggestions: bool = True) -> dict[str, Any]:
-    found: dict[str, Any] = dict(error.formatted)
-    if not suggestions:
-        found["message"] = _SUGGESTION.sub("", found["message"])
-    extensions = found.get("extensions")
-    found["extensions"] = {**(extensions if isinstance(extensions, dict) else {}), "code": code}
-    return found
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedOperation:
-    kind: str
-    root_type: str
-    document: DocumentNode
-    definition: OperationDefinitionNode
-    plan: QueryPlan
-    shape: Shape
-    introspection: DocumentNode | None
-    fetch_count: int = 0
-
-
-def _fetches(node: PlanNode | None) -> int:
-    """Fetch nodes of a plan (shown on its span)."""
-    if node is None:
-        return 0
-    if isinstance(node, Fetch | Flatten):
-        return 1
-    if isinstance(node, Condition):
-        return max(_fetches(node.if_clause), _fetches(node.else_clause))
-    return sum(_fetches(child) for child in node.nodes)
+PreparedKey = tuple[str, str, str | None, tuple[tuple[str, bool], ...]]
 
 
 class Gateway:
@@ -102,90 +40,52 @@ class Gateway:
         planning: PlanningOptions | None = None,
     ) -> None:
         self.entity_cache = entity_cache
-        self.planning = planning or PlanningOptions()
         self.supergraph = supergraph
         self.client = client
         self.limits = limits or OperationLimits()
-        self.suggestions = suggestions
+        self.rules = DocumentRules(self.limits, suggestions, planning or PlanningOptions())
         self.schema: GraphQLSchema = build_schema(supergraph.api_sdl)
-        self.plans: LruCache[tuple[str, str, str | None], PreparedOperation | RequestError] = (
-            LruCache(plan_cache_size)
-        )
+        self.plans: LruCache[PreparedKey, PreparedOperation | Refused] = LruCache(plan_cache_size)
 
-    def prepare(self, query: str, operation_name: str | None) -> PreparedOperation:
-        """The validated, planned operation (cached by supergraph, document and name)."""
+    def prepare(
+        self,
+        query: str,
+        operation_name: str | None,
+        defer_switches: tuple[tuple[str, bool], ...] = (),
+    ) -> PreparedOperation:
+        """The parsed, measured, validated and planned operation, cached by supergraph,
+        document and operation name (and, for `@defer` documents, the boolean variables that
+        may switch it); `Refused` when it cannot run."""
         found = self.plans.get_or_build(
-            (self.supergraph.hash, query, operation_name),
-            lambda: self._prepare(query, operation_name),
+            (self.supergraph.hash, query, operation_name, defer_switches),
+            lambda: self._prepare(query, operation_name, dict(defer_switches)),
         )
-        if isinstance(found, RequestError):
+        if isinstance(found, Refused):
             raise found
         return found
 
-    def _prepare(self, query: str, operation_name: str | None) -> PreparedOperation | RequestError:
+    def _prepare(
+        self, query: str, operation_name: str | None, switches: Mapping[str, bool]
+    ) -> PreparedOperation | Refused:
         try:
-            document = parse(query, max_tokens=self.limits.max_tokens)
-        except GraphQLSyntaxError as exc:
-            if "tokens" in exc.message and "Parsing aborted" in exc.message:
-                return RequestError([tokens_over(self.limits).error()])
-            return RequestError([_formatted(exc, "GRAPHQL_PARSE_FAILED")])
-        # Limits before validation: validating a hostile document is itself the expensive part.
-        try:
-            exceeded = check_limits(
-                document, select_operation(document, operation_name), self.limits
+            return prepare_document(
+                self.supergraph, self.schema, self.rules, query, operation_name, switches
             )
-        except OperationError:
-            exceeded = None  # validation names what is wrong with the document
-        if exceeded is not None:
-            return RequestError([exceeded.error()])
-        errors = validate(self.schema, document)
-        if errors:
-            return RequestError(
-                [
-                    _formatted(e, "GRAPHQL_VALIDATION_FAILED", suggestions=self.suggestions)
-                    for e in errors
-                ]
-            )
-        try:
-            definition = select_operation(document, operation_name)
-            operation = normalize(document, operation_name)
-            if operation.kind == "subscription":
-                return RequestError(
-                    [
-                        {
-                            "message": "Subscriptions are not supported by this router yet",
-                            "extensions": {"code": "OPERATION_NOT_SUPPORTED"},
-                        }
-                    ]
-                )
-            plan = plan_operation(self.supergraph, operation, self.planning)
-        except OperationError as exc:
-            return RequestError([{"message": str(exc), "extensions": {"code": "BAD_REQUEST"}}])
-        except PlanningError as exc:
-            return RequestError(
-                [{"message": str(exc), "extensions": {"code": "QUERY_PLANNING_FAILED"}}],
-                validation=False,
-            )
-        root_type = self.supergraph.root_type(operation.kind) or "Query"
-        return PreparedOperation(
-            kind=operation.kind,
-            root_type=root_type,
-            document=document,
-            definition=definition,
-            plan=plan,
-            shape=Shape(self.schema, operation.selections),
-            introspection=introspection_document(document, definition),
-            fetch_count=_fetches(plan.node),
-        )
+        except Refused as refused:
+            return refused
 
     def coerce_variables(
         self, prepared: PreparedOperation, inputs: Mapping[str, Any] | None
     ) -> dict[str, Any]:
+        """The operation's variables coerced by the API schema; `Refused` (VARIABLES)."""
         coerced = get_variable_values(
             self.schema, prepared.definition.variable_definitions or (), dict(inputs or {})
         )
         if isinstance(coerced, list):
-            raise RequestError([_formatted(e, "BAD_USER_INPUT") for e in coerced])
+            errors: list[dict[str, Any]] = [
+                {**e.formatted, "extensions": {"code": "BAD_USER_INPUT"}} for e in coerced
+            ]
+            raise Refused(Stage.VARIABLES, errors, operation_kind=prepared.kind)
         # graphql-core 3.3 returns the values with their sources; 3.2 returns the dict itself.
         values: dict[str, Any] = getattr(coerced, "coerced", coerced)  # type: ignore[arg-type]
         return dict(values)

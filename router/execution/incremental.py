@@ -10,8 +10,10 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from router.execution.gateway import Gateway, PreparedOperation, RequestError
-from router.planning.defer import DeferredFragment, DeferSplit
+from router.execution.gateway import Gateway
+from router.pipeline.document import PreparedOperation
+from router.pipeline.outcome import Refused
+from router.planning.defer import DeferredFragment
 
 Path = list[str | int]
 
@@ -22,13 +24,13 @@ class Incremental:
     def __init__(
         self,
         gateway: Gateway,
-        split: DeferSplit,
+        fragments: tuple[DeferredFragment, ...],
         operations: tuple[PreparedOperation, PreparedOperation],
         variables: tuple[dict[str, Any], dict[str, Any]],
         headers: Mapping[str, str],
     ) -> None:
         self.gateway = gateway
-        self.split = split
+        self.fragments = fragments
         self.primary, self.complete = operations
         self.primary_variables, self.complete_variables = variables
         self.headers = headers
@@ -37,7 +39,6 @@ class Incremental:
     def prepare(
         cls,
         gateway: Gateway,
-        split: DeferSplit,
         complete: PreparedOperation,
         complete_variables: dict[str, Any],
         inputs: Mapping[str, Any] | None,
@@ -45,15 +46,19 @@ class Incremental:
     ) -> Incremental | None:
         """None when nothing is deferred or the primary part cannot run on its own (then the
         complete result is answered at once, which `@defer` allows)."""
-        if not split.deferred or complete.kind != "query":
+        deferred = complete.deferred
+        if deferred is None:
             return None
         try:
-            primary = gateway.prepare(split.primary_query, split.operation_name)
-            primary_variables = gateway.coerce_variables(primary, inputs)
-        except RequestError:
+            primary_variables = gateway.coerce_variables(deferred.primary, inputs)
+        except Refused:
             return None
         return cls(
-            gateway, split, (primary, complete), (primary_variables, complete_variables), headers
+            gateway,
+            deferred.fragments,
+            (deferred.primary, complete),
+            (primary_variables, complete_variables),
+            headers,
         )
 
     async def payloads(self) -> AsyncIterator[dict[str, Any]]:
@@ -68,7 +73,7 @@ class Incremental:
             raise
         yield {**initial, "hasNext": True}
         result = await complete_run
-        yield {"incremental": deferred_items(self.split.deferred, result), "hasNext": False}
+        yield {"incremental": deferred_items(self.fragments, result), "hasNext": False}
 
 
 def deferred_items(

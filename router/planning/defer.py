@@ -17,7 +17,6 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     InlineFragmentNode,
     NamedTypeNode,
     NameNode,
@@ -25,12 +24,10 @@ from graphql import (
     SelectionNode,
     SelectionSetNode,
     VariableNode,
-    parse,
     print_ast,
 )
 from graphql.language import BooleanValueNode, StringValueNode, Visitor, visit
 
-from router.planning.cache import LruCache
 from router.planning.operation import OperationError, select_operation
 
 # Deeper nesting of fragments than this is refused by validation long before; a guard only.
@@ -50,9 +47,17 @@ class DeferredFragment:
 @dataclass(frozen=True, slots=True)
 class DeferSplit:
     operation_name: str | None
-    complete_query: str
-    primary_query: str
+    complete: DocumentNode
+    primary: DocumentNode
     deferred: tuple[DeferredFragment, ...]
+
+    @property
+    def complete_query(self) -> str:
+        return print_ast(self.complete)
+
+    @property
+    def primary_query(self) -> str:
+        return print_ast(self.primary)
 
 
 def has_defer(query: str) -> bool:
@@ -60,32 +65,20 @@ def has_defer(query: str) -> bool:
     return "@defer" in query
 
 
-_SPLITS: LruCache[tuple[str, str | None, tuple[tuple[str, bool], ...]], DeferSplit | None] = (
-    LruCache(max_size=1000)
-)
+def defer_switches(variables: Mapping[str, Any] | None) -> tuple[tuple[str, bool], ...]:
+    """The boolean variables, which may decide `@defer(if: $var)`: part of a split's identity."""
+    return tuple(sorted((k, v) for k, v in (variables or {}).items() if isinstance(v, bool)))
 
 
 def split_deferred(
-    query: str, operation_name: str | None, variables: Mapping[str, Any] | None
+    document: DocumentNode, operation_name: str | None, switches: Mapping[str, bool]
 ) -> DeferSplit | None:
-    """The split of a document using `@defer` (None without it or when it cannot be parsed:
-    validation then reports the problem). `@defer(if: $var)` is decided by the variables."""
-    if not has_defer(query):
-        return None
-    switches = tuple(sorted((k, v) for k, v in (variables or {}).items() if isinstance(v, bool)))
-    return _SPLITS.get_or_build(
-        (query, operation_name, switches),
-        lambda: _split(query, operation_name, dict(switches)),
-    )
-
-
-def _split(
-    query: str, operation_name: str | None, switches: Mapping[str, bool]
-) -> DeferSplit | None:
+    """The split of a parsed document using `@defer` (None when the operation cannot be
+    selected: validation then reports the problem). `@defer(if: $var)` is decided by the
+    boolean variables in `switches`."""
     try:
-        document = parse(query, no_location=True)
         operation = select_operation(document, operation_name)
-    except (GraphQLError, OperationError):
+    except OperationError:
         return None
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
@@ -97,8 +90,8 @@ def _split(
     complete = _without_defer(inlined)
     return DeferSplit(
         operation_name=name,
-        complete_query=_print(operation, complete, used_only=True),
-        primary_query=_print(operation, primary, used_only=True),
+        complete=_document(operation, complete),
+        primary=_document(operation, primary),
         deferred=tuple(deferred),
     )
 
@@ -242,24 +235,22 @@ def _without_defer(selection_set: SelectionSetNode) -> SelectionSetNode:
     return result
 
 
-def _print(
-    operation: OperationDefinitionNode, selection_set: SelectionSetNode, *, used_only: bool
-) -> str:
-    """One operation document; with `used_only`, variables only `@defer` or the cut
-    fragments used are dropped (validation refuses unused variables)."""
-    definitions = tuple(operation.variable_definitions or ())
-    if used_only:
-        used: set[str] = set()
+def _document(operation: OperationDefinitionNode, selection_set: SelectionSetNode) -> DocumentNode:
+    """One operation document; variables that only `@defer` or the cut fragments used are
+    dropped (validation refuses unused variables)."""
+    used: set[str] = set()
 
-        class _Uses(Visitor):
-            def enter_variable(self, node: VariableNode, *_: Any) -> None:
-                used.add(node.name.value)
+    class _Uses(Visitor):
+        def enter_variable(self, node: VariableNode, *_: Any) -> None:
+            used.add(node.name.value)
 
-        visit(selection_set, _Uses())
-        for directive in operation.directives or ():
-            visit(directive, _Uses())
-        definitions = tuple(d for d in definitions if d.variable.name.value in used)
-    document = DocumentNode(
+    visit(selection_set, _Uses())
+    for directive in operation.directives or ():
+        visit(directive, _Uses())
+    definitions = tuple(
+        d for d in operation.variable_definitions or () if d.variable.name.value in used
+    )
+    return DocumentNode(
         definitions=(
             OperationDefinitionNode(
                 operation=operation.operation,
@@ -270,4 +261,3 @@ def _print(
             ),
         )
     )
-    return print_ast(document)

@@ -65,6 +65,7 @@ class RouterState:
                 max_root_fields=router.max_root_fields,
                 max_tokens=router.max_tokens,
                 max_cost=router.max_cost,
+                max_directives=router.max_directives,
             ),
             suggestions=self.settings.app.env == "development",
             entity_cache=self.entity_cache,

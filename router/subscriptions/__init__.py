@@ -1,4 +1,4 @@
-"""Federated subscriptions: planning, the upstream WebSocket client, de-duplication and fan-out,
+"""Federated subscriptions: the upstream WebSocket client, de-duplication and fan-out,
 and the per-client stream that completes every event across subgraphs."""
 
 from router.subscriptions.hub import (
@@ -10,29 +10,17 @@ from router.subscriptions.hub import (
     UpstreamKey,
 )
 from router.subscriptions.lifetime import SessionWatch, Viewer
-from router.subscriptions.planning import (
-    PreparedSubscription,
-    SubscriptionPlan,
-    SubscriptionRequestError,
-    prepare_subscription,
-    split_plan,
-)
 from router.subscriptions.service import StreamError, SubscriptionService
 
 __all__ = [
     "Ended",
     "Mailbox",
-    "PreparedSubscription",
     "SessionWatch",
     "SlowConsumer",
     "StreamError",
     "SubscriptionHub",
-    "SubscriptionPlan",
-    "SubscriptionRequestError",
     "SubscriptionService",
     "UpstreamEvent",
     "UpstreamKey",
     "Viewer",
-    "prepare_subscription",
-    "split_plan",
 ]

@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any
 
 import orjson
-from graphql.execution.values import get_variable_values
 from redis.asyncio import Redis
 
 from core.cache import create_redis
@@ -19,14 +18,9 @@ from router.edge.authentication import EdgeAuthenticator
 from router.execution import Gateway
 from router.execution.executor import PlanRun
 from router.execution.shaping import Shaper
-from router.planning import LruCache
+from router.pipeline.document import PreparedOperation
 from router.subscriptions.hub import Ended, SubscriptionHub, UpstreamKey
 from router.subscriptions.lifetime import SessionWatch, Verifier, Viewer, unauthenticated
-from router.subscriptions.planning import (
-    PreparedSubscription,
-    SubscriptionRequestError,
-    prepare_subscription,
-)
 
 
 class StreamError(Exception):
@@ -59,47 +53,11 @@ class SubscriptionService:
         self.hub = SubscriptionHub(mailbox_capacity=router.subscription_buffer_events)
         self._redis: Redis | None = None
         self.watch = SessionWatch(self._credentials, router.subscription_revocation_check_seconds)
-        self._prepared: LruCache[
-            tuple[str, str, str | None], PreparedSubscription | SubscriptionRequestError
-        ] = LruCache(router.plan_cache_size)
-
-    def prepare(
-        self, gateway: Gateway, query: str, operation_name: str | None
-    ) -> PreparedSubscription:
-        """The validated, planned subscription; `SubscriptionRequestError` when it cannot run."""
-
-        def build() -> PreparedSubscription | SubscriptionRequestError:
-            try:
-                return prepare_subscription(
-                    gateway.supergraph, gateway.schema, query, operation_name, gateway.limits
-                )
-            except SubscriptionRequestError as error:
-                return error
-
-        found = self._prepared.get_or_build((gateway.supergraph.hash, query, operation_name), build)
-        if isinstance(found, SubscriptionRequestError):
-            raise found
-        return found
-
-    def variables(
-        self, gateway: Gateway, prepared: PreparedSubscription, inputs: Mapping[str, Any] | None
-    ) -> dict[str, Any]:
-        """The operation's variables coerced by the API schema; `SubscriptionRequestError`."""
-        coerced = get_variable_values(
-            gateway.schema, prepared.definition.variable_definitions or (), dict(inputs or {})
-        )
-        if isinstance(coerced, list):
-            raise SubscriptionRequestError(
-                [{**e.formatted, "extensions": {"code": "BAD_USER_INPUT"}} for e in coerced]
-            )
-        # graphql-core 3.3 returns the values with their sources; 3.2 returns the dict itself.
-        values: dict[str, Any] = getattr(coerced, "coerced", coerced)  # type: ignore[arg-type]
-        return dict(values)
 
     async def events(
         self,
         gateway: Gateway,
-        prepared: PreparedSubscription,
+        prepared: PreparedOperation,
         variables: dict[str, Any],
         viewer: Viewer | None,
         on_overflow: Callable[[], None] | None = None,
@@ -110,7 +68,10 @@ class SubscriptionService:
         `SlowConsumer` (after calling `on_overflow`) when the client fell too far behind."""
         if viewer is not None and viewer.ended is not None:
             raise StreamError(unauthenticated(viewer.ended))
-        primary = prepared.plan.primary
+        plan = prepared.subscription
+        if plan is None:
+            raise ValueError("not a subscription")  # the pipeline streams subscriptions only
+        primary = plan.primary
         sent = {name: variables[name] for name in primary.variable_usages if name in variables}
         key = UpstreamKey.of(
             primary.subgraph,
@@ -155,7 +116,7 @@ class SubscriptionService:
     async def _encoded(
         self,
         gateway: Gateway,
-        prepared: PreparedSubscription,
+        prepared: PreparedOperation,
         variables: dict[str, Any],
         event: dict[str, Any],
         headers: Mapping[str, str],
@@ -168,7 +129,7 @@ class SubscriptionService:
     async def _complete(
         self,
         gateway: Gateway,
-        prepared: PreparedSubscription,
+        prepared: PreparedOperation,
         variables: dict[str, Any],
         event: dict[str, Any],
         headers: Mapping[str, str],
@@ -178,7 +139,7 @@ class SubscriptionService:
         data = event.get("data")
         if not isinstance(data, dict):
             return {"data": None, "errors": errors or [{"message": "Subscription event empty"}]}
-        per_event = prepared.plan.per_event
+        per_event = prepared.subscription.per_event if prepared.subscription else None
         if per_event is not None:
             # The event is shared by every client of the upstream; entity answers differ per
             # client (their own credentials), so each merges into a copy.

@@ -593,7 +593,7 @@ async def test_shutting_down_completes_every_subscription_cleanly(
         await client.subscribe("2", NEW_FOLLOWER)
         message = await client.receive()
         assert message["type"] == "error"
-        assert message["payload"][0]["extensions"]["code"] == "UNAVAILABLE"
+        assert message["payload"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
     finally:
         replica.app.realtime.draining = False
         await client.close()

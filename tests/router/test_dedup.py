@@ -17,8 +17,8 @@ import pytest
 
 from core.config import RouterSettings, Settings, load_settings
 from router.execution.dedup import Inflight, fetch_key, is_query_document
+from router.pipeline.inflight import SharedAnswer, query_key, response_bytes
 from router.server.app import RouterApp, create_app
-from router.server.dedup import SharedAnswer, query_key, response_bytes
 from router.supergraph import parse_supergraph
 from tests.router.subgraph_kit import FakeSubgraph, make_subgraph, serve
 from tests.router.supergraphs import SHOP

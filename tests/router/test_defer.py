@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from graphql import parse
 
 from core.config import RouterSettings, load_settings
 from router.execution import Gateway, SubgraphClient
@@ -135,14 +136,13 @@ def test_defer_if_false_is_not_deferred(router: str) -> None:
 
 
 async def test_the_primary_part_is_planned_without_the_deferred_subgraph() -> None:
-    split = split_deferred(DEFERRED_QUERY, "TestQuery", {})
-    assert split is not None
     gateway = Gateway(parse_supergraph(bench_supergraph()), SubgraphClient({}))
     try:
-        primary = gateway.prepare(split.primary_query, split.operation_name)
-        complete = gateway.prepare(split.complete_query, split.operation_name)
+        complete = gateway.prepare(DEFERRED_QUERY, "TestQuery")
     finally:
         await gateway.client.aclose()
+    assert complete.deferred is not None
+    primary = complete.deferred.primary
     assert "inventory" not in _subgraphs(primary.plan.node)
     assert "inventory" in _subgraphs(complete.plan.node)
 
@@ -152,7 +152,7 @@ def test_split_inlines_fragments_and_drops_variables_only_deferred_fields_use() 
       users { id ...More @defer(label: "more") }
     }
     fragment More on User { name reviews @include(if: $x) { body } }"""
-    split = split_deferred(query, None, None)
+    split = split_deferred(parse(query), None, {})
     assert split is not None
     assert split.deferred[0].path == ("users",)
     assert split.deferred[0].keys == frozenset({"name", "reviews"})
@@ -161,9 +161,11 @@ def test_split_inlines_fragments_and_drops_variables_only_deferred_fields_use() 
     assert "$currency" not in split.primary_query
     assert "@defer" not in split.complete_query
     assert "$x: Boolean = true" in split.complete_query
-    assert split_deferred("{ users { id } }", None, None) is None
+    plain = split_deferred(parse("{ users { id } }"), None, {})
+    assert plain is not None
+    assert plain.deferred == ()
     # A fragment that is all its parent selects stays in the primary payload.
-    alone = split_deferred("{ users { ... @defer { id } } }", None, None)
+    alone = split_deferred(parse("{ users { ... @defer { id } } }"), None, {})
     assert alone is not None
     assert alone.deferred == ()
 

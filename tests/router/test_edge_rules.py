@@ -22,7 +22,7 @@ from router.edge.persisted import (
     TrustedDocuments,
 )
 from router.edge.uploads import UploadedFile, has_uploads, read_multipart
-from router.transport import HttpProblem, OperationRequest
+from router.protocols import HttpProblem, OperationRequest
 from tests.router.subgraph_kit import free_port
 
 

@@ -432,7 +432,7 @@ async def test_introspection_is_answered_by_the_router(gateway: Gateway, shop: A
 def test_invalid_documents_are_refused_before_any_subgraph_call(
     gateway: Gateway, shop: Any
 ) -> None:
-    from router.execution import RequestError
+    from router.pipeline.outcome import Refused as RequestError
 
     with pytest.raises(RequestError) as caught:
         gateway.prepare("{ products { nope } }", None)
@@ -549,18 +549,17 @@ async def test_interface_object_fields_and_values(
     assert {"__typename": "Media", "id": "b1"} in sent[0]["representations"]
 
 
-def test_subscription_operations_are_refused_before_any_subgraph_call() -> None:
-    from router.execution import RequestError
-
+def test_subscriptions_are_prepared_like_every_operation_with_their_upstream_plan() -> None:
     sdl = SHOP.replace(
         "  mutation: Mutation\n", "  mutation: Mutation\n  subscription: Subscription\n"
     ) + (
         "\ntype Subscription @join__type(graph: ACCOUNTS) { userChanged: User @join__field(graph: ACCOUNTS) }\n"
     )
     gateway = Gateway(parse_supergraph(sdl), SubgraphClient({}))
-    with pytest.raises(RequestError) as caught:
-        gateway.prepare("subscription { userChanged { id } }", None)
-    assert caught.value.errors[0]["extensions"]["code"] == "OPERATION_NOT_SUPPORTED"
+    prepared = gateway.prepare("subscription { userChanged { id } }", None)
+    assert prepared.kind == "subscription"
+    assert prepared.subscription is not None
+    assert prepared.subscription.primary.subgraph == "accounts"
 
 
 async def test_from_context_arguments_are_sent_per_context_value() -> None:

@@ -8,17 +8,11 @@ import pytest
 from graphql import build_schema
 
 from router.edge.limits import OperationLimits
-from router.subscriptions import (
-    Ended,
-    Mailbox,
-    SlowConsumer,
-    SubscriptionRequestError,
-    UpstreamEvent,
-    UpstreamKey,
-    prepare_subscription,
-)
+from router.pipeline.document import DocumentRules, prepare_document
+from router.pipeline.outcome import Refused
+from router.protocols.realtime import ConnectionLimits
+from router.subscriptions import Ended, Mailbox, SlowConsumer, UpstreamEvent, UpstreamKey
 from router.supergraph import parse_supergraph
-from router.transport.realtime import ConnectionLimits
 from tests.router.supergraphs import SHOP
 
 SUBSCRIBING_SHOP = SHOP.replace(
@@ -118,7 +112,8 @@ Subscription {
 
 def _prepare(query: str):  # type: ignore[no-untyped-def]
     supergraph = parse_supergraph(SUBSCRIBING_SHOP)
-    return prepare_subscription(supergraph, build_schema(supergraph.api_sdl), query, None)
+    rules = DocumentRules(OperationLimits(), suggestions=True)
+    return prepare_document(supergraph, build_schema(supergraph.api_sdl), rules, query, None)
 
 
 def test_root_field_goes_upstream_and_other_subgraphs_fields_are_fetched_per_event() -> None:
@@ -126,18 +121,18 @@ def test_root_field_goes_upstream_and_other_subgraphs_fields_are_fetched_per_eve
         "subscription New($sku: String!) { reviewAdded(sku: $sku) "
         "{ body author { name email } product { title inStock } } }"
     )
-    assert prepared.plan.primary.subgraph == "reviews"
-    assert prepared.plan.primary.operation_kind == "subscription"
-    assert prepared.plan.primary.variable_usages == ("sku",)
-    assert prepared.plan.print() == EXPECTED_PLAN
-    assert prepared.plan.per_event is not None
-    assert prepared.plan.per_event.kind == "query"
+    assert prepared.subscription.primary.subgraph == "reviews"
+    assert prepared.subscription.primary.operation_kind == "subscription"
+    assert prepared.subscription.primary.variable_usages == ("sku",)
+    assert prepared.subscription.print() == EXPECTED_PLAN
+    assert prepared.subscription.per_event is not None
+    assert prepared.subscription.per_event.kind == "query"
 
 
 def test_a_subscription_served_by_its_subgraph_alone_has_nothing_to_run_per_event() -> None:
     prepared = _prepare('subscription { reviewAdded(sku: "a") { body author { name } } }')
-    assert prepared.plan.per_event is None
-    assert "Rest" not in prepared.plan.print()
+    assert prepared.subscription.per_event is None
+    assert "Rest" not in prepared.subscription.print()
 
 
 @pytest.mark.parametrize(
@@ -145,11 +140,10 @@ def test_a_subscription_served_by_its_subgraph_alone_has_nothing_to_run_per_even
     [
         ("subscription { reviewAdded(sku: 1) { nope } }", "GRAPHQL_VALIDATION_FAILED"),
         ("subscription {", "GRAPHQL_PARSE_FAILED"),
-        ("query { me { id } }", "BAD_REQUEST"),
     ],
 )
 def test_subscriptions_that_cannot_run_are_refused_with_a_code(query: str, code: str) -> None:
-    with pytest.raises(SubscriptionRequestError) as caught:
+    with pytest.raises(Refused) as caught:
         _prepare(query)
     assert caught.value.errors[0]["extensions"] == {"code": code}
 
@@ -203,33 +197,13 @@ def test_the_edge_operation_limits_hold_for_subscriptions() -> None:
     supergraph = parse_supergraph(SUBSCRIBING_SHOP)
     schema = build_schema(supergraph.api_sdl)
     deep = 'subscription { reviewAdded(sku: "a") { product { category { name } } } }'
-    with pytest.raises(SubscriptionRequestError) as caught:
-        prepare_subscription(supergraph, schema, deep, None, OperationLimits(max_depth=2))
-    assert caught.value.errors[0]["extensions"]["code"] == "OPERATION_LIMIT_EXCEEDED"
-    with pytest.raises(SubscriptionRequestError) as caught:
-        prepare_subscription(supergraph, schema, deep, None, OperationLimits(max_tokens=10))
-    assert caught.value.errors[0]["extensions"]["limit"] == "tokens"
-
-
-async def test_persisted_and_trusted_documents_apply_to_subscriptions() -> None:
-    from core.config import load_settings
-    from router.edge.persisted import PersistedQueryError
-    from router.transport.http import OperationRequest
-    from router.transport.realtime import Realtime
-
-    seen: list[OperationRequest] = []
-
-    async def trusted_only(request: OperationRequest) -> OperationRequest:
-        seen.append(request)
-        raise PersistedQueryError("Only trusted documents", "PERSISTED_QUERY_NOT_IN_LIST")
-
-    realtime = Realtime.create(load_settings({"APP_ENV": "test"}), lambda: None, None, trusted_only)
-    with pytest.raises(SubscriptionRequestError) as caught:
-        await realtime.start(
-            {"query": "subscription { x }", "extensions": {"persistedQuery": {"version": 1}}},
-            None,
+    with pytest.raises(Refused) as caught:
+        prepare_document(
+            supergraph, schema, DocumentRules(OperationLimits(max_depth=2), True), deep, None
         )
-    assert caught.value.errors[0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
-    assert seen[0].query == "subscription { x }"
-    assert seen[0].extensions == {"persistedQuery": {"version": 1}}
-    await realtime.close()
+    assert caught.value.errors[0]["extensions"]["code"] == "OPERATION_LIMIT_EXCEEDED"
+    with pytest.raises(Refused) as caught:
+        prepare_document(
+            supergraph, schema, DocumentRules(OperationLimits(max_tokens=10), True), deep, None
+        )
+    assert caught.value.errors[0]["extensions"]["limit"] == "tokens"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.transport import GRAPHQL_RESPONSE_JSON, HttpProblem, negotiate, read_get, read_post
+from router.protocols import GRAPHQL_RESPONSE_JSON, HttpProblem, negotiate, read_get, read_post
 
 
 @pytest.mark.parametrize(

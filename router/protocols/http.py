@@ -1,33 +1,71 @@
-"""The GraphQL-over-HTTP rules: request parameters from GET and POST, media type negotiation."""
+"""The GraphQL-over-HTTP rules: request parameters from GET and POST, media type negotiation,
+and the one mapping from a pipeline outcome to an HTTP status."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 
+from router.pipeline.outcome import Refused, Stage
+from router.pipeline.request import OperationRequest, operation_request
+
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
+
+# The code of a refusal that is about the HTTP request itself, by status.
+_STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+    503: "SERVICE_UNAVAILABLE",
+}
 
 
 class HttpProblem(Exception):
     """A request that is not a well-formed GraphQL-over-HTTP request (status and message)."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.code = code or _STATUS_CODES.get(status, "BAD_REQUEST")
+
+    def body(self) -> bytes:
+        return orjson.dumps(
+            {"errors": [{"message": self.message, "extensions": {"code": self.code}}]}
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class OperationRequest:
-    query: str
-    operation_name: str | None
-    variables: dict[str, Any] | None
-    extensions: dict[str, Any] | None
+def status_of(refused: Refused, media_type: str) -> int:
+    """The HTTP status of a refused operation. With `application/graphql-response+json` a
+    request that cannot execute is a 4xx (5xx when the router fails); legacy
+    `application/json` clients get 200 with the errors, as the GraphQL-over-HTTP spec says.
+    Method and availability refusals are the same for both."""
+    if refused.stage is Stage.METHOD:
+        return 405
+    if refused.stage is Stage.UNAVAILABLE:
+        return 503
+    if media_type != GRAPHQL_RESPONSE_JSON:
+        return 200
+    if refused.stage is Stage.AUTHENTICATION:
+        return 401
+    if refused.stage is Stage.PLANNING:
+        return 500
+    return 400
 
 
 def negotiate(accept: str | None) -> str:
@@ -43,29 +81,13 @@ def negotiate(accept: str | None) -> str:
     raise HttpProblem(406, f"Responses are {GRAPHQL_RESPONSE_JSON} or {JSON}")
 
 
-def operation_request(params: Any) -> OperationRequest:
-    """The operation of decoded request parameters (a JSON body, or multipart `operations`)."""
-    return _operation(params)
-
-
-def _operation(params: Any) -> OperationRequest:
-    if not isinstance(params, dict):
-        raise HttpProblem(400, "A GraphQL request must be a JSON object")
-    extensions = params.get("extensions")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise HttpProblem(400, "`extensions` must be an object")
-    query = params.get("query")
-    if query is None and extensions and "persistedQuery" in extensions:
-        query = ""  # a persisted document, looked up by its hash at the edge
-    elif not isinstance(query, str) or not query.strip():
-        raise HttpProblem(400, "The request has no GraphQL document in `query`")
-    name = params.get("operationName")
-    if name is not None and not isinstance(name, str):
-        raise HttpProblem(400, "`operationName` must be a string")
-    variables = params.get("variables")
-    if variables is not None and not isinstance(variables, dict):
-        raise HttpProblem(400, "`variables` must be an object")
-    return OperationRequest(query, name or None, variables, extensions)
+def http_operation(params: Any) -> OperationRequest:
+    """The operation of decoded request parameters (a JSON body, URL parameters, or multipart
+    `operations`); a malformed one is a 400."""
+    try:
+        return operation_request(params)
+    except Refused as refused:
+        raise HttpProblem(400, str(refused.errors[0]["message"])) from None
 
 
 def read_post(
@@ -84,8 +106,8 @@ def read_post(
             raise HttpProblem(400, "Batched requests are not enabled")
         if not params:
             raise HttpProblem(400, "An empty batch")
-        return [_operation(p) for p in params]
-    return _operation(params)
+        return [http_operation(p) for p in params]
+    return http_operation(params)
 
 
 def _json_param(raw: str | None, name: str) -> Any:
@@ -100,7 +122,7 @@ def _json_param(raw: str | None, name: str) -> Any:
 def read_get(query_string: bytes) -> OperationRequest:
     """The operation of a GET request's URL parameters."""
     params = {k: v[0] for k, v in parse_qs(query_string.decode("latin-1")).items()}
-    return _operation(
+    return http_operation(
         {
             "query": params.get("query"),
             "operationName": params.get("operationName"),

@@ -1,4 +1,5 @@
-"""Inbound de-duplication: identical queries of the same viewer in flight share one execution."""
+"""Inbound de-duplication, a pipeline stage: identical queries of the same viewer in flight share
+one execution."""
 
 from __future__ import annotations
 

@@ -1,29 +1,22 @@
-"""What every subscription transport shares: connection limits, the current gateway, starting a
-client's subscription from a GraphQL request payload."""
+"""What the long-lived doors (WebSocket, SSE, multipart) share: the pipeline, connection limits,
+keep-alives, SSE replay logs, and draining at shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 from core.cache import create_redis
 from core.config import Settings
-from router.edge.authentication import EdgeAuthenticator
 from router.edge.http_rules import client_address as edge_client_address
-from router.edge.persisted import PersistedQueryError
-from router.execution import Gateway
-from router.subscriptions import (
-    SubscriptionRequestError,
-    SubscriptionService,
-    Viewer,
-)
+from router.pipeline.pipeline import OperationPipeline
+from router.subscriptions import SubscriptionService
 from router.subscriptions.replay import ReplayLogs
-from router.transport.http import OperationRequest
 
 # Close code for a client cut off because it did not read its events in time (WebSocket).
 SLOW_CONSUMER_CLOSE = 4413
@@ -70,49 +63,50 @@ def client_address(scope: Mapping[str, Any], *, trust_forwarded_for: bool) -> st
     return found or "unknown"
 
 
-def _bad(message: str) -> list[dict[str, Any]]:
-    return [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
-
-
 @dataclass
 class Realtime:
-    """The subscription side of the router app."""
+    """The long-lived side of the router app."""
 
     settings: Settings
-    service: SubscriptionService
-    gateway: Callable[[], Gateway | None]
+    pipeline: OperationPipeline
     limits: ConnectionLimits
-    replay: ReplayLogs
-    # The edge's persisted-query / trusted-documents resolution, when configured.
-    documents: Callable[[OperationRequest], Awaitable[OperationRequest]] | None = None
-    draining: bool = False
+    # SSE resumption logs; None without Redis (then SSE streams cannot be resumed).
+    replay: ReplayLogs | None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
-    def create(
-        cls,
-        settings: Settings,
-        gateway: Callable[[], Gateway | None],
-        authenticator: EdgeAuthenticator | None = None,
-        documents: Callable[[OperationRequest], Awaitable[OperationRequest]] | None = None,
-    ) -> Realtime:
+    def create(cls, settings: Settings, pipeline: OperationPipeline) -> Realtime:
         router = settings.router
-        return cls(
-            settings,
-            SubscriptionService(settings, authenticator),
-            gateway,
-            ConnectionLimits(
-                router.max_subscription_connections,
-                router.max_subscription_connections_per_client,
-            ),
-            ReplayLogs(
+        replay = None
+        if settings.redis.url:
+            replay = ReplayLogs(
                 lambda: create_redis(settings.redis),
                 settings.redis.key_prefix,
                 retention_seconds=router.sse_retention_seconds,
                 max_events=router.sse_retained_events,
+            )
+        return cls(
+            settings,
+            pipeline,
+            ConnectionLimits(
+                router.max_subscription_connections,
+                router.max_subscription_connections_per_client,
             ),
-            documents,
+            replay,
         )
+
+    @property
+    def draining(self) -> bool:
+        """Shutting down: new subscriptions are refused."""
+        return self.pipeline.draining
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        self.pipeline.draining = value
+
+    @property
+    def service(self) -> SubscriptionService:
+        return self.pipeline.subscriptions
 
     def client_of(self, scope: Mapping[str, Any]) -> str:
         return client_address(scope, trust_forwarded_for=self.settings.auth.trust_forwarded_for)
@@ -120,50 +114,6 @@ class Realtime:
     @property
     def keepalive_seconds(self) -> float:
         return self.settings.router.subscription_keepalive_seconds
-
-    async def start(
-        self,
-        payload: Any,
-        viewer: Viewer | None,
-        on_overflow: Callable[[], None] | None = None,
-    ) -> AsyncIterator[bytes]:
-        """The responses of the subscription a client asked for with `payload` (`query`,
-        `variables`, `operationName`, `extensions`); `SubscriptionRequestError` when it cannot
-        start. Persisted queries and trusted documents apply as for every request."""
-        if not isinstance(payload, dict):
-            raise SubscriptionRequestError(_bad("A subscription needs a query"))
-        query, name = payload.get("query"), payload.get("operationName")
-        variables, extensions = payload.get("variables"), payload.get("extensions")
-        request = OperationRequest(
-            query=query if isinstance(query, str) else "",
-            operation_name=name if isinstance(name, str) else None,
-            variables=variables if isinstance(variables, dict) else None,
-            extensions=extensions if isinstance(extensions, dict) else None,
-        )
-        if self.documents is not None:
-            try:
-                request = await self.documents(request)
-            except PersistedQueryError as refused:
-                raise SubscriptionRequestError(refused.errors) from None
-        if not request.query:
-            raise SubscriptionRequestError(_bad("A subscription needs a query"))
-        gateway = self.gateway()
-        if self.draining:
-            raise SubscriptionRequestError(
-                [{"message": "The router is shutting down", "extensions": {"code": "UNAVAILABLE"}}]
-            )
-        if gateway is None:
-            raise SubscriptionRequestError(
-                [
-                    {
-                        "message": "The router has no supergraph yet",
-                        "extensions": {"code": "UNAVAILABLE"},
-                    }
-                ]
-            )
-        prepared = self.service.prepare(gateway, request.query, request.operation_name)
-        variables = self.service.variables(gateway, prepared, request.variables)
-        return self.service.events(gateway, prepared, variables, viewer, on_overflow)
 
     async def drain(self) -> None:
         """Complete every subscription cleanly (shutting down): upstreams end, each client gets
@@ -189,5 +139,6 @@ class Realtime:
         signal.signal(signal.SIGTERM, handler)
 
     async def close(self) -> None:
-        await self.replay.close()
+        if self.replay is not None:
+            await self.replay.close()
         await self.service.close()

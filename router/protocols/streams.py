@@ -1,20 +1,25 @@
-"""Subscriptions over one HTTP response: GraphQL over SSE (graphql-sse, distinct connections
-mode) and Apollo's multipart HTTP subscriptions (`multipart/mixed;subscriptionSpec=1.0`)."""
+"""Operations answered as a stream over one HTTP response: GraphQL over SSE (graphql-sse,
+distinct connections mode; any operation type) and Apollo's multipart HTTP subscriptions
+(`multipart/mixed;subscriptionSpec=1.0`). A query or mutation is one `next`, then the end."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
 
-from core.errors import Unauthenticated
-from router.subscriptions import SlowConsumer, StreamError, SubscriptionRequestError, Viewer
-from router.transport.http import HttpProblem, OperationRequest, read_get, read_post
-from router.transport.realtime import Realtime
+from router.pipeline.inflight import response_bytes
+from router.pipeline.outcome import Answered, Outcome, Refused, Stage, Streaming
+from router.pipeline.pipeline import Call, Door, forwarded_with
+from router.pipeline.request import OperationRequest
+from router.protocols.graphql_http import read_body, send_body
+from router.protocols.http import HttpProblem, read_get, read_post
+from router.protocols.realtime import Realtime
+from router.subscriptions import SlowConsumer, StreamError, Viewer
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -71,42 +76,25 @@ class _Multipart(_Format):
         return b"\r\ncontent-type: application/json\r\n\r\n" + part + b"\r\n--graphql--\r\n"
 
 
-async def _send_json(
-    send: Send, status: int, body: Any, headers: dict[str, str] | None = None
-) -> None:
-    payload = orjson.dumps(body)
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": payload})
-
-
 async def _read_request(
     scope: Scope, receive: Receive, headers: Mapping[str, str], limit: int
-) -> Any:
+) -> OperationRequest:
     request: OperationRequest | list[OperationRequest]
     if scope["method"] == "GET":
         request = read_get(scope["query_string"])
     elif scope["method"] == "POST":
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if sum(map(len, chunks)) > limit:
-                raise HttpProblem(413, "The request body is too large")
-            if not message.get("more_body"):
-                break
-        request = read_post(headers.get("content-type"), b"".join(chunks), batching=False)
+        body = await read_body(receive, limit)
+        request = read_post(headers.get("content-type"), body, batching=False)
     else:
         raise HttpProblem(405, "Use GET or POST", {"allow": "GET, POST"})
     if isinstance(request, list):
-        raise HttpProblem(400, "A subscription stream answers one operation")
-    return {
-        "query": request.query,
-        "variables": request.variables,
-        "operationName": request.operation_name,
-        "extensions": request.extensions,
-    }
+        raise HttpProblem(400, "A stream answers one operation")
+    return request
+
+
+# Refusals answered before any stream starts, with their own HTTP status; the others are the
+# stream's only event (graphql-sse's graceful reporting, so EventSource clients see them).
+_BEFORE_STREAM = {Stage.REQUEST: 400, Stage.METHOD: 405, Stage.UNAVAILABLE: 503}
 
 
 async def serve_stream(
@@ -117,62 +105,61 @@ async def serve_stream(
     send: Send,
     headers: Mapping[str, str],
 ) -> None:
-    """Answer one subscription request with a stream of events (SSE or multipart)."""
+    """Answer one request with a stream of results (SSE or multipart)."""
     framing = _Multipart() if kind == "multipart" else _Format()
+    pipeline = realtime.pipeline
     try:
-        payload = await _read_request(
+        request = await _read_request(
             scope, receive, headers, realtime.settings.router.max_request_bytes
         )
     except HttpProblem as problem:
-        await _send_json(
-            send, problem.status, {"errors": [{"message": problem.message}]}, problem.headers
-        )
+        await send_body(send, problem.status, problem.body(), "application/json", problem.headers)
         return
     try:
-        viewer = await realtime.service.watch.authenticate(headers.get("authorization"))
-    except RedisError:
-        message = "Sign-in cannot be checked right now, try again"
-        await _send_json(send, 503, {"errors": [{"message": message}]})
-        return
-    except Unauthenticated as exc:
-        await _send_json(
-            send,
-            401,
-            {"errors": [{"message": str(exc), "extensions": {"code": "UNAUTHENTICATED"}}]},
-        )
+        viewer = await pipeline.watch(headers.get("authorization"))
+    except Refused as refused:
+        status = 401 if refused.stage is Stage.AUTHENTICATION else 503
+        await send_body(send, status, orjson.dumps({"errors": refused.errors}), "application/json")
         return
     client = realtime.client_of(scope)
-    refused = realtime.limits.acquire(client)
-    if refused is not None:
-        if viewer is not None:
-            realtime.service.watch.forget(viewer)
-        await _send_json(
-            send, 429, {"errors": [{"message": refused, "extensions": {"code": "RATE_LIMITED"}}]}
-        )
+    refused_connection = realtime.limits.acquire(client)
+    if refused_connection is not None:
+        pipeline.forget(viewer)
+        errors = [{"message": refused_connection, "extensions": {"code": "RATE_LIMITED"}}]
+        await send_body(send, 429, orjson.dumps({"errors": errors}), "application/json")
         return
+    forwarded = realtime.pipeline.edge.forwarded(headers, scope.get("client"))
+    call = Call(
+        Door.MULTIPART if kind == "multipart" else Door.SSE,
+        scope["method"],
+        headers,
+        forwarded_with(forwarded, viewer.authorization if viewer is not None else None),
+        viewer.principal if viewer is not None else None,
+        viewer=viewer,
+    )
     handed_over: list[Viewer] = []  # the viewer now watched for an SSE log's writer
     try:
         await _stream(
             realtime,
             framing,
-            payload,
-            viewer,
+            request,
+            call,
             receive,
             send,
             headers.get("last-event-id"),
             handed_over,
         )
     finally:
-        if viewer is not None and not handed_over:
-            realtime.service.watch.forget(viewer)
+        if not handed_over:
+            pipeline.forget(viewer)
         realtime.limits.release(client)
 
 
 async def _stream(
     realtime: Realtime,
     framing: _Format,
-    payload: Any,
-    viewer: Viewer | None,
+    request: OperationRequest,
+    call: Call,
     receive: Receive,
     send: Send,
     resume: str | None,
@@ -188,18 +175,29 @@ async def _stream(
             pumping.cancel()
 
     raw = [(b"content-type", framing.content_type.encode()), (b"cache-control", b"no-cache")]
-    try:
-        if isinstance(framing, _Multipart):
-            # A write stuck behind a slow client cannot be interrupted otherwise: abort it.
-            source = await realtime.start(payload, viewer, lambda: stop("slow consumer"))
-            events: AsyncIterator[tuple[str | None, bytes]] = _without_ids(source)
-        else:
-            events = await _logged(realtime, payload, viewer, resume, handed_over)
-    except SubscriptionRequestError as error:
-        body = framing.opening + framing.failed(error.errors)
-        await send({"type": "http.response.start", "status": 200, "headers": raw})
-        await send({"type": "http.response.body", "body": body})
-        return
+    events: AsyncIterator[tuple[str | None, bytes]]
+    if resume and not isinstance(framing, _Multipart):
+        events = _resumed(realtime, call.viewer, resume)
+    else:
+        # A write stuck behind a slow client cannot be interrupted otherwise: abort it.
+        outcome = await realtime.pipeline.run(
+            request, replace(call, on_overflow=lambda: stop("slow consumer"))
+        )
+        if isinstance(outcome, Refused):
+            status = _BEFORE_STREAM.get(outcome.stage)
+            if status is not None:
+                body = orjson.dumps({"errors": outcome.errors})
+                await send_body(send, status, body, "application/json", outcome.headers)
+                return
+            await send({"type": "http.response.start", "status": 200, "headers": raw})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": framing.opening + framing.failed(outcome.errors),
+                }
+            )
+            return
+        events = await _events(realtime, framing, outcome, call.viewer, handed_over)
     watcher = asyncio.create_task(_until_disconnect(receive, lambda: stop("disconnected")))
     beats = asyncio.create_task(_heartbeat(send, framing, realtime.keepalive_seconds))
     ending = framing.closing
@@ -225,39 +223,66 @@ async def _stream(
     await send({"type": "http.response.body", "body": ending})
 
 
+async def _events(
+    realtime: Realtime,
+    framing: _Format,
+    outcome: Outcome,
+    viewer: Viewer | None,
+    handed_over: list[Viewer],
+) -> AsyncIterator[tuple[str | None, bytes]]:
+    """The events of an outcome: one for a result; a subscription's, read from its SSE log
+    when SSE resumption is on (the log is written from here), else directly."""
+    if isinstance(outcome, Answered):
+        return _one(response_bytes(outcome.response))
+    if not isinstance(outcome, Streaming):
+        raise TypeError(f"unexpected outcome on a stream: {type(outcome).__name__}")
+    if isinstance(framing, _Multipart) or realtime.replay is None:
+        return _without_ids(outcome.events)
+    session = viewer.principal.session_id if viewer is not None else ""
+    watched = viewer
+
+    def writer_ended() -> None:
+        realtime.pipeline.forget(watched)
+
+    token = await realtime.replay.record(outcome.events, session, writer_ended)
+    if viewer is not None:
+        handed_over.append(viewer)
+    return realtime.replay.follow(token, "0", session, realtime.keepalive_seconds)
+
+
+def _resumed(
+    realtime: Realtime, viewer: Viewer | None, resume: str
+) -> AsyncIterator[tuple[str | None, bytes]]:
+    """The SSE subscription the client was reading, from after its `Last-Event-ID`."""
+    if realtime.replay is None:
+        return _not_resumable()
+    session = viewer.principal.session_id if viewer is not None else ""
+    token, _, after = resume.partition(":")
+    return realtime.replay.follow(token, after or "0", session, realtime.keepalive_seconds)
+
+
+async def _not_resumable() -> AsyncIterator[tuple[str | None, bytes]]:
+    raise StreamError(
+        [
+            {
+                "message": "This router keeps no stream logs (no Redis): start the stream again",
+                "extensions": {"code": "STREAM_NOT_RESUMABLE"},
+            }
+        ]
+    )
+    yield  # an async generator that raises at once
+
+
+async def _one(payload: bytes) -> AsyncIterator[tuple[str | None, bytes]]:
+    yield None, payload
+
+
 async def _without_ids(source: AsyncIterator[bytes]) -> AsyncIterator[tuple[str | None, bytes]]:
     try:
         async for payload in source:
             yield None, payload
     finally:
         await source.aclose()  # type: ignore[attr-defined]
-
-
-async def _logged(
-    realtime: Realtime,
-    payload: Any,
-    viewer: Viewer | None,
-    resume: str | None,
-    handed_over: list[Viewer],
-) -> AsyncIterator[tuple[str | None, bytes]]:
-    """An SSE subscription read from its log: a new one (the log is written from here) or,
-    with `Last-Event-ID`, the one the client was reading, from after that event."""
-    session = viewer.principal.session_id if viewer is not None else ""
-    if resume:
-        token, _, after = resume.partition(":")
-    else:
-        source = await realtime.start(payload, viewer)
-        watched = viewer
-
-        def writer_ended() -> None:
-            if watched is not None:
-                realtime.service.watch.forget(watched)
-
-        token = await realtime.replay.record(source, session, writer_ended)
-        if viewer is not None:
-            handed_over.append(viewer)
-        after = "0"
-    return realtime.replay.follow(token, after or "0", session, realtime.keepalive_seconds)
 
 
 async def _until_disconnect(receive: Receive, stop: Callable[[], None]) -> None:

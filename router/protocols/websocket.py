@@ -1,5 +1,6 @@
-"""Subscriptions over WebSocket: graphql-transport-ws (the `graphql-ws` library's protocol) and,
-for old clients, subscriptions-transport-ws (subprotocol `graphql-ws`)."""
+"""GraphQL over WebSocket: graphql-transport-ws (the `graphql-ws` library's protocol) and, for
+old clients, subscriptions-transport-ws (subprotocol `graphql-ws`). Both carry any operation:
+a query or mutation answers one `next` and `complete`, a subscription one `next` per event."""
 
 from __future__ import annotations
 
@@ -10,21 +11,19 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
 
 from core.errors import Unauthenticated
-from router.subscriptions import (
-    SlowConsumer,
-    StreamError,
-    SubscriptionRequestError,
-    Viewer,
-)
-from router.transport.realtime import (
+from router.pipeline.inflight import response_bytes
+from router.pipeline.outcome import Answered, Refused, Stage, Streaming
+from router.pipeline.pipeline import Call, Door, forwarded_with
+from router.pipeline.request import OperationRequest, operation_request
+from router.protocols.realtime import (
     SLOW_CONSUMER_CLOSE,
     SLOW_CONSUMER_REASON,
     TOO_MANY_CONNECTIONS_CLOSE,
     Realtime,
 )
+from router.subscriptions import SlowConsumer, StreamError, Viewer
 
 log = logging.getLogger("unityplan.router.subscriptions")
 
@@ -53,6 +52,9 @@ class WebSocketConnection:
         self.viewer: Viewer | None = None
         self.acknowledged = False
         self.operations: dict[str, asyncio.Task[None]] = {}
+        self.headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+        }
         self._send_lock = asyncio.Lock()
         self._closed = False
         self._reader: asyncio.Task[None] | None = None
@@ -162,6 +164,13 @@ class WebSocketConnection:
         kind = message["type"]
         if kind == "connection_init":
             await self._init(message.get("payload"))
+        elif kind == "ping" and not self.legacy:
+            # Allowed at any time, before `connection_init` too.
+            if self.acknowledged:
+                await self._renew(message.get("payload"))
+            await self.send({"type": "pong"})
+        elif kind == "pong" and not self.legacy:
+            pass
         elif not self.acknowledged:
             await self.close(4401, "Unauthorized")
         elif kind in {"subscribe", "start"}:
@@ -170,12 +179,9 @@ class WebSocketConnection:
             task = self.operations.pop(str(message.get("id")), None)
             if task is not None:
                 task.cancel()
-        elif kind == "ping" and not self.legacy:
-            await self._renew(message.get("payload"))
-            await self.send({"type": "pong"})
         elif kind == "connection_terminate" and self.legacy:
             await self.close(1000, "Terminated")
-        elif kind != "pong":
+        else:
             await self.close(4400, f"Unexpected message type {kind}")
 
     async def _init(self, payload: Any) -> None:
@@ -184,15 +190,15 @@ class WebSocketConnection:
             return
         header = _authorization(payload)
         try:
-            self.viewer = await self.realtime.service.watch.authenticate(header)
-        except Unauthenticated as exc:
+            self.viewer = await self.realtime.pipeline.watch(header)
+        except Refused as refused:
+            message = str(refused.errors[0]["message"])
+            if refused.stage is not Stage.AUTHENTICATION:
+                await self.close(1011, message)  # fail closed: try again later
+                return
             if self.legacy:
-                await self.send({"type": "connection_error", "payload": {"message": str(exc)}})
-            await self.close(4403, "Forbidden: " + str(exc))
-            return
-        except RedisError:
-            # Fail closed: without the revocation registry a signed-out token might pass.
-            await self.close(1011, "Sign-in cannot be checked right now, try again")
+                await self.send({"type": "connection_error", "payload": {"message": message}})
+            await self.close(4403, "Forbidden: " + message)
             return
         self.acknowledged = True
         await self.send({"type": "connection_ack"})
@@ -210,25 +216,59 @@ class WebSocketConnection:
     async def _subscribe(self, message: dict[str, Any]) -> None:
         operation_id = message.get("id")
         if not isinstance(operation_id, str) or not operation_id:
-            await self.close(4400, "A subscription needs an id")
+            await self.close(4400, "An operation needs an id")
+            return
+        try:
+            request = operation_request(message.get("payload"))
+        except Refused as refused:
+            if not self.legacy:
+                # graphql-transport-ws: a `subscribe` without a query is an invalid message.
+                await self.close(4400, str(refused.errors[0]["message"]))
+                return
+            await self._error(operation_id, refused.errors)
             return
         if operation_id in self.operations:
             await self.close(4409, f"Subscriber for {operation_id} already exists")
             return
         if len(self.operations) >= self.realtime.settings.router.max_subscriptions_per_connection:
-            refusal = "Too many subscriptions on this connection"
+            refusal = "Too many operations on this connection"
             await self._error(
                 operation_id, [{"message": refusal, "extensions": {"code": "RATE_LIMITED"}}]
             )
             return
+        self.operations[operation_id] = asyncio.create_task(self._operate(operation_id, request))
+
+    def _call(self) -> Call:
+        viewer = self.viewer
+        forwarded = self.realtime.pipeline.edge.forwarded(self.headers, self.scope.get("client"))
+        return Call(
+            Door.WEBSOCKET,
+            None,
+            self.headers,
+            forwarded_with(forwarded, viewer.authorization if viewer is not None else None),
+            viewer.principal if viewer is not None else None,
+            viewer=viewer,
+            on_overflow=self._overflowed,
+        )
+
+    async def _operate(self, operation_id: str, request: OperationRequest) -> None:
+        """One operation of the connection, from the pipeline's outcome to `complete`."""
         try:
-            stream = await self.realtime.start(
-                message.get("payload"), self.viewer, self._overflowed
-            )
-        except SubscriptionRequestError as error:
-            await self._error(operation_id, error.errors)
+            outcome = await self.realtime.pipeline.run(request, self._call())
+            if isinstance(outcome, Refused):
+                self.operations.pop(operation_id, None)
+                await self._error(operation_id, outcome.errors)
+                return
+            if isinstance(outcome, Streaming):
+                await self._pump(operation_id, outcome)
+                return
+            if isinstance(outcome, Answered):
+                await self._next(operation_id, response_bytes(outcome.response))
+        except (_Closed, asyncio.CancelledError):
             return
-        self.operations[operation_id] = asyncio.create_task(self._pump(operation_id, stream))
+        if self.operations.pop(operation_id, None) is not None:
+            with contextlib.suppress(_Closed):
+                await self.send({"id": operation_id, "type": "complete"})
 
     async def _error(self, operation_id: str, errors: list[dict[str, Any]]) -> None:
         if self.legacy:
@@ -238,13 +278,17 @@ class WebSocketConnection:
         else:
             await self.send({"id": operation_id, "type": "error", "payload": errors})
 
-    async def _pump(self, operation_id: str, stream: Any) -> None:
-        data = "data" if self.legacy else "next"
+    async def _next(self, operation_id: str, payload: bytes) -> None:
+        # The payload is JSON already (shared by every client of an event).
+        kind = "data" if self.legacy else "next"
+        head = orjson.dumps({"id": operation_id, "type": kind})[:-1] + b',"payload":'
+        await self.send_text((head + payload + b"}").decode())
+
+    async def _pump(self, operation_id: str, outcome: Streaming) -> None:
+        stream = outcome.events
         try:
-            # The payload is JSON already, shared by every client of the event.
-            head = orjson.dumps({"id": operation_id, "type": data})[:-1] + b',"payload":'
             async for payload in stream:
-                await self.send_text((head + payload + b"}").decode())
+                await self._next(operation_id, payload)
         except StreamError as error:
             self.operations.pop(operation_id, None)
             with contextlib.suppress(_Closed):
@@ -253,7 +297,7 @@ class WebSocketConnection:
         except (SlowConsumer, _Closed):
             return
         finally:
-            await stream.aclose()
+            await stream.aclose()  # type: ignore[attr-defined]
         if self.operations.pop(operation_id, None) is not None:
             with contextlib.suppress(_Closed):
                 await self.send({"id": operation_id, "type": "complete"})
