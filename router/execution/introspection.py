@@ -66,7 +66,8 @@ def introspection_document(
     if not selections:
         return None
     reduced = replace(operation, selection_set=SelectionSetNode(selections=selections))
-    return DocumentNode(definitions=(reduced,))
+    # The fragments stay: introspection queries spread them below the root (`...FullType`).
+    return DocumentNode(definitions=(reduced, *fragments.values()))
 
 
 def introspect(
