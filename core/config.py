@@ -257,7 +257,8 @@ class RouterSettings(_Group):
         300.0, gt=0, validation_alias=_env("ROUTER_JWKS_CACHE_SECONDS")
     )
     # Outside production only: leave token checks to the subgraphs (tests with fake subgraphs).
-    verify_tokens: bool = Field(True, validation_alias=_env("ROUTER_VERIFY_TOKENS"))
+    # None (`auto`): verify when REDIS_URL is set (revocations live there); always in production.
+    verify_tokens: bool | None = Field(None, validation_alias=_env("ROUTER_VERIFY_TOKENS"))
     # Client headers sent on to every subgraph besides Authorization and the trace context,
     # and per subgraph (JSON {"user": ["x-client-version"]}).
     propagate_headers: Annotated[list[str], NoDecode] = Field(
@@ -360,6 +361,13 @@ class RouterSettings(_Group):
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("verify_tokens", mode="before")
+    @classmethod
+    def _auto_verification(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in {"", "auto"}:
+            return None
         return value
 
 

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from core.cache import create_redis
 from core.config import Settings
+from core.errors import ConfigError
 from core.security import Principal, SessionRegistry
 from router.edge.authentication import EdgeAuthenticator, JwksKeys
 from router.edge.http_rules import CorsPolicy, HeaderRules, client_address
@@ -34,6 +35,29 @@ def jwks_url(settings: Settings) -> str:
     return f"{base}/.well-known/jwks.json"
 
 
+def verification_on(settings: Settings) -> bool:
+    """Whether the router verifies access tokens itself. Always in production; `auto` (the
+    default) when REDIS_URL is set, since a verified token must also be checked against the
+    revocations kept there. Verification without Redis is a configuration error."""
+    router = settings.router
+    verify = settings.is_production or router.verify_tokens is True
+    if verify and not settings.redis.url:
+        raise ConfigError(
+            "REDIS_URL: not set, but token verification"
+            f" ({'APP_ENV=production' if settings.is_production else 'ROUTER_VERIFY_TOKENS=true'})"
+            " checks revoked sessions in Redis: set REDIS_URL"
+            + ("" if settings.is_production else ", or ROUTER_VERIFY_TOKENS=auto to pass tokens on")
+        )
+    if router.verify_tokens is None and not settings.is_production:
+        verify = bool(settings.redis.url)
+        if not verify:
+            log.warning(
+                "REDIS_URL is not set: access tokens are passed on to the subgraphs unverified"
+                " and persisted queries are kept in this process only"
+            )
+    return verify
+
+
 class Edge:
     def __init__(self, settings: Settings) -> None:
         router = settings.router
@@ -50,9 +74,11 @@ class Edge:
             if router.trusted_documents_path
             else None
         )
-        verify = router.verify_tokens or self.production
+        verify = verification_on(settings)
         uses_redis = verify or (router.apq_ttl_seconds > 0 and self.trusted is None)
-        self.redis: Redis | None = create_redis(settings.redis) if uses_redis else None
+        self.redis: Redis | None = (
+            create_redis(settings.redis) if uses_redis and settings.redis.url else None
+        )
         self.authenticator: EdgeAuthenticator | None = None
         if verify and self.redis is not None:
             keys = JwksKeys(
@@ -66,7 +92,8 @@ class Edge:
                 keys, SessionRegistry.from_settings(self.redis, settings)
             )
         self.apq: AutomaticPersistedQueries | None = None
-        if self.trusted is None and router.apq_ttl_seconds > 0 and self.redis is not None:
+        # Without Redis, persisted queries live in this process only (each replica learns them).
+        if self.trusted is None and router.apq_ttl_seconds > 0:
             self.apq = AutomaticPersistedQueries(
                 self.redis, settings.redis.key_prefix, router.apq_ttl_seconds
             )

@@ -46,9 +46,10 @@ def _requested_hash(request: OperationRequest) -> str | None:
 
 
 class AutomaticPersistedQueries:
-    """Hash -> document in Redis for `ttl_seconds`; a miss asks the client to send the text."""
+    """Hash -> document in Redis for `ttl_seconds` (without Redis: in this process only); a
+    miss asks the client to send the text."""
 
-    def __init__(self, redis: Redis, prefix: str, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis | None, prefix: str, ttl_seconds: int) -> None:
         self.redis = redis
         self.prefix = f"{prefix}router:apq:"
         self.ttl_seconds = ttl_seconds
@@ -66,6 +67,9 @@ class AutomaticPersistedQueries:
                     "provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH"
                 )
             if self._local.get(wanted) is None:
+                if self.redis is None:
+                    self._remember(wanted, request.query)
+                    return request
                 try:
                     await self.redis.set(self.prefix + wanted, request.query, ex=self.ttl_seconds)
                 except RedisError as exc:  # the text is here: run it, register it later
@@ -74,7 +78,10 @@ class AutomaticPersistedQueries:
                 self._remember(wanted, request.query)
             return request
         document = self._local.get(wanted)
+        if document is None and self.redis is None:
+            raise PersistedQueryError("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
         if document is None:
+            assert self.redis is not None
             try:
                 stored = await self.redis.get(self.prefix + wanted)
             except RedisError as exc:  # the client sends the text next, as after any miss

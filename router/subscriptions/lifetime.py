@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from core.errors import Unauthenticated
 from core.security import Principal, SessionRegistry
@@ -37,6 +39,22 @@ class Viewer:
         self._listeners: list[Callable[[str], None]] = []
         self._expiry: asyncio.TimerHandle | None = None
 
+    @classmethod
+    def unverified(cls, authorization: str) -> Viewer:
+        """A caller whose token this router cannot check (no revocation registry): it is sent
+        on to the subgraphs, which check it; its subscriptions share upstreams by token."""
+        digest = hashlib.sha256(authorization.encode()).hexdigest()[:32]
+        principal = Principal(
+            user_id="",
+            username="",
+            territory_code="",
+            session_id=f"unverified:{digest}",
+            roles=frozenset(),
+            token_id="",
+            expires_at=datetime.max.replace(tzinfo=UTC),
+        )
+        return cls(principal, authorization)
+
     def on_end(self, listener: Callable[[str], None]) -> Callable[[], None]:
         """Call `listener(reason)` when the viewer ends; returns a function that unregisters."""
         self._listeners.append(listener)
@@ -65,12 +83,14 @@ class SessionWatch:
 
     def __init__(
         self,
-        credentials: Callable[[], tuple[Verifier, SessionRegistry]],
+        credentials: Callable[[], tuple[Verifier, SessionRegistry] | None],
         interval_seconds: float = 0.5,
     ) -> None:
         # Made on first use: an anonymous-only router needs neither signing keys nor Redis.
+        # None: this router verifies no tokens (it has no revocation registry).
         self._credentials = credentials
         self._resolved: tuple[Verifier, SessionRegistry] | None = None
+        self._checked = False
         self.interval_seconds = interval_seconds
         self._viewers: dict[str, set[Viewer]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -80,7 +100,10 @@ class SessionWatch:
         `Unauthenticated` for a bad, expired or revoked token."""
         if authorization is None:
             return None
-        principal = await self.credentials()[0](authorization)
+        credentials = self.credentials()
+        if credentials is None:
+            return Viewer.unverified(authorization)
+        principal = await credentials[0](authorization)
         if principal is None:
             return None
         viewer = Viewer(principal, authorization)
@@ -91,7 +114,11 @@ class SessionWatch:
 
     async def renew(self, viewer: Viewer, authorization: str) -> None:
         """Replace the viewer's token with a fresh one of the same user (after a refresh)."""
-        principal = await self.credentials()[0](authorization)
+        credentials = self.credentials()
+        if credentials is None:
+            viewer.authorization = authorization
+            return
+        principal = await credentials[0](authorization)
         if principal is None or principal.user_id != viewer.principal.user_id:
             raise Unauthenticated("A fresh token must belong to the same user")
         if viewer.ended is not None:
@@ -101,9 +128,10 @@ class SessionWatch:
         viewer.schedule_expiry()
         self._viewers.setdefault(principal.session_id, set()).add(viewer)
 
-    def credentials(self) -> tuple[Verifier, SessionRegistry]:
-        if self._resolved is None:
+    def credentials(self) -> tuple[Verifier, SessionRegistry] | None:
+        if not self._checked:
             self._resolved = self._credentials()
+            self._checked = True
         return self._resolved
 
     def forget(self, viewer: Viewer) -> None:
@@ -121,8 +149,11 @@ class SessionWatch:
         while self._viewers:
             await asyncio.sleep(self.interval_seconds)
             sessions = list(self._viewers)
+            credentials = self.credentials()
+            if credentials is None:
+                return
             try:
-                revoked = await self.credentials()[1].revoked_among(sessions)
+                revoked = await credentials[1].revoked_among(sessions)
             except Exception as exc:  # Redis briefly away: keep streams, check again soon
                 log.warning("cannot check session revocations: %s", exc)
                 continue

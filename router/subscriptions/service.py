@@ -157,10 +157,12 @@ class SubscriptionService:
             response["errors"] = errors
         return response
 
-    def _credentials(self) -> tuple[Verifier, SessionRegistry]:
+    def _credentials(self) -> tuple[Verifier, SessionRegistry] | None:
         if self.authenticator is not None:
             # The edge's verifier: JWKS of the auth subgraph, verified tokens remembered.
             return self.authenticator.authenticate, self.authenticator.sessions
+        if not self.settings.redis.url:
+            return None  # no revocation registry: tokens go on to the subgraphs unchecked
         # Without edge verification (development, tests): the devstack's signing key.
         self._redis = create_redis(self.settings.redis)
         keyring = KeyRing.from_settings(self.settings)
