@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test install lint typecheck schema clean
+.PHONY: dev test install browser-deps lint typecheck schema clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,12 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/unityplan dev $(if $(REPLICAS),--replicas $(REPLICAS))
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+# Chromium (Debian's) and the pinned npm packages of the GraphiQL browser test.
+browser-deps:
+	@bash tests/browser/install.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check core router subgraphs tests

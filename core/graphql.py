@@ -100,9 +100,7 @@ def log_unexpected_errors(
 def _format_result_errors(result: Any) -> None:
     errors = getattr(result, "errors", None)
     if errors:
-        result.errors = [
-            error if _is_formatted(error) else format_error(error) for error in errors
-        ]
+        result.errors = [error if _is_formatted(error) else format_error(error) for error in errors]
 
 
 def _is_formatted(error: GraphQLError) -> bool:

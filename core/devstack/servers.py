@@ -132,10 +132,14 @@ class PostgresServer(EmbeddedServer):
             result = subprocess.run(  # noqa: S603 - our own binary and paths
                 [
                     str(self._bin("initdb")),
-                    "--pgdata", str(self.data_dir),
-                    "--username", SUPERUSER,
-                    "--auth", "trust",  # it listens on 127.0.0.1 and a private socket only
-                    "--encoding", "UTF8",
+                    "--pgdata",
+                    str(self.data_dir),
+                    "--username",
+                    SUPERUSER,
+                    "--auth",
+                    "trust",  # it listens on 127.0.0.1 and a private socket only
+                    "--encoding",
+                    "UTF8",
                     "--no-locale",
                 ],
                 stdout=log,
@@ -158,18 +162,36 @@ class PostgresServer(EmbeddedServer):
             socket_dir = ""
         return [
             str(self.executable()),
-            "-D", str(self.data_dir),
-            "-p", str(self.port),
-            "-c", f"listen_addresses={LOCALHOST}",
-            "-c", f"unix_socket_directories={socket_dir}",
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-c",
+            f"listen_addresses={LOCALHOST}",
+            "-c",
+            f"unix_socket_directories={socket_dir}",
         ]
 
     def _psql(self, sql: str) -> str:
         result = subprocess.run(  # noqa: S603 - our own binary; the SQL is a constant
             [
-                str(self._bin("psql")), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-                "-h", LOCALHOST, "-p", str(self.port), "-U", SUPERUSER, "-d", "postgres",
-                "-c", sql,
+                str(self._bin("psql")),
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                LOCALHOST,
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-c",
+                sql,
             ],
             capture_output=True,
             text=True,
@@ -182,8 +204,18 @@ class PostgresServer(EmbeddedServer):
     def accepts_connections(self) -> bool:
         result = subprocess.run(  # noqa: S603 - our own binary
             [
-                str(self._bin("pg_isready")), "-q", "-t", "1",
-                "-h", LOCALHOST, "-p", str(self.port), "-U", SUPERUSER, "-d", "postgres",
+                str(self._bin("pg_isready")),
+                "-q",
+                "-t",
+                "1",
+                "-h",
+                LOCALHOST,
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
             ],
             check=False,
         )
@@ -255,8 +287,13 @@ class NatsServer(EmbeddedServer):
     def command(self) -> list[str]:
         command = [
             str(self.executable()),
-            "-js", "-sd", str(self.data_dir),
-            "-a", LOCALHOST, "-p", str(self.port),
+            "-js",
+            "-sd",
+            str(self.data_dir),
+            "-a",
+            LOCALHOST,
+            "-p",
+            str(self.port),
         ]
         if self.monitoring_port is not None:
             command += ["-m", str(self.monitoring_port)]
@@ -282,14 +319,21 @@ class RedisServer(EmbeddedServer):
     def command(self) -> list[str]:
         return [
             str(self.executable()),
-            "--bind", LOCALHOST,
-            "--port", str(self.port),
-            "--dir", str(self.data_dir),
+            "--bind",
+            LOCALHOST,
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir),
             # The append-only file is what makes data survive a restart; no RDB snapshots.
-            "--appendonly", "yes",
-            "--save", "",
-            "--daemonize", "no",
-            "--protected-mode", "yes",
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
         ]
 
     def accepts_connections(self) -> bool:
