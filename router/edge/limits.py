@@ -14,6 +14,7 @@ and its size is bounded by the token limit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,35 @@ class LimitExceeded:
                 "maximum": self.maximum,
             },
         }
+
+
+# GraphQL's lexical tokens, for counting only: the parser's own lexer costs ~20 µs a token in
+# Python, so a document at the token limit would take 100 ms to refuse. Ignored: whitespace,
+# commas, the BOM and comments (which the parser's limit does not count either).
+_TOKENS = re.compile(
+    r"[\s,\ufeff]+|#[^\n\r]*"  # ignored: whitespace, commas, BOM, comments
+    r'|("{3}(?:\\"{3}|[^"]|"(?!""))*"{3}'  # block string
+    r'|"(?:\\.|[^"\\\n\r])*"'  # string
+    r"|\.\.\.|-?\d[\w.+-]*|[_A-Za-z][_0-9A-Za-z]*|.)",  # spread, number, name, punctuator
+    re.DOTALL,
+)
+
+
+def too_many_tokens(document: str, limits: OperationLimits) -> bool:
+    """Whether `document` has more tokens than the limit, counted by a regular expression
+    that stops at the limit: a few milliseconds for any document size. It never counts fewer
+    tokens than the parser for a valid document, so a valid document under the limit passes;
+    for an invalid one it may refuse by the limit what the parser would call a syntax error."""
+    if len(document) <= limits.max_tokens:
+        return False  # every token is at least one character
+    count = 0
+    for match in _TOKENS.finditer(document):
+        if match.lastindex is None:
+            continue  # whitespace, commas, comments
+        count += 1
+        if count > limits.max_tokens:
+            return True
+    return False
 
 
 def tokens_over(limits: OperationLimits) -> LimitExceeded:

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from graphql import GraphQLError, GraphQLSchema, GraphQLSyntaxError, parse, validate
 from graphql.language import DocumentNode, OperationDefinitionNode
 
-from router.edge.limits import OperationLimits, check_limits, directives_over, tokens_over
+from router.edge.limits import (
+    OperationLimits,
+    check_limits,
+    directives_over,
+    tokens_over,
+    too_many_tokens,
+)
 from router.execution.introspection import introspection_document
 from router.execution.shaping import Shape
 from router.pipeline.outcome import Refused, Stage
@@ -96,7 +102,10 @@ def _fetches(node: PlanNode | None) -> int:
 
 def parse_document(query: str, limits: OperationLimits) -> DocumentNode:
     """The parsed document; the parser stops at the token limit, so a huge document costs no
-    more than a small one. `Refused` (PARSE or LIMIT)."""
+    more than a small one, and a document far over it is refused before parsing starts.
+    `Refused` (PARSE or LIMIT)."""
+    if too_many_tokens(query, limits):
+        raise Refused(Stage.LIMIT, [tokens_over(limits).error()])
     try:
         return parse(query, max_tokens=limits.max_tokens)
     except GraphQLSyntaxError as exc:

@@ -10,6 +10,7 @@ const { chromium } = require("playwright-core");
 const [pageUrl, authorization, query, subscription] = process.argv.slice(2);
 const modules = path.join(__dirname, "node_modules");
 const report = (step) => console.log(JSON.stringify(step));
+let shown = null; // the page whose response pane a failure report quotes
 const TYPES = { ".js": "text/javascript", ".css": "text/css", ".map": "application/json" };
 
 async function editorValue(page, selector) {
@@ -21,8 +22,17 @@ async function setEditor(page, selector, text) {
 }
 
 async function run(page, text, until) {
-  await setEditor(page, ".graphiql-query-editor .CodeMirror", text);
+  const editor = ".graphiql-query-editor .CodeMirror";
+  await setEditor(page, editor, text);
+  // GraphiQL reads the operation (and so whether it is a subscription, which goes over the
+  // WebSocket) from the editor 100 ms after an edit: run only once it has.
+  const kind = text.trim().startsWith("subscription") ? "subscription" : "query";
+  await page.waitForFunction(
+    ([s, k]) => (document.querySelector(s).CodeMirror.operations || []).some((o) => o.operation === k),
+    [editor, kind],
+  );
   await page.click(".graphiql-execute-button");
+  shown = page;
   await page.waitForFunction(
     (marker) => {
       const editor = document.querySelector(".graphiql-response .CodeMirror");
@@ -70,10 +80,16 @@ async function run(page, text, until) {
     const subscribed = run(page, subscription, '"data"');
     report({ step: "subscribed" });
     report({ step: "event", result: await subscribed });
+  } catch (error) {
+    const response = shown
+      ? await editorValue(shown, ".graphiql-response .CodeMirror").catch(() => "")
+      : "";
+    report({ step: "failed", message: String((error && error.stack) || error), response });
+    process.exitCode = 1;
   } finally {
     await browser.close();
   }
 })().catch((error) => {
-  report({ step: "failed", message: String(error && error.stack || error) });
+  report({ step: "failed", message: String((error && error.stack) || error) });
   process.exit(1);
 });

@@ -7,7 +7,7 @@ import pytest
 
 from router.edge.limits import OperationLimits
 from router.execution import Gateway, SubgraphClient
-from router.pipeline.outcome import Refused as RequestError
+from router.pipeline.outcome import Refused
 from router.supergraph import parse_supergraph
 from tests.router.supergraphs import bench_supergraph
 
@@ -21,7 +21,7 @@ def gateway() -> Gateway:
 
 
 def _refused(gateway: Gateway, query: str) -> dict[str, object]:
-    with pytest.raises(RequestError) as caught:
+    with pytest.raises(Refused) as caught:
         gateway.prepare(query, None)
     [error] = caught.value.errors
     assert error["extensions"]["code"] == "OPERATION_LIMIT_EXCEEDED"
@@ -74,7 +74,7 @@ def test_cost_multiplies_by_page_size(gateway: Gateway) -> None:
 
 
 def test_fragment_cycles_do_not_hang_the_measure(gateway: Gateway) -> None:
-    with pytest.raises(RequestError) as caught:
+    with pytest.raises(Refused) as caught:
         gateway.prepare(
             "{ me { ...A } } fragment A on User { ...B } fragment B on User { ...A }", None
         )
@@ -86,8 +86,62 @@ def test_field_suggestions_hidden_unless_asked_for() -> None:
     quiet = Gateway(graph, SubgraphClient({}), suggestions=False)
     chatty = Gateway(graph, SubgraphClient({}), suggestions=True)
     for gateway, hinted in ((quiet, False), (chatty, True)):
-        with pytest.raises(RequestError) as caught:
+        with pytest.raises(Refused) as caught:
             gateway.prepare("{ me { usernam } }", None)
         message = caught.value.errors[0]["message"]
         assert message.startswith("Cannot query field 'usernam' on type 'User'.")
         assert ("Did you mean" in message) is hinted
+
+
+def test_a_huge_defer_document_is_refused_by_the_token_limit_before_any_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 650 KB document under the body limit, with `@defer`: refused by the token count
+    before the parser, the `@defer` split or validation ever see it."""
+    import router.pipeline.document as document_stage
+
+    seen: list[str] = []
+    monkeypatch.setattr(document_stage, "split_deferred", lambda *a: seen.append("split"))
+    monkeypatch.setattr(document_stage, "validate", lambda *a: seen.append("validate") or [])
+    monkeypatch.setattr(document_stage, "parse", lambda *a, **k: seen.append("parse"))
+    fields = " ".join(f"f{n}: upc" for n in range(60_000))
+    query = "{ topProducts { ... @defer { " + fields + " } } }"
+    assert 600_000 < len(query.encode()) < 1_000_000
+    gateway = Gateway(parse_supergraph(bench_supergraph()), SubgraphClient({}))
+    with pytest.raises(Refused) as caught:
+        gateway.prepare(query, None)
+    [error] = caught.value.errors
+    assert error["extensions"]["limit"] == "tokens"
+    assert seen == []
+
+
+def _parser_tokens(document: str) -> int:
+    from graphql.language import Lexer, Source, TokenKind
+
+    lexer, count = Lexer(Source(document)), 0
+    while lexer.advance().kind != TokenKind.EOF:
+        count += 1
+    return count
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "{ me { " + "id " * 4_995 + "} }",
+        '# a comment { { {\nquery Q($a: [Int!]! = [1, -2.5e3, 3]) { f(s: "a\\"b }", '
+        'b: """x { \\""" y""") { ...F } }\nfragment F on T { x }',
+        "\ufeff{ a, b,,, c { d } }",
+    ],
+)
+def test_the_token_count_before_parsing_agrees_with_the_parser(document: str) -> None:
+    from graphql import get_introspection_query
+
+    from router.edge.limits import too_many_tokens
+
+    for text in (document, get_introspection_query(descriptions=True)):
+        tokens = _parser_tokens(text)
+        limits = OperationLimits(max_tokens=tokens)
+        assert not too_many_tokens(text, limits)
+        # Over the limit by one (checked only where the document is longer than the limit).
+        if len(text) > tokens - 1:
+            assert too_many_tokens(text, OperationLimits(max_tokens=tokens - 1))

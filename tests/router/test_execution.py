@@ -432,12 +432,12 @@ async def test_introspection_is_answered_by_the_router(gateway: Gateway, shop: A
 def test_invalid_documents_are_refused_before_any_subgraph_call(
     gateway: Gateway, shop: Any
 ) -> None:
-    from router.pipeline.outcome import Refused as RequestError
+    from router.pipeline.outcome import Refused
 
-    with pytest.raises(RequestError) as caught:
+    with pytest.raises(Refused) as caught:
         gateway.prepare("{ products { nope } }", None)
     assert caught.value.errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
-    with pytest.raises(RequestError):
+    with pytest.raises(Refused):
         gateway.prepare("{ secret }", None)  # @inaccessible
     assert all(not s.requests for s in shop[0].values())
 
