@@ -11,7 +11,7 @@ import pytest
 from graphql import parse
 
 from router.execution import Gateway, SubgraphClient
-from router.execution.gateway import RequestError
+from router.pipeline.outcome import Refused
 from router.planning import PlanningError, PlanningOptions, normalize, plan_operation, print_plan
 from router.supergraph import Supergraph, parse_supergraph
 from tests.router.subgraph_kit import ReferenceResolver, Resolver, make_subgraph, serve
@@ -52,7 +52,7 @@ async def execute(
             gateway = Gateway(graph, client, planning=options)
             try:
                 prepared = gateway.prepare(query, None)
-            except RequestError as refused:
+            except Refused as refused:
                 return {"errors": refused.errors}
             return await gateway.execute(prepared, gateway.coerce_variables(prepared, {}), {})
         finally:
