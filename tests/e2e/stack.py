@@ -13,6 +13,7 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,6 +165,19 @@ async def _serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None
             raise RuntimeError("server did not start")
         await asyncio.sleep(0.02)
     return server, task
+
+
+@asynccontextmanager
+async def served_router(stack: Stack, **env: Any) -> AsyncIterator[tuple[Any, str]]:
+    """A router of its own on the stack's subgraphs (settings changed by `env`), served over a
+    real socket: its app and its base URL."""
+    app = create_router(stack.settings.replace(**env))
+    server, task = await _serve(app, port := free_port())
+    try:
+        yield app, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from router.server.app import create_app as create_router
-from tests.e2e.stack import Stack, _serve
-from tests.router.subgraph_kit import free_port
+from tests.e2e.stack import Stack, served_router
 
 pytest_plugins = ["tests.e2e.stack"]
 
@@ -32,13 +30,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 async def router(stack: Stack) -> AsyncIterator[str]:
-    app = create_router(stack.settings.replace(ROUTER_GRAPHIQL=True))
-    server, task = await _serve(app, port := free_port())
-    try:
-        yield f"http://127.0.0.1:{port}/graphql"
-    finally:
-        server.should_exit = True
-        await task
+    async with served_router(stack, ROUTER_GRAPHIQL=True) as (_, url):
+        yield f"{url}/graphql"
 
 
 async def _step(lines: asyncio.StreamReader, name: str) -> dict[str, Any]:

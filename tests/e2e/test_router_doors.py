@@ -17,10 +17,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from router.server.app import create_app as create_router
-from tests.e2e.stack import Member, Stack, _serve
-from tests.e2e.test_realtime import TransportWs, multipart_parts
-from tests.router.subgraph_kit import free_port
+from tests.e2e.stack import Member, Stack, served_router
+from tests.e2e.test_realtime import TransportWs, multipart_parts, sse_events
 
 pytest_plugins = ["tests.e2e.stack"]
 
@@ -159,14 +157,8 @@ DOORS: dict[str, Door] = {
 
 @asynccontextmanager
 async def _router(stack: Stack, **env: Any) -> AsyncIterator[str]:
-    """A router of its own on the stack's subgraphs, served over a real socket."""
-    router = create_router(stack.settings.replace(**env))
-    server, task = await _serve(router, port := free_port())
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with served_router(stack, **env) as (_, url):
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -247,19 +239,8 @@ async def test_queries_and_mutations_run_over_sse(stack: Stack) -> None:
 
 
 async def _sse_events(stack: Stack, body: dict[str, Any], member: Member) -> list[tuple[str, Any]]:
-    headers = {"accept": "text/event-stream", "authorization": f"Bearer {member.access_token}"}
-    found: list[tuple[str, Any]] = []
-    async with stack.http.stream(
-        "POST", f"{stack.urls['router']}/graphql", json=body, headers=headers
-    ) as response:
-        event = ""
-        async for line in response.aiter_lines():
-            if line.startswith("event: "):
-                event = line.removeprefix("event: ")
-            elif line.startswith("data:"):
-                data = line.removeprefix("data:").strip()
-                found.append((event, orjson.loads(data) if data else None))
-    return found
+    url = stack.urls["router"]
+    return [e async for e in sse_events(stack.http, url, body, member.access_token)]
 
 
 def _ws_url(stack: Stack) -> str:

@@ -14,9 +14,7 @@ import httpx
 import pytest
 from graphql import build_client_schema, build_schema, get_introspection_query, print_schema
 
-from router.server.app import create_app as create_router
-from tests.e2e.stack import Stack, _serve
-from tests.router.subgraph_kit import free_port
+from tests.e2e.stack import Stack, served_router
 
 pytest_plugins = ["tests.e2e.stack"]
 
@@ -34,13 +32,8 @@ CIRCULAR = "{ __schema { types { " + "fields { type { " * 10 + "name" + " } }" *
 
 @asynccontextmanager
 async def _router(stack: Stack, **env: Any) -> AsyncIterator[str]:
-    router = create_router(stack.settings.replace(**env))
-    server, task = await _serve(router, port := free_port())
-    try:
-        yield f"http://127.0.0.1:{port}/graphql"
-    finally:
-        server.should_exit = True
-        await task
+    async with served_router(stack, **env) as (_, url):
+        yield f"{url}/graphql"
 
 
 async def _post(url: str, query: str, headers: dict[str, str] | None = None) -> dict[str, Any]:

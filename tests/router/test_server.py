@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from router.server.app import create_app
 from router.supergraph import parse_supergraph
 from tests.router.subgraph_kit import FakeSubgraph, serve
 from tests.router.supergraphs import FIXTURES, bench_supergraph
-from tests.router.workload import workload_subgraphs
+from tests.router.workload import served_workload
 
 QUERY = (FIXTURES / "query.graphql").read_text()
 EXPECTED = (FIXTURES / "expected-response.json").read_bytes().strip()
@@ -40,10 +39,8 @@ def router_settings(supergraph_file: Path, urls: dict[str, str], **extra: Any) -
 
 @pytest.fixture(scope="module")
 def subgraphs() -> Iterator[tuple[dict[str, FakeSubgraph], dict[str, str]]]:
-    found = workload_subgraphs(parse_supergraph(bench_supergraph()))
-    with ExitStack() as stack:
-        urls = {n: stack.enter_context(serve(s.app)) + "/graphql" for n, s in found.items()}
-        yield found, urls
+    with served_workload(parse_supergraph(bench_supergraph())) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

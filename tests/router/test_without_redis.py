@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,7 @@ from router.server.app import create_app
 from router.supergraph import parse_supergraph
 from tests.router.subgraph_kit import FakeSubgraph, serve
 from tests.router.supergraphs import bench_supergraph
-from tests.router.workload import workload_subgraphs
+from tests.router.workload import served_workload
 
 QUERY = "{ me { id } }"
 
@@ -36,10 +35,8 @@ def _settings(supergraph_file: Path, urls: dict[str, str], **extra: str) -> dict
 
 @pytest.fixture(scope="module")
 def subgraphs() -> Iterator[tuple[dict[str, FakeSubgraph], dict[str, str]]]:
-    found = workload_subgraphs(parse_supergraph(bench_supergraph()))
-    with ExitStack() as stack:
-        urls = {n: stack.enter_context(serve(s.app)) + "/graphql" for n, s in found.items()}
-        yield found, urls
+    with served_workload(parse_supergraph(bench_supergraph())) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

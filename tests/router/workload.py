@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from router.supergraph import Supergraph
-from tests.router.subgraph_kit import FakeSubgraph, make_subgraph
+from tests.router.subgraph_kit import FakeSubgraph, make_subgraph, serve
 from tests.router.supergraphs import FIXTURES
 
 
@@ -71,3 +73,14 @@ def workload_subgraphs(supergraph: Supergraph) -> dict[str, FakeSubgraph]:
             },
         ),
     }
+
+
+@contextmanager
+def served_workload(
+    supergraph: Supergraph,
+) -> Iterator[tuple[dict[str, FakeSubgraph], dict[str, str]]]:
+    """The workload's subgraphs, each served on its own port: them and their GraphQL URLs."""
+    found = workload_subgraphs(supergraph)
+    with ExitStack() as stack:
+        urls = {n: stack.enter_context(serve(s.app)) + "/graphql" for n, s in found.items()}
+        yield found, urls
