@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
+from core.errors import InfrastructureError
+
 LOCALHOST = "127.0.0.1"
 
 
@@ -55,7 +57,8 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float
 
 @dataclass(frozen=True)
 class ProcessRecord:
-    """What the pid file of one server says: enough to recognise and stop it later."""
+    """What the pid file of one server says: enough to recognise and stop it later, and whose
+    it is."""
 
     name: str
     pid: int
@@ -63,6 +66,8 @@ class ProcessRecord:
     executable: str
     # Started by `unityplan infra up` to outlive its parent: later runs reuse it.
     detached: bool = False
+    # The process that started it and will stop it (`unityplan dev`); 0: not known.
+    owner: int = 0
 
     @staticmethod
     def path(root: Path, name: str) -> Path:
@@ -83,6 +88,12 @@ class ProcessRecord:
 
     def forget(self, root: Path) -> None:
         self.path(root, self.name).unlink(missing_ok=True)
+
+    def owner_running(self) -> bool:
+        """Whether the run that started this process still runs (so it is not an orphan)."""
+        if not self.owner or self.owner == os.getpid():
+            return False
+        return _command_line(self.owner) is not None
 
     def is_alive(self) -> bool:
         """Whether the recorded process still runs and is the server we started.
@@ -207,3 +218,13 @@ def venv_executable(name: str) -> Path | None:
     """An executable installed into this Python environment's scripts directory."""
     candidate = Path(sys.executable).parent / name
     return candidate if candidate.exists() else None
+
+
+def refuse_a_running_stack(record: ProcessRecord, root: Path) -> None:
+    """InfrastructureError when `record`'s process belongs to a run that is still going: a
+    second `unityplan dev` on the same DEVSTACK_DIR must not stop the first one's servers."""
+    if record.owner_running():
+        raise InfrastructureError(
+            f"A development stack already runs from {root} (pid {record.owner}): use it, every "
+            "`unityplan` command finds it, or stop it (Ctrl-C in its terminal) first"
+        )

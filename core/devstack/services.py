@@ -18,7 +18,13 @@ from typing import IO, TextIO
 import httpx
 
 from core.config import Settings
-from core.devstack.processes import ProcessRecord, port_in_use, terminate, venv_executable
+from core.devstack.processes import (
+    ProcessRecord,
+    port_in_use,
+    refuse_a_running_stack,
+    terminate,
+    venv_executable,
+)
 from core.devstack.replicas import PORT_VARIABLES, ReplicaSet
 from core.errors import InfrastructureError
 
@@ -111,7 +117,11 @@ class ServiceRunner:
         pump.start()
         self._services.append(_Service(name, port, process, pump))
         ProcessRecord(
-            name=service_record_name(name), pid=process.pid, port=port, executable=command[0]
+            name=service_record_name(name),
+            pid=process.pid,
+            port=port,
+            executable=command[0],
+            owner=os.getpid(),
         ).save(self._records)
         return name
 
@@ -181,6 +191,7 @@ class ServiceRunner:
         if record is None:
             return
         if record.is_alive():
+            refuse_a_running_stack(record, self._records)
             self._console.line(f"Stopping the {name} service left running (pid {record.pid})")
             terminate(record.pid, timeout=10.0)
         record.forget(self._records)

@@ -8,6 +8,7 @@ was deliberately left running by `unityplan infra up`).
 from __future__ import annotations
 
 import atexit
+import os
 import signal
 import subprocess
 import threading
@@ -22,6 +23,7 @@ from core.devstack.processes import (
     ProcessRecord,
     log_tail,
     port_in_use,
+    refuse_a_running_stack,
     spawn,
     terminate,
 )
@@ -171,6 +173,7 @@ class EmbeddedStack:
             if record.detached and record.port == server.port and server.accepts_connections():
                 self._reused.add(server.name)
                 return True
+            refuse_a_running_stack(record, self.root)
             # Left over from a run that crashed (or on another port): it would hold the data
             # directory and maybe the port, so it goes.
             terminate(record.pid, stop_signal=server.stop_signal)
@@ -198,6 +201,7 @@ class EmbeddedStack:
             pid=process.pid,
             port=server.port,
             executable=str(server.executable()),
+            owner=os.getpid(),
         ).save(self.root)
 
     def _wait_ready(self, servers: Sequence[EmbeddedServer]) -> None:
@@ -235,9 +239,13 @@ def recorded_servers(root: Path) -> list[tuple[ProcessRecord, bool]]:
 
 
 def stop_recorded(root: Path) -> list[str]:
-    """Stop every server recorded under `root` (e.g. left by `infra up`); the names stopped."""
+    """Stop every server recorded under `root` (e.g. left by `infra up`); the names stopped.
+
+    Servers of a `unityplan dev` that still runs are its own to stop: InfrastructureError."""
     root = Path(root).absolute()
     stopped = []
+    for record, _ in recorded_servers(root):
+        refuse_a_running_stack(record, root)
     for record, alive in reversed(recorded_servers(root)):
         if alive:
             terminate(record.pid, stop_signal=SERVER_TYPES[record.name].stop_signal)

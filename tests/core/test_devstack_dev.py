@@ -150,10 +150,9 @@ def _replica_env(env: dict[str, str]) -> tuple[dict[str, str], list[int]]:
     return {**env, **{name: str(port) for name, port in ports.items()}}, every
 
 
-def _unityplan(cwd: Path, env: dict[str, str], *args: str) -> str:
-    """What `unityplan ARGS` printed, run in `cwd` with `env` (beside a running `unityplan dev`,
-    a second terminal); it must succeed."""
-    result = subprocess.run(  # noqa: S603 - our own entry point
+def _unityplan_run(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`unityplan ARGS` run in `cwd` with `env`, its output captured."""
+    return subprocess.run(  # noqa: S603 - our own entry point
         [str(UNITYPLAN), *args],
         cwd=cwd,
         env=env,
@@ -162,6 +161,12 @@ def _unityplan(cwd: Path, env: dict[str, str], *args: str) -> str:
         timeout=60,
         check=False,
     )
+
+
+def _unityplan(cwd: Path, env: dict[str, str], *args: str) -> str:
+    """What `unityplan ARGS` printed, run in `cwd` with `env` (beside a running `unityplan dev`,
+    a second terminal); it must succeed."""
+    result = _unityplan_run(cwd, env, *args)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -228,6 +233,15 @@ async def test_dev_brings_up_the_demo_territory_stops_cleanly_and_keeps_data(
         for name, url in services.items():
             assert (await client.get(f"{url}/health")).status_code == 200, name
 
+    # A second `unityplan dev` on the same data leaves the first one's servers alone.
+    again = _unityplan_run(tmp_path, dev_env, "dev")
+    assert again.returncode == 1
+    assert f"A development stack already runs from {root} (pid {first.process.pid})" in (
+        again.stdout
+    ), again.stdout + again.stderr
+    down = _unityplan_run(tmp_path, dev_env, "infra", "down")
+    assert down.returncode == 1
+    assert "A development stack already runs" in down.stderr
     # A second terminal: the commands find the running stack without being configured.
     listed = _unityplan(tmp_path, dev_env, "territory", "list")
     assert "territory_dk" in listed
@@ -290,15 +304,7 @@ def test_dev_with_a_taken_port_says_which_variable_to_change(
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
-        result = subprocess.run(  # noqa: S603 - our own entry point
-            [str(UNITYPLAN), "dev"],
-            cwd=tmp_path,
-            env=dev_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = _unityplan_run(tmp_path, dev_env, "dev")
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert f"port {port}" in output
