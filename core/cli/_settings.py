@@ -6,23 +6,14 @@ Explicit settings always win; without either, the command says in one line what 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from core.cli._failures import one_line
 from core.config import Settings, get_settings
-from core.devstack.discovery import RunningStack, find_running_stack
+from core.devstack.discovery import RunningStack, server_url, with_running_stack
 from core.errors import ConfigError
-
-# How a required setting is read from Settings.
-_VALUES: dict[str, Callable[[Settings], str]] = {
-    "DATABASE_URL": lambda s: s.database.url,
-    "NATS_URL": lambda s: s.nats.url,
-    "REDIS_URL": lambda s: s.redis.url,
-}
-_PORT_FIELDS = {"AUTH_PORT": "auth_port", "USER_PORT": "user_port", "ROUTER_PORT": "router_port"}
 
 
 def configured_settings() -> Settings:
@@ -33,24 +24,11 @@ def configured_settings() -> Settings:
         raise click.ClickException(one_line(str(exc))) from None
 
 
-def with_running_stack(settings: Settings) -> tuple[Settings, RunningStack]:
-    """`settings` with every unset server URL and service port taken from the running stack."""
-    stack = find_running_stack(settings.devstack.dir)
-    explicit_ports = settings.services.model_fields_set
-    overrides = {
-        name: value
-        for name, value in stack.settings().items()
-        if (name in _VALUES and not _VALUES[name](settings))
-        or (name in _PORT_FIELDS and _PORT_FIELDS[name] not in explicit_ports)
-    }
-    return (settings.replace(**overrides) if overrides else settings), stack
-
-
 def command_settings(*required: str) -> Settings:
     """The settings a command runs with; ends it in one line when a `required` server URL
     (DATABASE_URL, NATS_URL, REDIS_URL) is neither configured nor running."""
     settings, stack = with_running_stack(configured_settings())
-    missing = [name for name in required if not _VALUES[name](settings)]
+    missing = [name for name in required if not server_url(settings, name)]
     if missing:
         raise click.ClickException(_nothing_running(missing, stack, settings.devstack.dir))
     return settings

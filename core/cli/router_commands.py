@@ -11,7 +11,8 @@ from typing import Any, TextIO
 import click
 from graphql import GraphQLSyntaxError, parse
 
-from core.cli._settings import configured_settings, with_running_stack
+from core.cli._settings import configured_settings
+from core.devstack.discovery import with_running_stack
 from router.composition import CompositionError, SubgraphDefinition, compose
 from router.composition.remote import SubgraphUnavailable, fetch_subgraphs
 from router.planning import OperationError, PlanningError, normalize, plan_operation, print_plan

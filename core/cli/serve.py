@@ -119,7 +119,12 @@ def serve(service: str, host: str | None, port: int | None, supergraph: str | No
     )
     logging.getLogger("uvicorn.error").addFilter(_QuietStartupFailure())
     server = uvicorn.Server(config)
-    server.run()
+    try:
+        server.run()
+    except SystemExit:
+        if server.started:
+            raise
+        # uvicorn exits when start-up fails (a bind error it has logged, or the lifespan's).
     if not server.started:
         raise click.ClickException(
             f"The {service} service did not start: {app.failure or 'see the lines above'}"

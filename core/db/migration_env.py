@@ -11,12 +11,15 @@ from typing import Any
 
 from alembic import context
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateSchema
 
 from core.db.territories import GLOBAL_SCHEMA, schema_for
+from core.errors import ConfigError, InfrastructureError, UnityPlanError
 
 GLOBAL_TREE = "global"
 TERRITORY_TREE = "territory"
@@ -71,7 +74,16 @@ def run() -> None:
     if connection is not None:
         configure_and_run(connection, target_schema())
     else:
-        asyncio.run(_run_from_command_line(config))
+        try:
+            asyncio.run(_run_from_command_line(config))
+        # The alembic command line prints these as one `FAILED:` line, without a traceback.
+        except (ConfigError, InfrastructureError, UnityPlanError) as exc:
+            raise CommandError(str(exc)) from None
+        except DBAPIError as exc:
+            cause = str(exc.orig).strip().splitlines()[0]
+            raise CommandError(f"Database error: {cause}") from None
+        except OSError as exc:
+            raise CommandError(f"Cannot reach PostgreSQL (DATABASE_URL): {exc}") from None
 
 
 def _tree(config: Config) -> str:
@@ -108,8 +120,10 @@ def _run_offline(config: Config) -> None:
 async def _run_from_command_line(config: Config) -> None:
     from core.config import get_settings
     from core.db.migrations import pod_url_for_schema
+    from core.devstack.discovery import with_running_stack
 
-    settings = get_settings()
+    # Beside `make dev`, the database of the running development stack.
+    settings, _ = with_running_stack(get_settings())
     schema = _schema_from_arguments(config)
     config.attributes["schema"] = schema
     url = await pod_url_for_schema(settings, schema)

@@ -136,6 +136,10 @@ def run_dev(settings: Settings, stream: TextIO, replicas: int = 1) -> int:
             failed = _start_services(runner, console, replica_sets)
             missing = f" (without {', '.join(failed)}: see above)" if failed else ""
             console.line(f"{READY_MESSAGE}{missing}. Press Ctrl-C to stop.")
+            console.line(
+                "In another terminal, `.venv/bin/unityplan demo` shows it working "
+                "(then the README's first section and docs/first-hour.md)."
+            )
             return _supervise(runner, stack, console)
         except StopRequested as stop:
             console.line(f"{stop.args[0] if stop.args else 'Stop'} received: stopping ...")

@@ -8,9 +8,11 @@ still runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from core.config import Settings
 from core.devstack.processes import ProcessRecord
 from core.devstack.replicas import PORT_VARIABLES
 from core.devstack.servers import SERVER_TYPES
@@ -64,3 +66,31 @@ def find_running_stack(root: Path) -> RunningStack:
         if record is not None and record.is_alive():
             ports[PORT_VARIABLES[service]] = record.port
     return RunningStack(root, urls, ports)
+
+
+# How an unset setting looks in Settings, and the service port fields by setting.
+_SERVER_URLS: dict[str, Callable[[Settings], str]] = {
+    "DATABASE_URL": lambda s: s.database.url,
+    "NATS_URL": lambda s: s.nats.url,
+    "REDIS_URL": lambda s: s.redis.url,
+}
+_PORT_FIELDS = {"AUTH_PORT": "auth_port", "USER_PORT": "user_port", "ROUTER_PORT": "router_port"}
+
+
+def server_url(settings: Settings, variable: str) -> str:
+    """The value of server setting `variable` (DATABASE_URL, NATS_URL, REDIS_URL); "" unset."""
+    return _SERVER_URLS[variable](settings)
+
+
+def with_running_stack(settings: Settings) -> tuple[Settings, RunningStack]:
+    """`settings` with every unset server URL, and every service port not set explicitly,
+    taken from the stack running from DEVSTACK_DIR; and that stack."""
+    stack = find_running_stack(settings.devstack.dir)
+    explicit_ports = settings.services.model_fields_set
+    overrides = {
+        name: value
+        for name, value in stack.settings().items()
+        if (name in _SERVER_URLS and not server_url(settings, name))
+        or (name in _PORT_FIELDS and _PORT_FIELDS[name] not in explicit_ports)
+    }
+    return (settings.replace(**overrides) if overrides else settings), stack

@@ -4,6 +4,9 @@ in one line naming the cause, with exit code 1 and never a traceback."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +16,8 @@ from click.testing import CliRunner, Result
 
 from core.cli import main
 from core.config import Settings, get_settings
+from core.db.migrations import migrate_global
+from core.devstack import free_port
 
 # Arguments that get each command past click's own checks, to where it reads its settings.
 ARGUMENTS: dict[str, list[str]] = {
@@ -178,3 +183,73 @@ def test_a_bad_supergraph_file_is_one_line(
     bad.write_text("type Query { hello: String }\n")
     line = _one_line_failure(_run(command, empty_devstack, "--supergraph", str(bad)))
     assert "supergraph" in line.lower()
+
+
+def _alembic(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own tool with fixed arguments
+        [str(Path(sys.executable).with_name("alembic")), *args],
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("database", "args", "cause"),
+    [
+        ("", ["-n", "global", "upgrade", "head"], "No database configured: set DATABASE_URL"),
+        ("test", ["-n", "territory", "-x", "territory=zz", "upgrade", "head"], "Territory not"),
+        ("unreachable", ["-n", "territory", "-x", "territory=dk", "current"], "Cannot reach"),
+    ],
+)
+async def test_the_alembic_command_line_fails_in_one_line(
+    database: str,
+    args: list[str],
+    cause: str,
+    settings: Settings,
+    empty_devstack: dict[str, str],
+) -> None:
+    if database == "test":
+        await migrate_global(settings)
+    url = {"": "", "test": settings.database.url, "unreachable": UNREACHABLE["DATABASE_URL"]}
+    result = _alembic({**empty_devstack, "DATABASE_URL": url[database]}, *args)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode != 0
+    assert len(output.splitlines()) == 1, output
+    assert output.startswith(f"FAILED: {cause}")
+
+
+def test_the_alembic_command_line_prints_every_territory_migration(
+    empty_devstack: dict[str, str],
+) -> None:
+    result = _alembic(
+        empty_devstack, "-n", "territory", "-x", "territory=dk", "upgrade", "head", "--sql"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "CREATE INDEX ix_users_search_prefix ON territory_dk.users" in result.stdout
+    assert "UPDATE territory_dk.alembic_version SET version_num=" in result.stdout
+
+
+def test_a_service_that_cannot_start_ends_in_one_line(
+    tmp_path: Path, settings: Settings, empty_devstack: dict[str, str]
+) -> None:
+    bad = tmp_path / "supergraph.graphql"
+    bad.write_text("not a supergraph\n")
+    result = subprocess.run(  # noqa: S603 - our own entry point
+        [
+            str(Path(sys.executable).with_name("unityplan")),
+            "serve", "router", "--port", str(free_port()), "--supergraph", str(bad),
+        ],
+        env={**os.environ, **empty_devstack, "REDIS_URL": settings.redis.url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: The router service did not start: Supergraph"), result.stderr

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 from core.db.migration_env import quoted_target_schema
 
@@ -70,7 +70,12 @@ def downgrade() -> None:
 
 
 def _trigram_operator_class() -> str | None:
-    """`<schema>.gin_trgm_ops` once pg_trgm is installed (in `public`), None if unavailable."""
+    """`<schema>.gin_trgm_ops` once pg_trgm is installed (in `public`), None if unavailable.
+
+    Printing SQL (`alembic ... --sql`) has no server to ask: the plain path is printed.
+    """
+    if context.is_offline_mode():
+        return None
     bind = op.get_bind()
     available = bind.execute(
         sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
