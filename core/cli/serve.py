@@ -78,7 +78,10 @@ class _QuietStartupFailure(logging.Filter):
 @click.argument("service", type=click.Choice(sorted(SERVICES)))
 @click.option("--host", default=None, help="Interface to bind (default SERVICE_HOST).")
 @click.option(
-    "--port", type=int, default=None, help="Port (default AUTH_PORT/USER_PORT/ROUTER_PORT)."
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port (default AUTH_PORT/USER_PORT/ROUTER_PORT).",
 )
 @click.option(
     "--supergraph",
