@@ -12,15 +12,18 @@ import pkgutil
 
 import click
 
-from core.cli._failures import TRACEBACK_FLAG, OneLineGroup
+from core.cli._failures import LONG_RUNNING, TRACEBACK_FLAG, OneLineGroup, quiet_library_warnings
 
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     TRACEBACK_FLAG, "traceback", is_flag=True, help="Show the traceback of an unexpected failure."
 )
-def main(traceback: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, traceback: bool) -> None:
     """UnityPlan backend."""
+    if ctx.invoked_subcommand not in LONG_RUNNING:
+        quiet_library_warnings()
 
 
 def _register() -> None:

@@ -6,6 +6,7 @@ the traceback instead, for bugs.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import click
@@ -16,6 +17,15 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from core.errors import ConfigError, InfrastructureError, UnityPlanError
 
 TRACEBACK_FLAG = "--traceback"
+# Commands that run until stopped: what their libraries log is part of their output.
+LONG_RUNNING = frozenset({"dev", "serve", "events"})
+
+
+def quiet_library_warnings() -> None:
+    """A command that answers once says what it did or why it failed; the warnings its
+    libraries log on the way (a registry listener that cannot connect, NATS reconnecting)
+    would only repeat that failure."""
+    logging.getLogger().setLevel(logging.ERROR)
 
 
 def one_line(text: str) -> str:

@@ -8,6 +8,7 @@ import signal
 
 import click
 
+from core.cli._failures import quiet_library_warnings
 from core.cli._settings import command_settings
 from core.config import Settings
 from core.db.database import Database
@@ -27,6 +28,7 @@ def events() -> None:
 @events.command("streams")
 def streams() -> None:
     """Create or update the global, cross-territory and every territory's stream."""
+    quiet_library_warnings()
     settings = _settings()
 
     async def work() -> list[str]:

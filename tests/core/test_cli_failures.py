@@ -253,3 +253,22 @@ def test_a_service_that_cannot_start_ends_in_one_line(
     assert "Traceback" not in result.stdout + result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: The router service did not start: Supergraph"), result.stderr
+
+
+@pytest.mark.parametrize("command", ["territory list", "events streams"])
+def test_an_unreachable_server_is_the_only_line_a_process_prints(
+    command: str, empty_devstack: dict[str, str]
+) -> None:
+    """As a person sees it: no warning the libraries log on the way comes before the cause."""
+    result = subprocess.run(  # noqa: S603 - our own entry point
+        [str(Path(sys.executable).with_name("unityplan")), *command.split()],
+        env={**os.environ, **empty_devstack, **UNREACHABLE},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(("Error: Cannot reach PostgreSQL (DATABASE_URL)", "Error: NATS")), line
