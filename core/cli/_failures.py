@@ -38,6 +38,8 @@ def one_line(text: str) -> str:
 
 def describe_failure(exc: BaseException) -> str:
     """One line saying why a command failed, for the operator who ran it."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]  # a task group's wrapping says nothing of the cause
     if isinstance(exc, UnityPlanError):
         field = exc.extensions.get("field")
         return exc.message + (f" ({field})" if field else "")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from core.cli._failures import describe_failure, one_line
+from core.cli._failures import describe_failure
 from core.cli._settings import command_settings, configured_settings
 from core.devstack.processes import port_in_use
 from core.devstack.replicas import PORT_VARIABLES
@@ -58,15 +58,31 @@ class StartupWatch:
 
         async def watched(message: Message) -> None:
             if message["type"] == "lifespan.startup.failed":
-                self.failure = self.failure or one_line(message.get("message") or "")
+                self.failure = self.failure or _cause(message.get("message") or "")
                 message = {**message, "message": ""}
             await send(message)
 
         try:
             await self.app(scope, receive, watched)
         except Exception as exc:
-            self.failure = describe_failure(exc)
+            self.failure = self.failure or describe_failure(exc)
             raise
+
+
+def _cause(report: str) -> str:
+    """The cause in a start-up failure report: its one line, or, in a traceback (of an
+    exception group too), the message of the innermost `module.Error: message` line."""
+    lines = [line.strip(" |+-") for line in report.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return ""
+    if "Traceback (most recent call last)" not in lines[0]:
+        return lines[0]
+    for line in reversed(lines):
+        name, colon, message = line.partition(": ")
+        if colon and name and " " not in name and not name.startswith("File"):
+            return message
+    return lines[-1]
 
 
 class _QuietStartupFailure(logging.Filter):

@@ -272,3 +272,32 @@ def test_an_unreachable_server_is_the_only_line_a_process_prints(
     assert result.stdout == ""
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(("Error: Cannot reach PostgreSQL (DATABASE_URL)", "Error: NATS")), line
+
+
+async def test_a_litestar_start_up_failure_is_reported_by_its_cause() -> None:
+    from litestar import Litestar
+
+    from core.cli.serve import StartupWatch
+    from core.errors import ConfigError
+
+    def refuse(app: Litestar) -> None:
+        raise ConfigError("REDIS_URL: not configured")
+
+    watch = StartupWatch(Litestar(route_handlers=[], on_startup=[refuse]))
+    sent: list[dict[str, object]] = []
+    messages = iter([{"type": "lifespan.startup"}])
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    try:
+        await watch({"type": "lifespan"}, receive, send)
+    except Exception as exc:  # Litestar raises it in an exception group
+        assert "REDIS_URL: not configured" in repr(exc)  # noqa: PT017 - either form
+    else:
+        pytest.fail("the start-up failure was swallowed")
+    assert sent == [{"type": "lifespan.startup.failed", "message": ""}]
+    assert watch.failure == "REDIS_URL: not configured"
