@@ -16,6 +16,7 @@ class Capabilities:
     def __init__(self, supergraph: Supergraph, budget: PlanningBudget) -> None:
         self.budget = budget
         self.sg = supergraph
+        self._resolves: dict[tuple[str, str, str], bool] = {}
         self.types = supergraph.types
         self.order = {name: index for index, name in enumerate(supergraph.subgraphs)}
 
@@ -27,6 +28,13 @@ class Capabilities:
         )
 
     def can_resolve(self, type_name: str, field_name: str, subgraph: str) -> bool:
+        key = (type_name, field_name, subgraph)
+        found = self._resolves.get(key)
+        if found is None:
+            found = self._resolves[key] = self._can_resolve(type_name, field_name, subgraph)
+        return found
+
+    def _can_resolve(self, type_name: str, field_name: str, subgraph: str) -> bool:
         info = self.types[type_name].fields.get(field_name)
         if info is None:
             return False

@@ -8,6 +8,7 @@ available locally) are planned like client fields and become dependencies of the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 from router.planning.capabilities import Capabilities, provided_at, selection_size
@@ -45,6 +46,8 @@ class _Planner(Capabilities):
         # The objects being planned, outermost first: where `@fromContext` values come from.
         self.ancestry: list[tuple[str, tuple[str, ...], FetchGroup, OutSelections]] = []
         self.run = 0
+        # Per object being planned, its selections (to weigh a jump against its siblings).
+        self.siblings: list[tuple[Selection, ...]] = []
         # Per value being planned, the subgraphs that could resolve its path.
         self.candidates: list[frozenset[str]] = []
 
@@ -173,10 +176,12 @@ class _Planner(Capabilities):
         conditions: tuple[ConditionTerm, ...],
     ) -> None:
         self.ancestry.append((type_name, path, group, out))
+        self.siblings.append(selections)
         try:
             self._plan_selections(group, out, type_name, selections, path, provided, conditions)
         finally:
             self.ancestry.pop()
+            self.siblings.pop()
 
     def _plan_selections(
         self,
@@ -334,7 +339,7 @@ class _Planner(Capabilities):
     ) -> bool:
         """Fetch `selection` by an entity fetch; with `optional`, False when impossible."""
         info = self.types[type_name].fields[selection.name]
-        best: tuple[tuple[int, int, int, int], str, EntityKey, bool] | None = None
+        best: tuple[tuple[int, int, int, int, int], str, EntityKey, bool] | None = None
         for subgraph in sorted(info.resolvable_in, key=self.order.__getitem__):
             source = info.source(subgraph)
             if subgraph == group.subgraph and not (
@@ -343,6 +348,7 @@ class _Planner(Capabilities):
                 continue
             if not self.reachable(info.type_name, selection.selections, subgraph, None):
                 continue
+            siblings = self.sibling_coverage(type_name, group.subgraph, subgraph)
             for key in self.types[type_name].keys_in(subgraph):
                 self.budget.spend()
                 if not key.resolvable:
@@ -352,6 +358,9 @@ class _Planner(Capabilities):
                 score = (
                     0 if key_local else 1,
                     0 if existing else 1,
+                    # Fewest fetches: the subgraph that also has most of the fields beside
+                    # this one that the current subgraph lacks.
+                    -siblings,
                     -self.coverage(info.type_name, selection.selections, subgraph),
                     self.order[subgraph],
                 )
@@ -403,6 +412,20 @@ class _Planner(Capabilities):
         sub_provided = source.provides if source is not None and source.provides else None
         self.place(dependent, fragment.selections, selection, info, path, sub_provided, conditions)
         return True
+
+    def sibling_coverage(self, type_name: str, here: str, target: str) -> int:
+        """How many fields selected on the object being planned `target` resolves and the
+        subgraph `here` does not."""
+        if not self.siblings or self.ancestry[-1][0] != type_name:
+            return 0
+        count = 0
+        for selection in _flat_fields(self.siblings[-1]):
+            self.budget.spend()
+            if not self.can_resolve(type_name, selection.name, here) and self.can_resolve(
+                type_name, selection.name, target
+            ):
+                count += 1
+        return count
 
     def jump_in_parts(
         self,
@@ -550,6 +573,14 @@ class _Planner(Capabilities):
                 self.order[s],
             ),
         )
+
+
+def _flat_fields(selections: tuple[Selection, ...]) -> Iterator[Field]:
+    for selection in selections:
+        if isinstance(selection, Fragment):
+            yield from _flat_fields(selection.selections)
+        elif selection.name not in _INTROSPECTION:
+            yield selection
 
 
 def _needs_object_type(interface: str, selections: tuple[Selection, ...]) -> bool:

@@ -708,3 +708,28 @@ async def test_planning_past_its_budget_fails_with_query_planning_failed(
     answer = await execute(graph, {}, query, options)
     assert answer["errors"][0]["extensions"]["code"] == "QUERY_PLANNING_FAILED"
     assert setting in answer["errors"][0]["message"]
+
+
+# -- cost: the fewest fetches ---------------------------------------------------------------
+
+
+def test_entity_fields_go_to_the_subgraph_that_has_most_of_them() -> None:
+    graph = supergraph(
+        "base left middle right",
+        """
+type Query @join__type(graph: BASE) @join__type(graph: LEFT) @join__type(graph: MIDDLE)
+  @join__type(graph: RIGHT) {
+  item: Item @join__field(graph: BASE)
+}
+type Item @join__type(graph: BASE, key: "id") @join__type(graph: LEFT, key: "id")
+  @join__type(graph: MIDDLE, key: "id") @join__type(graph: RIGHT, key: "id") {
+  id: ID!
+  width: Int @join__field(graph: LEFT) @join__field(graph: MIDDLE)
+  depth: Int @join__field(graph: MIDDLE) @join__field(graph: RIGHT)
+}
+""",
+    )
+    plan = plan_text(graph, "{ item { width depth } }")
+    # `left` has the width and `right` the depth; `middle` has both: one entity fetch.
+    assert plan.count("Fetch(") == 2
+    assert 'Fetch(service: "middle")' in plan
