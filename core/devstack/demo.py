@@ -69,7 +69,11 @@ async def bootstrap(settings: Settings) -> list[str] | None:
 
 
 def describe(result: object) -> list[str]:
-    """Readable `label: value` lines for a bootstrap result (a dataclass, a mapping or anything)."""
+    """Readable lines for a bootstrap result: its own `summary()`, else `label: value` lines (a
+    dataclass, a mapping or anything)."""
+    summary = getattr(result, "summary", None)
+    if callable(summary):
+        return [str(line) for line in summary()]
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         items = dataclasses.asdict(result).items()
     elif isinstance(result, dict):

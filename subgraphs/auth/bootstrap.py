@@ -48,6 +48,16 @@ class BootstrapResult:
     invitation_token: str
     invitation_expires_at: str
 
+    def summary(self) -> list[str]:
+        """What `unityplan dev` prints about the admin and the invitation."""
+        state = "created now" if self.admin_created else "already there"
+        password = f", password in {self.admin_password_file}" if self.admin_password_file else ""
+        return [
+            f"platform admin: {self.admin_username} (of {self.admin_territory}, {state}){password}",
+            f"invitation token: {self.invitation_token} "
+            f"(GROUP, into {self.territory_code}, expires {self.invitation_expires_at[:10]})",
+        ]
+
 
 def password_file(devstack_dir: Path, username: str) -> Path:
     """Where the generated password of bootstrap admin `username` is kept."""
