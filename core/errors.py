@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 - an error code, not a secret
     MFA_REQUIRED = "MFA_REQUIRED"
     RATE_LIMITED = "RATE_LIMITED"
+    # A dependency (database, Redis) is down: nothing was changed, retry after `retryAfter`.
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
@@ -95,9 +97,54 @@ class RateLimited(UnityPlanError):
         super().__init__(message, retryAfter=max(1, int(retry_after)), **extensions)
 
 
+SIGN_IN_UNAVAILABLE = "Sign-in cannot be checked right now, try again"
+
+
+class ServiceUnavailable(UnityPlanError):
+    code = ErrorCode.SERVICE_UNAVAILABLE
+    default_message = "The service cannot do this right now; nothing was changed, try again"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 5, **extensions: Any):
+        super().__init__(message, retryAfter=max(1, int(retry_after)), **extensions)
+
+
 class ConfigError(Exception):
     """Invalid configuration, found at start-up; the message names the variable."""
 
 
 class InfrastructureError(Exception):
     """A dependency (PostgreSQL, NATS, Redis, an embedded server) could not be used."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` says a dependency is down (Redis, PostgreSQL unreachable, restarting or
+    dropping connections), which a client should hear as SERVICE_UNAVAILABLE and retry."""
+    from asyncpg.exceptions import CannotConnectNowError, ConnectionDoesNotExistError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    seen: BaseException | None = error
+    for _ in range(5):  # the cause chain: SQLAlchemy wraps the driver's error
+        if seen is None:
+            return False
+        if isinstance(seen, RedisConnectionError | RedisTimeoutError) or (
+            isinstance(seen, RedisError) and "loading" in str(seen).lower()
+        ):
+            return True
+        if isinstance(seen, CannotConnectNowError | ConnectionDoesNotExistError | ConnectionError):
+            return True
+        if isinstance(seen, OperationalError | InterfaceError) or (
+            isinstance(seen, DBAPIError) and seen.connection_invalidated
+        ):
+            return True
+        if type(seen).__name__ in _OUTAGE_NAMES:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+# Driver errors of a PostgreSQL that is shutting down or restarting ("the database system is
+# shutting down", admin shutdown), known by name to stay independent of driver internals.
+_OUTAGE_NAMES = frozenset({"AdminShutdownError", "CrashShutdownError", "TooManyConnectionsError"})

@@ -19,7 +19,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 
-from core.errors import ErrorCode, UnityPlanError
+from core.errors import ErrorCode, ServiceUnavailable, UnityPlanError, is_outage
 from core.observability.operations import RootFieldOutcomes
 
 logger = logging.getLogger("unityplan.graphql")
@@ -36,6 +36,8 @@ def is_expected(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or isinstance(original, UnityPlanError | GraphQLError):
         return True
+    if is_outage(original):
+        return True  # SERVICE_UNAVAILABLE; logged as one line by `log_unexpected_errors`
     # Variable values a client sent that failed coercion, a custom scalar's ValueError included.
     return error.path is None and error.message.startswith(_VARIABLE_ERROR_PREFIX)
 
@@ -65,6 +67,9 @@ def format_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, UnityPlanError):
         return _located(error, original.message, original.graphql_extensions())
+    if original is not None and is_outage(original):
+        outage = ServiceUnavailable()
+        return _located(error, outage.message, outage.graphql_extensions())
     if not is_expected(error):
         return _located(error, INTERNAL_MESSAGE, {"code": ErrorCode.INTERNAL_SERVER_ERROR.value})
     extensions = dict(error.extensions or {})
@@ -82,6 +87,13 @@ def log_unexpected_errors(
     """Log, with traceback, every error the client will only see as an internal error."""
     operation = execution_context.operation_name if execution_context else None
     for error in errors:
+        if error.original_error is not None and is_outage(error.original_error):
+            logger.warning(
+                "GraphQL operation %s: a dependency is unavailable (%s)",
+                operation or "(anonymous)",
+                type(error.original_error).__name__,
+            )
+            continue
         if is_expected(error):
             continue
         original = error.original_error

@@ -32,17 +32,21 @@ def _probe_handlers(
     metrics: ServiceMetrics, readiness: ReadinessGauge
 ) -> list[ControllerRouterHandler]:
     @get("/health", include_in_schema=False, sync_to_thread=False, media_type=MediaType.JSON)
-    def health() -> dict[str, str]:
-        """Alive: the process answers. Says nothing about dependencies (see /ready)."""
+    def health() -> dict[str, Any]:
+        """Alive: the process answers; `degraded` names dependencies the last probe found
+        down that do not stop it serving (see /ready)."""
+        if readiness.degraded:
+            return {"status": "ok", "degraded": readiness.degraded}
         return {"status": "ok"}
 
     @get("/ready", include_in_schema=False, media_type=MediaType.JSON)
     async def ready() -> Response[dict[str, Any]]:
+        """Can serve: every dependency it cannot answer without works. A degrading
+        dependency down (NATS, Redis) reads `degraded` and stays in rotation: every replica
+        shares it, and the service answers what it can with clear errors meanwhile."""
         ok, checks = await readiness.check()
-        return Response(
-            {"status": "ok" if ok else "unavailable", "checks": checks},
-            status_code=200 if ok else 503,
-        )
+        status = ("degraded" if readiness.degraded else "ok") if ok else "unavailable"
+        return Response({"status": status, "checks": checks}, status_code=200 if ok else 503)
 
     @get("/metrics", include_in_schema=False, sync_to_thread=False)
     def prometheus() -> Response[bytes]:
@@ -68,6 +72,7 @@ def create_service_app(
     on_startup: Sequence[LifespanHook] = (),
     on_shutdown: Sequence[LifespanHook] = (),
     readiness: Mapping[str, Check] | None = None,
+    degrading: frozenset[str] = frozenset(),
     middleware: Sequence[Middleware] = (),
     dependencies: Mapping[str, Provide] | None = None,
     plugins: Sequence[PluginProtocol] = (),
@@ -78,7 +83,8 @@ def create_service_app(
     """A Litestar app named `name` with the platform's probes and telemetry around `route_handlers`.
 
     `readiness` maps a dependency name to its check (see `core.observability.health` for
-    PostgreSQL, NATS and Redis); checks may reach clients created in `on_startup`.
+    PostgreSQL, NATS and Redis); checks may reach clients created in `on_startup`. The names
+    in `degrading` only degrade the service when down (/ready stays 200, says `degraded`).
     `app.state` holds `settings`, `metrics` (register service metrics on `metrics.registry`)
     and `tracer_provider`.
     """
@@ -87,7 +93,10 @@ def create_service_app(
     instrument_sql()
     loop_monitor = EventLoopMonitor(metrics.registry)
     dependencies_ready = ReadinessGauge(
-        metrics.registry, readiness or {}, timeout_seconds=readiness_timeout_seconds
+        metrics.registry,
+        readiness or {},
+        timeout_seconds=readiness_timeout_seconds,
+        degrading=degrading,
     )
 
     def start_logging() -> None:

@@ -168,10 +168,22 @@ def settings(
 
 
 @pytest.fixture(scope="session", autouse=True)
-async def _cleanup_shared_servers(servers: Servers, run_id: str) -> AsyncIterator[None]:
-    """Remove this session's NATS streams and Redis keys from the shared servers at the end."""
-    yield
+async def _cleanup_shared_servers(
+    servers: Servers, run_id: str, settings: Settings
+) -> AsyncIterator[None]:
+    """Mark this session's session denylist complete (what a running auth subgraph does;
+    tests of the refill clear the mark themselves), and at the end remove this session's NATS
+    streams and Redis keys from the shared servers."""
     import redis.asyncio as aioredis
+
+    from core.security import SessionRegistry
+
+    client = aioredis.from_url(servers.redis_url)
+    try:
+        await SessionRegistry.from_settings(client, settings).restore([])
+    finally:
+        await client.aclose()
+    yield
 
     try:
         await drop_scratch_namespace(servers.nats_url, run_id)

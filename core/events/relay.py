@@ -119,6 +119,11 @@ class OutboxRelay:
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def bus(self) -> EventBus:
+        """The relay's NATS connection (for readiness checks)."""
+        return self._bus
+
     async def start(self) -> None:
         if self._task is None:
             self._stop.clear()

@@ -119,8 +119,12 @@ class ReadinessGauge:
         *,
         interval_seconds: float = READINESS_PROBE_SECONDS,
         timeout_seconds: float = DEFAULT_CHECK_TIMEOUT_SECONDS,
+        degrading: frozenset[str] = frozenset(),
     ) -> None:
         self.checks = dict(checks)
+        # Dependencies whose loss degrades the service without taking it out of rotation.
+        self.degrading = degrading
+        self.degraded: list[str] = []
         self.interval_seconds = interval_seconds
         self.timeout_seconds = timeout_seconds
         self.ready = Gauge(
@@ -136,9 +140,13 @@ class ReadinessGauge:
             self.ready.labels(name).set(1 if result.get("status") == "ok" else 0)
 
     async def check(self) -> tuple[bool, dict[str, dict[str, str]]]:
-        ok, report = await run_checks(self.checks, timeout_seconds=self.timeout_seconds)
+        """(ready, status per dependency): ready while every dependency outside `degrading`
+        works; `degraded` names the failing others."""
+        _, report = await run_checks(self.checks, timeout_seconds=self.timeout_seconds)
         self.record(report)
-        return ok, report
+        failing = [name for name, result in report.items() if result["status"] != "ok"]
+        self.degraded = sorted(name for name in failing if name in self.degrading)
+        return all(name in self.degrading for name in failing), report
 
     async def _probe(self) -> None:
         while True:

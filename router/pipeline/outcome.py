@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from router.execution.incremental import Incremental
 
 
+# Seconds a client is asked to wait before retrying after an outage.
+RETRY_AFTER_SECONDS = 5
+
+
 class Stage(StrEnum):
     """The pipeline stage that refused an operation (it decides the HTTP status)."""
 

@@ -27,7 +27,15 @@ from router.execution.gateway import Gateway
 from router.execution.incremental import Incremental
 from router.pipeline.document import PreparedOperation
 from router.pipeline.inflight import InflightQueries, query_key
-from router.pipeline.outcome import Answered, Deferred, Outcome, Refused, Stage, Streaming
+from router.pipeline.outcome import (
+    RETRY_AFTER_SECONDS,
+    Answered,
+    Deferred,
+    Outcome,
+    Refused,
+    Stage,
+    Streaming,
+)
 from router.pipeline.request import OperationRequest, bad_request
 from router.planning.defer import defer_switches, has_defer
 from router.protocols.http import HttpProblem
@@ -78,7 +86,13 @@ _REFUSAL_REASONS = {
 
 
 def unavailable(message: str) -> Refused:
-    return Refused.of(Stage.UNAVAILABLE, message, "SERVICE_UNAVAILABLE")
+    return Refused.of(
+        Stage.UNAVAILABLE,
+        message,
+        "SERVICE_UNAVAILABLE",
+        extensions={"retryAfter": RETRY_AFTER_SECONDS},
+        headers={"retry-after": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 @dataclass

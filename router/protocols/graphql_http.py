@@ -16,11 +16,12 @@ from router.edge.guard import Edge
 from router.edge.http_rules import check_csrf
 from router.edge.uploads import read_multipart
 from router.pipeline.inflight import response_bytes
-from router.pipeline.outcome import Answered, Deferred, Outcome, Refused
+from router.pipeline.outcome import RETRY_AFTER_SECONDS, Answered, Deferred, Outcome, Refused
 from router.pipeline.pipeline import Call, Door, OperationPipeline
 from router.pipeline.request import OperationRequest
 from router.protocols.http import (
     HttpProblem,
+    answered_status,
     http_operation,
     negotiate,
     read_get,
@@ -79,7 +80,9 @@ class GraphQLOverHttp:
         elif isinstance(outcome, Deferred):
             await send_incremental(send, outcome.incremental.payloads())
         elif isinstance(outcome, Answered):
-            await send_body(send, 200, response_bytes(outcome.response), media_type)
+            status = answered_status(outcome.response)
+            retry = {"retry-after": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+            await send_body(send, status, response_bytes(outcome.response), media_type, retry)
         else:  # the pipeline streams only on streaming doors
             raise TypeError(f"unexpected outcome on HTTP: {type(outcome).__name__}")
 

@@ -3,6 +3,7 @@ and the one mapping from a pipeline outcome to an HTTP status."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -66,6 +67,20 @@ def status_of(refused: Refused, media_type: str) -> int:
     if refused.stage is Stage.PLANNING:
         return 500
     return 400
+
+
+# Errors that mean a subgraph or its dependency is down, not that the request was wrong.
+OUTAGE_CODES = frozenset({"SERVICE_UNAVAILABLE", "SUBREQUEST_HTTP_ERROR", "GATEWAY_TIMEOUT"})
+
+
+def answered_status(response: Mapping[str, Any]) -> int:
+    """The HTTP status of an executed operation: 503 when no data could be produced because
+    what it needed is down (every error an outage), else 200."""
+    if response.get("data") is not None:
+        return 200
+    errors = response.get("errors") or ()
+    codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
+    return 503 if codes and codes <= OUTAGE_CODES else 200
 
 
 def negotiate(accept: str | None) -> str:

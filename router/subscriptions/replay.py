@@ -8,17 +8,27 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from router.subscriptions.service import StreamError
 
 log = logging.getLogger("unityplan.router.subscriptions")
 
 _PAYLOAD, _COMPLETE, _ERRORS = b"p", b"c", b"e"
+# XREAD blocks at most this long, well under the Redis client's socket timeout (5 s).
+_MAX_BLOCK_MS = 2000
+# Waiting out Redis: first retry after this long, doubling up to the maximum.
+_RETRY_FIRST_SECONDS = 0.2
+_RETRY_MAX_SECONDS = 2.0
+# A log that vanished (Redis restarted empty) is given this long for its writer to restore it.
+_LOG_LOST_GRACE_SECONDS = 10.0
 
 
 def _gone() -> StreamError:
@@ -49,6 +59,8 @@ class ReplayLogs:
         self.retention_seconds = retention_seconds
         self.max_events = max_events
         self._writers: set[asyncio.Task[None]] = set()
+        # Each live writer's owner record, written again if Redis restarted empty.
+        self._owners: dict[str, bytes] = {}
 
     def redis(self) -> Redis:
         if self._redis is None:
@@ -71,7 +83,9 @@ class ReplayLogs:
         await redis.set(reader, b"1", ex=ttl)
         # The writer's retention travels with the log: a reader on a replica configured
         # otherwise keeps the writer alive exactly as long as the writer expects.
-        await redis.set(owner, f"{session}\n{ttl}".encode(), ex=ttl)
+        record = f"{session}\n{ttl}".encode()
+        await redis.set(owner, record, ex=ttl)
+        self._owners[owner] = record
         task = asyncio.create_task(self._write(key, reader, owner, events, on_end))
         self._writers.add(task)
         task.add_done_callback(self._writers.discard)
@@ -85,9 +99,9 @@ class ReplayLogs:
         events: AsyncIterator[bytes],
         on_end: Callable[[], None],
     ) -> None:
-        redis, ttl = self.redis(), int(self.retention_seconds) + 1
+        ttl = int(self.retention_seconds) + 1
         consume = asyncio.create_task(self._consume(key, owner, events))
-        watchdog = asyncio.create_task(self._while_read(reader))
+        watchdog = asyncio.create_task(self._while_read(reader, owner))
         entry: dict[Any, Any] = {_COMPLETE: b""}
         try:
             await asyncio.wait({consume, watchdog}, return_when=asyncio.FIRST_COMPLETED)
@@ -104,40 +118,105 @@ class ReplayLogs:
             with contextlib.suppress(Exception):
                 await events.aclose()  # type: ignore[attr-defined]
             with contextlib.suppress(Exception):
-                await redis.xadd(key, entry, maxlen=self.max_events)
-                await redis.expire(key, ttl)
+                async with asyncio.timeout(self.retention_seconds):
+                    await self._retrying(lambda: self._end(key, ttl, entry))
+            self._owners.pop(owner, None)
             on_end()
 
-    async def _consume(self, key: str, owner: str, events: AsyncIterator[bytes]) -> None:
-        redis, ttl = self.redis(), int(self.retention_seconds) + 1
-        async for payload in events:
-            await redis.xadd(key, {_PAYLOAD: payload}, maxlen=self.max_events)
-            await redis.expire(key, ttl)
-            await redis.expire(owner, ttl)
+    async def _end(self, key: str, ttl: int, entry: dict[Any, Any]) -> None:
+        redis = self.redis()
+        await redis.xadd(key, entry, maxlen=self.max_events)
+        await redis.expire(key, ttl)
 
-    async def _while_read(self, reader: str) -> None:
-        """Returns once no reader refreshed the log's reader key within the retention."""
-        while await self.redis().exists(reader):  # noqa: ASYNC110 - the key lives in Redis
-            await asyncio.sleep(min(self.retention_seconds / 4, 5.0))
+    async def _consume(self, key: str, owner: str, events: AsyncIterator[bytes]) -> None:
+        ttl = int(self.retention_seconds) + 1
+        async for payload in events:
+            # Through a Redis outage or restart the event waits here (the upstream's mailbox
+            # holds the next ones) and the log, with its owner record, is written again after.
+            await self._retrying(partial(self._append, key, owner, ttl, payload))
+
+    async def _append(self, key: str, owner: str, ttl: int, payload: bytes) -> None:
+        redis = self.redis()
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(key, {_PAYLOAD: payload}, maxlen=self.max_events)
+            pipe.expire(key, ttl)
+            pipe.expire(owner, ttl)
+            _, _, owner_kept = await pipe.execute()
+        if not owner_kept:  # Redis restarted empty: the owner record goes back first
+            restored = self._owners.get(owner)
+            if restored is not None:
+                await redis.set(owner, restored, ex=ttl)
+
+    async def _retrying(self, call: Callable[[], Awaitable[None]]) -> None:
+        """`call` until Redis answers (backing off up to `_RETRY_MAX_SECONDS`)."""
+        delay = _RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await call()
+                return
+            except RedisError as exc:
+                log.warning("SSE log: Redis unavailable, retrying in %.1f s: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_SECONDS)
+
+    async def _while_read(self, reader: str, owner: str) -> None:
+        """Returns once no reader refreshed the log's reader key within the retention. A
+        Redis outage does not count: after one, readers get a whole retention to come back.
+        A Redis that came back empty gets the log's owner record again, so readers wait for
+        the next event instead of calling the log lost."""
+        ttl = int(self.retention_seconds) + 1
+        interval = min(self.retention_seconds / 4, 5.0)
+        while True:
+            try:
+                async with self.redis().pipeline(transaction=False) as pipe:
+                    pipe.exists(reader)
+                    record = self._owners.get(owner)
+                    if record is not None:
+                        pipe.set(owner, record, ex=ttl, nx=True)
+                    read, *_ = await pipe.execute()
+                if not read:
+                    return
+            except RedisError:
+                await asyncio.sleep(interval)
+                await self._retrying(lambda: self._touch(reader, ttl))
+                continue
+            await asyncio.sleep(interval)
+
+    async def _touch(self, reader: str, ttl: int) -> None:
+        await self.redis().set(reader, b"1", ex=ttl)
 
     async def follow(
         self, token: str, after: str, session: str, keepalive_seconds: float
     ) -> AsyncIterator[tuple[str, bytes]]:
         """(event id, payload) from the log after entry `after` ("0" for all), while keeping
-        the writer alive; ends at the log's end, raises `StreamError` for a recorded error."""
+        the writer alive; ends at the log's end, raises `StreamError` for a recorded error,
+        and `STREAM_NOT_RESUMABLE` when the log is gone (at once for an unknown log; after
+        `_LOG_LOST_GRACE_SECONDS` for one that vanished, which a writer restores after a
+        Redis restart). Redis errors are waited out: the response's keep-alives go on."""
         key, reader, owner = self._keys(token)
-        redis = self.redis()
-        found = await redis.get(owner)
+        found = await self._owner_record(owner)
         text = found.decode() if isinstance(found, bytes) else str(found)
         recorded_session, _, recorded_ttl = text.partition("\n")
         if found is None or recorded_session != session:
             raise _gone()
         ttl = int(recorded_ttl) if recorded_ttl.isdigit() else int(self.retention_seconds) + 1
         position = after
-        block = max(int(keepalive_seconds * 1000), 100)
+        # Shorter than the Redis client's socket timeout, whatever the keep-alive interval.
+        block = max(min(int(keepalive_seconds * 1000), _MAX_BLOCK_MS), 100)
+        missing_since: float | None = None
+        delay = _RETRY_FIRST_SECONDS
         while True:
-            await redis.set(reader, b"1", ex=ttl)
-            answer: Any = await redis.xread({key: position}, count=100, block=block)
+            try:
+                redis = self.redis()
+                await redis.set(reader, b"1", ex=ttl)
+                answer: Any = await redis.xread({key: position}, count=100, block=block)
+                present = bool(answer) or bool(await redis.exists(key, owner))
+            except RedisError as exc:
+                log.warning("SSE log: Redis unavailable, reading again in %.1f s: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_SECONDS)
+                continue
+            delay = _RETRY_FIRST_SECONDS
             for _, entries in answer or ():
                 for entry_id, fields in entries:
                     position = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
@@ -147,8 +226,22 @@ class ReplayLogs:
                         raise StreamError(orjson.loads(fields[_ERRORS]))
                     else:
                         return
-            if not answer and not await redis.exists(key, owner):
+            if present:
+                missing_since = None
+                continue
+            now = time.monotonic()
+            missing_since = missing_since or now
+            if now - missing_since > _LOG_LOST_GRACE_SECONDS:
                 raise _gone()
+
+    async def _owner_record(self, owner: str) -> Any:
+        delay = _RETRY_FIRST_SECONDS
+        while True:
+            try:
+                return await self.redis().get(owner)
+            except RedisError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_SECONDS)
 
     async def close(self) -> None:
         """Stop every writer: their logs end with `complete` (shutdown)."""

@@ -18,15 +18,17 @@ from core.cache import create_redis
 from core.config import Settings
 from core.db import Database
 from core.events import OutboxRelay
-from core.observability.health import database_checks, redis_check
+from core.observability.health import database_checks, nats_check, redis_check
 from core.service import create_service_app
 from subgraphs.auth.context import AuthContext, build_context
 from subgraphs.auth.schema import schema
 from subgraphs.auth.service._runtime import AuthRuntime
-from subgraphs.auth.service.sessions import purge_expired_sessions
+from subgraphs.auth.service.sessions import purge_expired_sessions, restore_revocations
 
 SERVICE_NAME = "auth"
 SESSION_PURGE_INTERVAL_SECONDS = 3600
+# How often the auth subgraph checks that Redis still holds the session denylist.
+REVOCATION_CHECK_SECONDS = 1.0
 logger = logging.getLogger(__name__)
 
 
@@ -36,6 +38,7 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
     runtime = AuthRuntime.create(settings, db, redis)
     relay: OutboxRelay | None = None
     janitor: asyncio.Task[None] | None = None
+    restorer: asyncio.Task[None] | None = None
 
     async def context_getter(request: Request[Any, Any, Any]) -> AuthContext:
         return await build_context(runtime, request)
@@ -67,20 +70,41 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
             except Exception:  # a database hiccup must not end the loop
                 logger.exception("purging expired sessions failed")
 
+    async def keep_denylist_complete() -> None:
+        """Refill the session denylist whenever Redis comes back empty (checked every
+        REVOCATION_CHECK_SECONDS; lookups fail closed meanwhile)."""
+        while True:
+            try:
+                restored = await restore_revocations(runtime)
+                if restored is not None:
+                    logger.info("session denylist refilled with %d revocations", restored)
+            except Exception as exc:  # Redis or the database away: try again next round
+                logger.warning("cannot refill the session denylist yet: %s", exc)
+            await asyncio.sleep(REVOCATION_CHECK_SECONDS)
+
     async def start_janitor(app: Litestar) -> None:
-        nonlocal janitor
+        nonlocal janitor, restorer
         janitor = asyncio.create_task(purge_sessions_periodically(), name="session-janitor")
+        with contextlib.suppress(Exception):  # the loop below says why, and keeps trying
+            await restore_revocations(runtime)  # before the first request is served
+        restorer = asyncio.create_task(keep_denylist_complete(), name="denylist-restorer")
 
     async def stop(app: Litestar) -> None:
-        if janitor is not None:
-            janitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await janitor
+        for task in (janitor, restorer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if relay is not None:
             await relay.stop()
         await runtime.feed.close()
         await runtime.mail.drain()
         await asyncio.gather(db.dispose(), redis.aclose())
+
+    readiness = {**database_checks(db), "redis": redis_check(redis)}
+    if run_outbox_relay and settings.nats.url:
+        # The outbox relay's connection, created at start-up.
+        readiness["nats"] = nats_check(lambda: relay.bus.client if relay is not None else None)
 
     app = create_service_app(
         SERVICE_NAME,
@@ -88,7 +112,11 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
         route_handlers=[graphql, jwks],
         on_startup=[start_relay, start_janitor],
         on_shutdown=[stop],
-        readiness={**database_checks(db), "redis": redis_check(redis)},
+        readiness=readiness,
+        # Without Redis tokens cannot be checked (requests get SERVICE_UNAVAILABLE) and
+        # without NATS events wait in the outbox: every replica shares both, so neither takes
+        # one out of rotation; only the database does.
+        degrading=frozenset({"redis", "nats"}),
     )
     app.state.auth_runtime = runtime
     return app

@@ -7,10 +7,17 @@ import uuid
 from typing import Any
 
 from litestar import Request
+from redis.exceptions import RedisError
 from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
-from core.errors import Forbidden, Unauthenticated
+from core.errors import (
+    SIGN_IN_UNAVAILABLE,
+    Forbidden,
+    ServiceUnavailable,
+    Unauthenticated,
+    UnityPlanError,
+)
 from core.security import Principal, authenticate
 from subgraphs.auth.loaders import Loaders
 from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo
@@ -24,7 +31,7 @@ class AuthContext(BaseContext, kw_only=True):
     viewer: Principal | None
     # Why the presented token was refused; raised by resolvers that need a caller, so public
     # operations (login, register) still work with a stale header.
-    auth_error: Unauthenticated | None
+    auth_error: UnityPlanError | None
     client: ClientInfo
     loaders: Loaders
     # The `connection_init` payload of a WebSocket (strawberry fills it in).
@@ -117,13 +124,15 @@ def _valid_ip(value: str | None) -> IPAddress | None:
 
 async def build_context(rt: AuthRuntime, request: Request[Any, Any, Any]) -> AuthContext:
     viewer: Principal | None = None
-    error: Unauthenticated | None = None
+    error: UnityPlanError | None = None
     try:
         viewer = await authenticate(
             request.headers.get("authorization"), rt.keyring, rt.revocations
         )
     except Unauthenticated as exc:
         error = exc
+    except RedisError:  # fail closed: the caller is not known until the registry answers
+        error = ServiceUnavailable(SIGN_IN_UNAVAILABLE)
     return AuthContext(
         rt=rt,
         viewer=viewer,

@@ -102,6 +102,18 @@ class Session(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class RevokedSession(Base):
+    """An ended session whose access tokens may still be unexpired: the durable copy of its
+    entry in the Redis denylist, kept until `expires_at`."""
+
+    __tablename__ = "revoked_sessions"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class RotatedRefreshToken(Base):
     """A refresh token that has been exchanged: presenting it again is reuse (or a race)."""
 

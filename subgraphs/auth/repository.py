@@ -22,6 +22,7 @@ from subgraphs.auth.models import (
     InvitationUse,
     MfaSecret,
     RecoveryCode,
+    RevokedSession,
     RoleAssignment,
     RotatedRefreshToken,
     Session,
@@ -184,7 +185,34 @@ class TerritoryRepository:
         result = await self.session.execute(
             delete(Session).where(Session.expires_at <= now).returning(Session.id)
         )
+        # Revocations past their tokens' lifetime protect nothing any more.
+        await self.session.execute(delete(RevokedSession).where(RevokedSession.expires_at <= now))
         return len(result.scalars().all())
+
+    def record_revocations(
+        self,
+        session_ids: Iterable[uuid.UUID],
+        user_id: uuid.UUID,
+        *,
+        now: datetime,
+        expires_at: datetime,
+    ) -> None:
+        """The durable copy of the sessions' denylist entries (same transaction as their end)."""
+        for session_id in session_ids:
+            self.session.add(
+                RevokedSession(
+                    session_id=session_id, user_id=user_id, revoked_at=now, expires_at=expires_at
+                )
+            )
+
+    async def live_revocations(self, now: datetime) -> list[tuple[uuid.UUID, datetime]]:
+        """Revoked sessions whose access tokens may still verify: (session id, until)."""
+        rows = await self.session.execute(
+            select(RevokedSession.session_id, RevokedSession.expires_at).where(
+                RevokedSession.expires_at > now
+            )
+        )
+        return [(row.session_id, row.expires_at) for row in rows.all()]
 
     async def purge_expired_sessions(self, user_id: uuid.UUID, *, now: datetime) -> None:
         await self.session.execute(

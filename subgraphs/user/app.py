@@ -16,12 +16,13 @@ from typing import Any
 from litestar import Litestar, Request, Response
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
+from redis.exceptions import RedisError
 from strawberry.litestar import make_graphql_controller
 
 from core.cache import CacheNamespace, TerritoryCache, create_redis
 from core.config import Settings
 from core.db import Database
-from core.errors import Unauthenticated
+from core.errors import SIGN_IN_UNAVAILABLE, ServiceUnavailable, Unauthenticated, UnityPlanError
 from core.events import EventBus, OutboxRelay
 from core.observability.health import database_checks, nats_check, redis_check
 from core.ratelimit import SlidingWindowLimiter
@@ -96,11 +97,13 @@ def create_app(
 
     async def context_getter(request: Request[Any, Any, Any]) -> UserContext:
         viewer: Principal | None = None
-        error: Unauthenticated | None = None
+        error: UnityPlanError | None = None
         try:
             viewer = await authenticate(request.headers.get("authorization"), keyring, revocations)
         except Unauthenticated as exc:
             error = exc
+        except RedisError:  # fail closed: the caller is not known until the registry answers
+            error = ServiceUnavailable(SIGN_IN_UNAVAILABLE)
         viewer_id = uuid.UUID(viewer.user_id) if viewer is not None else None
         return UserContext(
             rt=runtime, viewer=viewer, auth_error=error, loaders=Loaders(db, directory, viewer_id)
@@ -157,6 +160,9 @@ def create_app(
         on_startup=[start],
         on_shutdown=[stop],
         readiness=readiness,
+        # Redis and NATS down degrade the service (writes still go to the outbox, token
+        # checks answer SERVICE_UNAVAILABLE); only the database takes a replica out of rotation.
+        degrading=frozenset({"redis", "nats"}),
     )
     app.state.user_runtime = runtime
     return app

@@ -11,7 +11,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from core.config import Settings
 from core.db import Database
-from core.errors import Unauthenticated
+from core.errors import Unauthenticated, UnityPlanError
 from core.ratelimit import SlidingWindowLimiter
 from core.security import KeyRing, Principal, SessionRegistry, authenticate
 from subgraphs.user.directory import UserDirectory
@@ -45,7 +45,7 @@ class UserContext(BaseContext, kw_only=True):
     viewer: Principal | None
     # Why the presented token was refused; raised by every resolver that reads the caller, so
     # a stale token never silently reads as "signed out".
-    auth_error: Unauthenticated | None
+    auth_error: UnityPlanError | None
     loaders: Loaders
     # The `connection_init` payload of a WebSocket (strawberry fills it in).
     connection_params: dict[str, Any] | None = None

@@ -177,6 +177,29 @@ async def test_ready_503_when_one_dependency_is_down(
     assert "redis://" not in response.text
 
 
+async def test_a_degrading_dependency_down_keeps_the_service_in_rotation(
+    settings: Settings, spans: InMemorySpanExporter, db: Database, nats_client: NatsClient
+) -> None:
+    dead_settings = settings.redis.model_copy(update={"url": f"redis://127.0.0.1:{_dead_port()}/0"})
+    dead_redis = create_redis(dead_settings)
+    readiness = {
+        **database_checks(db),
+        "nats": nats_check(nats_client),
+        "redis": redis_check(dead_redis),
+    }
+    app = _app(settings, spans, readiness=readiness, degrading=frozenset({"redis", "nats"}))
+    try:
+        async with _serve(app) as client:
+            ready = await client.get("/ready")
+            health = await client.get("/health")
+    finally:
+        await dead_redis.aclose()
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["checks"]["redis"]["status"] == "error"
+    assert health.json() == {"status": "ok", "degraded": ["redis"]}
+
+
 async def test_ready_503_for_a_dead_database_and_a_stuck_check(
     settings: Settings, spans: InMemorySpanExporter
 ) -> None:

@@ -17,7 +17,7 @@ from subgraphs.auth.passwords import check_password
 from subgraphs.auth.repository import TerritoryRepository
 from subgraphs.auth.service import invitations, mfa
 from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
-from subgraphs.auth.service.sessions import end_sessions, revoke_now
+from subgraphs.auth.service.sessions import end_sessions
 
 # Enough for any community organiser; a stolen token cannot flood the territory with invitations.
 INVITATIONS_PER_DAY = 100
@@ -61,7 +61,6 @@ async def logout_all(rt: AuthRuntime, viewer: Principal, client: ClientInfo) -> 
             user_agent=client.user_agent,
         )
         await events.user_event(session, code, "logged_out", _user_id(viewer), all=True)
-    await revoke_now(rt, ended)
     return len(ended)
 
 
@@ -91,7 +90,6 @@ async def revoke_session(
             ip_address=client.ip_address,
             user_agent=client.user_agent,
         )
-    await revoke_now(rt, ended)
 
 
 async def change_password(
@@ -134,7 +132,6 @@ async def change_password(
             user_agent=client.user_agent,
         )
         await events.user_event(session, code, "password_changed", user.id)
-    await revoke_now(rt, ended)
 
 
 async def enroll_totp(rt: AuthRuntime, viewer: Principal) -> mfa.Enrollment:

@@ -26,7 +26,6 @@ from subgraphs.auth.service.sessions import (
     TokenPair,
     end_sessions,
     refresh_territory,
-    revoke_now,
     roles_of,
     rotate_refresh_token,
     start_session,
@@ -184,7 +183,6 @@ async def refresh(rt: AuthRuntime, refresh_token: str, client: ClientInfo) -> Si
             user, has_mfa = found[0]
             account = Account.of(user, code, mfa_enabled=has_mfa)
     if outcome is not None:
-        await revoke_now(rt, [outcome.session_id])
         raise InvalidToken(
             "Refresh token was already used; the session has been ended",
             reason="REUSED",
@@ -201,7 +199,7 @@ async def logout(rt: AuthRuntime, refresh_token: str, client: ClientInfo) -> Non
         current = await repo.session_by_token_hash(token_hash(refresh_token))
         if current is None:
             raise InvalidToken("Invalid refresh token", reason="UNKNOWN", field="refreshToken")
-        ended = await end_sessions(
+        await end_sessions(
             rt,
             repo,
             territory_code=code,
@@ -213,4 +211,3 @@ async def logout(rt: AuthRuntime, refresh_token: str, client: ClientInfo) -> Non
         await events.user_event(
             session, code, "logged_out", current.user_id, sessionId=str(current.id)
         )
-    await revoke_now(rt, ended)

@@ -21,7 +21,7 @@ from subgraphs.auth.passwords import check_password
 from subgraphs.auth.repository import GlobalRepository, TerritoryRepository
 from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
 from subgraphs.auth.service.invitations import INTO_TERRITORY
-from subgraphs.auth.service.sessions import end_sessions, revoke_now
+from subgraphs.auth.service.sessions import end_sessions
 from subgraphs.auth.tokens import new_territory_token, territory_of, token_hash
 
 PASSWORD_RESET = "password_reset"  # noqa: S105 - a token purpose, not a secret
@@ -151,7 +151,6 @@ async def reset_password(rt: AuthRuntime, raw: str, new_password: str, client: C
         )
         await events.user_event(session, code, "password_changed", user.id, reset=True)
     await attempt.succeeded()
-    await revoke_now(rt, ended)
 
 
 async def request_email_verification(
@@ -245,9 +244,7 @@ async def delete_account(
     same_pod = (await rt.db.territory(code)).pod_id == rt.db.default_pod
     async with rt.db.territory_session(code) as session:
         repo = TerritoryRepository(session)
-        ended = await end_sessions(
-            rt, repo, territory_code=code, user_id=user_id, reason="ACCOUNT_DELETED"
-        )
+        await end_sessions(rt, repo, territory_code=code, user_id=user_id, reason="ACCOUNT_DELETED")
         await repo.delete_invitations_created_by(user_id)
         await repo.forget_inviter(user_id)
         invited_into = await repo.territories_invited_into(user_id, INTO_TERRITORY)
@@ -274,4 +271,3 @@ async def delete_account(
             await GlobalRepository(session).delete_identity(user_id)
     await _erase_invitations_elsewhere(rt, user_id, code, invited_into)
     await forget_home(rt, user_id)
-    await revoke_now(rt, [*ended, uuid.UUID(viewer.session_id)])

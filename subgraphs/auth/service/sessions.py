@@ -8,14 +8,17 @@ stolen token being replayed (after it: the whole session ends, everywhere, at on
 
 from __future__ import annotations
 
+import logging
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import InvalidToken
+from core.errors import InvalidToken, ServiceUnavailable
 from core.security import access_token_claims
 from subgraphs.auth import events
 from subgraphs.auth.models import RotatedRefreshToken, Session
@@ -28,6 +31,8 @@ from subgraphs.auth.tokens import (
     territory_of,
     token_hash,
 )
+
+logger = logging.getLogger("unityplan.auth.sessions")
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,7 @@ async def _rotated_again(
                 owner.user_id,
             )
     ended = await repo.end_sessions(owner.user_id, only=owner.id)
+    await _revoke_before_commit(rt, repo, owner.user_id, [row.id for row in ended])
     repo.audit(
         "session.refresh_reuse",
         territory_code=territory_code,
@@ -238,11 +244,31 @@ async def end_sessions(
     only: uuid.UUID | None = None,
     keep: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
-    """Delete sessions and publish their revocation (the registry is told after commit)."""
+    """Delete sessions, keep their revocation durably and put it on the denylist, all before the
+    caller's transaction commits: `ServiceUnavailable` (and the whole change rolls back) when
+    the denylist cannot be written, so no ended session's token outlives its end."""
     ended = await repo.end_sessions(user_id, only=only, keep=keep)
+    await _revoke_before_commit(rt, repo, user_id, [row.id for row in ended])
     if ended:
         await events.session_revoked(repo.session, territory_code, user_id, ended, reason)
     return [row.id for row in ended]
+
+
+async def _revoke_before_commit(
+    rt: AuthRuntime, repo: TerritoryRepository, user_id: uuid.UUID, session_ids: list[uuid.UUID]
+) -> None:
+    if not session_ids:
+        return
+    now = utcnow()
+    lifetime = timedelta(seconds=rt.revocations.default_ttl_seconds)
+    repo.record_revocations(session_ids, user_id, now=now, expires_at=now + lifetime)
+    try:
+        await rt.revocations.revoke_many([str(s) for s in session_ids])
+    except RedisError as exc:
+        logger.warning("session denylist unavailable, the change is rolled back: %s", exc)
+        raise ServiceUnavailable(
+            "Sessions cannot be ended right now; nothing was changed, try again"
+        ) from exc
 
 
 async def purge_expired_sessions(rt: AuthRuntime) -> int:
@@ -255,7 +281,15 @@ async def purge_expired_sessions(rt: AuthRuntime) -> int:
     return purged
 
 
-async def revoke_now(rt: AuthRuntime, session_ids: list[uuid.UUID]) -> None:
-    """Refuse the sessions' access tokens from the next request on, in every service."""
-    if session_ids:
-        await rt.revocations.revoke_many([str(s) for s in session_ids])
+async def restore_revocations(rt: AuthRuntime) -> int | None:
+    """Refill the session denylist from every territory's durable revocations when Redis lost
+    it (restarted empty); None when it is complete. Until it is, lookups fail closed."""
+    if await rt.revocations.is_loaded():
+        return None
+    now = utcnow()
+    entries: list[tuple[str, int]] = []
+    for territory in await rt.db.territories():
+        async with rt.db.territory_session(territory.code) as session:
+            for session_id, until in await TerritoryRepository(session).live_revocations(now):
+                entries.append((str(session_id), math.ceil((until - now).total_seconds())))
+    return await rt.revocations.restore(entries)

@@ -1,0 +1,101 @@
+"""Revocation through Redis outages, on an embedded Redis of this test's own (started on a free
+port, stopped, restarted, emptied): ending a session either completes with its revocation on
+the denylist or changes nothing, and no revoked token is ever accepted again, not even after
+Redis comes back empty."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from core.config import Settings
+from core.devstack import EmbeddedStack, free_port
+from subgraphs.auth.app import create_app
+from tests.subgraphs.auth.conftest import AuthApp, Territories, register_member, running
+
+ME = "{ me { id } }"
+LOGOUT = "mutation Logout($token: String!) { logout(refreshToken: $token) }"
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    root = Path(tmp_path_factory.mktemp("fault-redis"))
+    stack = EmbeddedStack(
+        root, postgres_port=free_port(), nats_port=free_port(), redis_port=free_port()
+    )
+    stack.start(["redis"])
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+async def auth(
+    auth_settings: Settings, migrated: None, redis_server: EmbeddedStack
+) -> AsyncIterator[AuthApp]:
+    settings = auth_settings.replace(REDIS_URL=redis_server.urls().redis_url)
+    app = create_app(settings)
+    async with (
+        running(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://auth") as http,
+    ):
+        yield AuthApp(http, app.state.auth_runtime, settings)
+
+
+async def _code(auth: AuthApp, query: str, variables: dict[str, str], token: str) -> str:
+    """The first error's code, or "OK" when the operation succeeded."""
+    body = await auth.client(token).execute(query, variables)
+    if not body.get("errors"):
+        return "OK"
+    code: str = body["errors"][0]["extensions"]["code"]
+    return code
+
+
+async def test_logout_in_an_outage_changes_nothing_and_revocations_survive_an_empty_redis(
+    auth: AuthApp, territories: Territories, redis_server: EmbeddedStack
+) -> None:
+    member = await register_member(auth, territories.home.code)
+    token, refresh = member.access_token, member.refresh_token
+    assert await _code(auth, ME, {}, token) == "OK"
+
+    redis_server.stop()
+    try:
+        # Ending the session needs its denylist entry: without Redis nothing is ended.
+        assert await _code(auth, LOGOUT, {"token": refresh}, token) == "SERVICE_UNAVAILABLE"
+        # Tokens cannot be checked either: refused, never trusted blindly.
+        assert await _code(auth, ME, {}, token) == "SERVICE_UNAVAILABLE"
+    finally:
+        redis_server.start(["redis"])
+    await _until(auth, token, "OK")  # nothing was ended: the session lives on
+    assert await _code(auth, LOGOUT, {"token": refresh}, token) == "OK"
+    assert await _code(auth, ME, {}, token) == "UNAUTHENTICATED"
+
+    # Redis loses everything (a restart without persistence): the revoked token is refused
+    # while the denylist is refilled, and after.
+    client = aioredis.from_url(redis_server.urls().redis_url)
+    try:
+        await client.flushall()
+    finally:
+        await client.aclose()
+    seen = await _until(auth, token, "UNAUTHENTICATED")
+    assert seen <= {"SERVICE_UNAVAILABLE", "UNAUTHENTICATED"}, seen
+
+
+async def _until(auth: AuthApp, token: str, wanted: str, within: float = 20.0) -> set[str]:
+    """Ask `me` until it answers `wanted`; every answer seen on the way."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + within
+    while True:
+        code = await _code(auth, ME, {}, token)
+        seen.add(code)
+        if code == wanted:
+            return seen
+        assert time.monotonic() < deadline, f"never {wanted}: saw {seen}"
+        await asyncio.sleep(0.1)
