@@ -15,6 +15,7 @@ from router.planning.nodes import (
     Sequence,
 )
 from router.planning.operation import NormalizedOperation
+from router.planning.validation import check_fetch
 from router.supergraph import Supergraph
 
 
@@ -44,6 +45,7 @@ def _node(
 ) -> PlanNode:
     root = None if group.is_entity else supergraph.root_type(operation.kind)
     renames = alias_conflicts(supergraph, group.subgraph, root, group.selections)
+    check_fetch(supergraph, group.subgraph, root or "_Entity", group.selections)
     text, usages = _document(group, number, operation)
     fetch = Fetch(
         id=number,

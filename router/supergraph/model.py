@@ -197,6 +197,8 @@ class Supergraph:
     hash: str
     # Interface name -> object types implementing it (supergraph-wide), in declaration order.
     implementations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Per subgraph, the SDL of the schema it serves (what its fetches are checked against).
+    subgraph_sdls: Mapping[str, str] = field(default_factory=dict)
 
     def possible_types(self, type_name: str, subgraph: str | None = None) -> tuple[str, ...]:
         """Object types a value of `type_name` can have (as `subgraph` sees it, if given)."""

@@ -49,6 +49,7 @@ from router.supergraph.model import (
     TypeKind,
     resolvable_sources,
 )
+from router.supergraph.subgraph_schemas import subgraph_sdls
 
 _KINDS: dict[type[TypeDefinitionNode], TypeKind] = {
     ObjectTypeDefinitionNode: "object",
@@ -356,4 +357,7 @@ def parse_supergraph(sdl: str) -> Supergraph:
         api_sdl=api_sdl,
         hash=hashlib.sha256(sdl.encode()).hexdigest(),
         implementations=_implementations(types),
+        subgraph_sdls=subgraph_sdls(
+            document, links, {s.graph: s.name for s in reader.subgraphs.values()}, query
+        ),
     )

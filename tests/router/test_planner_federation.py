@@ -733,3 +733,42 @@ type Item @join__type(graph: BASE, key: "id") @join__type(graph: LEFT, key: "id"
     # `left` has the width and `right` the depth; `middle` has both: one entity fetch.
     assert plan.count("Fetch(") == 2
     assert 'Fetch(service: "middle")' in plan
+
+
+# -- the planner's own check of every fetch -------------------------------------------------
+
+
+def test_each_subgraph_schema_is_read_back_from_the_supergraph() -> None:
+    music = LISTINGS.subgraph_sdls["music"]
+    assert "  code: ID!" in music  # Track.code as music declares it
+    assert "union Listing = Track | Album" in music
+    assert "  featured: Track" in music
+    assert "union _Entity = Track" in music
+    shop = LISTINGS.subgraph_sdls["shop"]
+    assert "union Listing = Track\n" in shop + "\n"
+    assert "Album" not in shop
+
+
+def test_a_fetch_its_subgraph_would_refuse_fails_planning() -> None:
+    from router.planning.selections import OutSelections
+    from router.planning.validation import check_fetch
+
+    # In music, `featured` is a Track: an Album fragment there is refused.
+    selections = OutSelections()
+    selections.field("featured", "featured").selections.fragment("Album").selections.field(
+        "title", "title"
+    )
+    with pytest.raises(PlanningError, match="Track can never be of type Album"):
+        check_fetch(LISTINGS, "music", "Query", selections)
+    absent = OutSelections()
+    absent.field("stock", "stock").selections.fragment("Album").selections.field("code", "code")
+    with pytest.raises(PlanningError, match="unknown type Album"):
+        check_fetch(LISTINGS, "shop", "Query", absent)
+    leaf = OutSelections()
+    leaf.field("stock", "stock")
+    with pytest.raises(PlanningError, match=r"Query\.stock needs a selection"):
+        check_fetch(LISTINGS, "shop", "Query", leaf)
+    unknown = OutSelections()
+    unknown.field("stock", "stock").selections.field("title", "title")
+    with pytest.raises(PlanningError, match=r"no field Track\.title"):
+        check_fetch(LISTINGS, "shop", "Query", unknown)
