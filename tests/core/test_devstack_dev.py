@@ -75,7 +75,14 @@ class DevRun:
         return code
 
     def kill(self) -> None:
-        if self.process.poll() is None:
+        """Stop it after a failed test: SIGTERM first, so it stops the servers and services it
+        started (a SIGKILL alone would leave them running), SIGKILL if it does not end."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
 
