@@ -77,15 +77,12 @@ def jump_to_interface_object(
                     continue
                 out.field("__typename", "__typename")
                 out.add_field_set(key.fields)
-                deps = {group.id}
-                requirement = key.fields
                 source = field.source(subgraph)
-                if source is not None and source.requires:
-                    requires = planner.concrete_field_set(type_name, source.requires)
-                    deps |= planner.plan_requirement(
-                        group, out, type_name, requires, path, None, conditions
-                    )
-                    requirement = requirement + requires
+                requires, deps = planner.plan_requires(
+                    group, out, type_name, source, path, None, conditions
+                )
+                deps.add(group.id)
+                requirement = key.fields + requires
                 dependent = planner.dependent(
                     subgraph, path, conditions, deps, (type_name, requirement)
                 )

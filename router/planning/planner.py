@@ -27,7 +27,7 @@ from router.planning.operation import (
 from router.planning.options import PlanningBudget, PlanningOptions
 from router.planning.selections import OutSelections
 from router.planning.tree import build_plan
-from router.supergraph import EntityKey, FieldInfo, FieldSet, Supergraph
+from router.supergraph import EntityKey, FieldInfo, FieldSet, FieldSource, Supergraph
 from router.supergraph.model import list_depth, named_type
 
 _INTROSPECTION = {"__schema", "__type", "__typename"}
@@ -388,14 +388,12 @@ class _Planner(Capabilities):
             deps |= self.plan_requirement(
                 group, out, type_name, key.fields, path, provided, conditions
             )
-        requirement = key.fields
         source = info.source(target)
-        if source is not None and source.requires:
-            requires = self.concrete_field_set(type_name, source.requires)
-            deps |= self.plan_requirement(
-                group, out, type_name, requires, path, provided, conditions
-            )
-            requirement = requirement + requires
+        requires, required_by = self.plan_requires(
+            group, out, type_name, source, path, provided, conditions
+        )
+        deps |= required_by
+        requirement = key.fields + requires
         uses: ContextUses = []
         if source is not None and source.context_arguments:
             selection, context_deps, uses = plan_contexts(
@@ -426,6 +424,24 @@ class _Planner(Capabilities):
             ):
                 count += 1
         return count
+
+    def plan_requires(
+        self,
+        group: FetchGroup,
+        out: OutSelections,
+        type_name: str,
+        source: FieldSource | None,
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+    ) -> tuple[FieldSet, set[int]]:
+        """A field's `@requires` planned where the object is: the representation's extra
+        fields, and the fetches they come from."""
+        if source is None or not source.requires:
+            return (), set()
+        requires = self.concrete_field_set(type_name, source.requires)
+        deps = self.plan_requirement(group, out, type_name, requires, path, provided, conditions)
+        return requires, deps
 
     def jump_in_parts(
         self,
