@@ -499,7 +499,10 @@ class _Planner(Capabilities):
     ) -> set[int]:
         """Plan fields an entity fetch needs in its representation; returns the groups used."""
         if len(self.touched) > 8:
-            raise PlanningError(f"Requirements on {type_name} form a cycle")
+            raise PlanningError(
+                f"Requirements on {type_name} cannot be met: each needs another "
+                "(a cycle, or a key no subgraph on the path can provide)"
+            )
         self.touched.append(set())
         try:
             self.plan_object(

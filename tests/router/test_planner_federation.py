@@ -283,8 +283,8 @@ async def test_interface_object_field_with_requires_gets_its_requirement() -> No
 # -- 6. an inconsistent supergraph answers with errors, never with made-up data -------------
 
 
-def test_key_field_a_subgraph_marks_external_is_not_taken_from_it() -> None:
-    graph = supergraph(
+def ledger() -> Supergraph:
+    return supergraph(
         "ledger wallet",
         """
 type Query @join__type(graph: LEDGER) @join__type(graph: WALLET) {
@@ -296,8 +296,21 @@ type Entry @join__type(graph: LEDGER, key: "id") @join__type(graph: WALLET, key:
 }
 """,
     )
-    with pytest.raises(PlanningError):
-        plan_text(graph, "{ entry { amount } }")
+
+
+def test_key_field_a_subgraph_marks_external_is_not_taken_from_it() -> None:
+    with pytest.raises(PlanningError, match="Entry"):
+        plan_text(ledger(), "{ entry { amount } }")
+
+
+async def test_inconsistent_supergraph_answers_with_an_error_and_no_data() -> None:
+    data: Subgraphs = {
+        "ledger": ({"Query.entry": lambda *_: {"id": "e1"}}, {}),
+        "wallet": ({}, {"Entry": lambda rep: {"id": rep["id"], "amount": 5}}),
+    }
+    answer = await execute(ledger(), data, "{ entry { amount } }")
+    assert "data" not in answer or answer["data"] is None
+    assert answer["errors"][0]["extensions"]["code"] == "QUERY_PLANNING_FAILED"
 
 
 # -- 2. shareable root fields with no key between their subgraphs ---------------------------
