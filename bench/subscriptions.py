@@ -92,7 +92,7 @@ def _environment(database: str, run: str, devstack: str, ports: dict[str, int]) 
         # Every bench client shares one address: keep the per-address limits out of the way.
         "ROUTER_MAX_SUBSCRIPTION_CONNECTIONS_PER_CLIENT": "1000000",
         "LOGIN_FAILURES_PER_IP": "1000000",
-        "TRUST_FORWARDED_FOR": "true",
+        "TRUSTED_PROXIES": "127.0.0.0/8",
     }
 
 

@@ -6,6 +6,7 @@ Each group reads its own variables (names are the env names, documented in `.env
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from functools import lru_cache
@@ -18,6 +19,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from core.errors import ConfigError
 
 Environment = Literal["development", "test", "production"]
+# Shortest accepted shared secret (a base64url string of 256 random bits has 43 characters).
+MIN_SECRET_LENGTH = 32
 
 
 def _env(name: str) -> AliasChoices:
@@ -133,11 +136,60 @@ class SecuritySettings(_Group):
     argon2_time_cost: int = Field(2, ge=1, validation_alias=_env("ARGON2_TIME_COST"))
     argon2_parallelism: int = Field(1, ge=1, validation_alias=_env("ARGON2_PARALLELISM"))
 
+    # Shared secrets proving that a request to a subgraph comes from the router (an HMAC of the
+    # request), comma-separated, newest first: the router signs with the first, subgraphs accept
+    # every one (two during a rotation). Empty outside production: generated into
+    # DEVSTACK_DIR/keys; production refuses to start without them.
+    subgraph_signing_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("SUBGRAPH_SIGNING_KEYS")
+    )
+    # How old a router signature may be (either way, for clock skew) before a subgraph refuses it.
+    subgraph_proof_max_age_seconds: float = Field(
+        30.0, gt=0, le=300, validation_alias=_env("SUBGRAPH_PROOF_MAX_AGE_SECONDS")
+    )
+    # Keys encrypting secrets stored to be read back (TOTP secrets), comma-separated, newest
+    # first: new values are encrypted with the first, every one decrypts. Empty outside
+    # production: generated into DEVSTACK_DIR/keys; production refuses to start without them.
+    data_encryption_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("DATA_ENCRYPTION_KEYS")
+    )
+    # Proxies (CIDRs, comma-separated) whose X-Forwarded-For the router believes: the client is
+    # the right-most address not in these networks. Empty: the connection's peer is the client.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("TRUSTED_PROXIES")
+    )
+
     @field_validator("jwt_private_keys", mode="before")
     @classmethod
     def _decode_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
+        return value
+
+    @field_validator(
+        "subgraph_signing_keys", "data_encryption_keys", "trusted_proxies", mode="before"
+    )
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("subgraph_signing_keys", "data_encryption_keys")
+    @classmethod
+    def _long_enough(cls, value: list[str]) -> list[str]:
+        if any(len(key) < MIN_SECRET_LENGTH for key in value):
+            raise ValueError(f"every key needs at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{network!r} is not an IP address or CIDR") from exc
         return value
 
 
@@ -164,8 +216,6 @@ class AuthSettings(_Group):
     mail_from: str = Field(
         "UnityPlan <no-reply@unityplan.local>", validation_alias=_env("MAIL_FROM")
     )
-    # Take the client IP from X-Forwarded-For (only behind our own router or proxy).
-    trust_forwarded_for: bool = Field(False, validation_alias=_env("TRUST_FORWARDED_FOR"))
 
 
 class UserSettings(_Group):

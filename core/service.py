@@ -2,6 +2,7 @@
 
 `create_service_app` adds `/health`, `/ready` and `/metrics`, a server span and RED metrics per
 request, and logging of unexpected exceptions with their trace id; the service brings its routes.
+A subgraph passes `router_only=True`: then only requests the router signed reach its routes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from litestar.di import Provide
 from litestar.plugins import PluginProtocol
 from litestar.types import ControllerRouterHandler, LifespanHook, Middleware, Scope
 from opentelemetry.sdk.trace.export import SpanExporter
+from prometheus_client import Counter
 
 from core.config import Settings
 from core.observability.health import DEFAULT_CHECK_TIMEOUT_SECONDS, Check, ReadinessGauge
@@ -24,8 +26,12 @@ from core.observability.metrics import METRICS_CONTENT_TYPE, ServiceMetrics
 from core.observability.runtime import EventLoopMonitor
 from core.observability.sql import instrument_sql
 from core.observability.tracing import setup_tracing
+from core.security.router_gate import TOO_LARGE_BODY, RouterOnly
+from core.security.router_proof import ProofVerifier
 
 logger = logging.getLogger("unityplan.service")
+# Litestar's own default request body limit.
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
 def _probe_handlers(
@@ -79,6 +85,10 @@ def create_service_app(
     span_exporters: Sequence[SpanExporter] = (),
     readiness_timeout_seconds: float = DEFAULT_CHECK_TIMEOUT_SECONDS,
     configure_logs: bool = True,
+    router_only: bool = False,
+    open_paths: Sequence[str] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    too_large_body: bytes = TOO_LARGE_BODY,
 ) -> Litestar:
     """A Litestar app named `name` with the platform's probes and telemetry around `route_handlers`.
 
@@ -86,8 +96,13 @@ def create_service_app(
     PostgreSQL, NATS and Redis); checks may reach clients created in `on_startup`. The names
     in `degrading` only degrade the service when down (/ready stays 200, says `degraded`).
     `app.state` holds `settings`, `metrics` (register service metrics on `metrics.registry`)
-    and `tracer_provider`.
+    and `tracer_provider`. With `router_only`, every request but the probes and `open_paths`
+    (exact, or prefixes ending in "/") needs the router's proof (SUBGRAPH_SIGNING_KEYS), else
+    401; bodies are read whole to check it, up to `max_body_bytes` (then 413 with
+    `too_large_body`).
     """
+    # Before anything starts: production refuses to run without the router's keys.
+    verifier = ProofVerifier.from_settings(settings) if router_only else None
     metrics = ServiceMetrics(name)
     tracer_provider = setup_tracing(name, settings, span_exporters=span_exporters)
     instrument_sql()
@@ -133,8 +148,24 @@ def create_service_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.tracer_provider = tracer_provider
-    # Wrap the whole ASGI handler, not only matched routes, so 404s are measured as well.
+    handler = app.asgi_handler
+    if verifier is not None:
+        refusals = Counter(
+            "router_proof_refusals",
+            "Requests refused for want of a valid router proof, by transport (http, websocket)",
+            ["transport"],
+            registry=metrics.registry,
+        )
+        handler = RouterOnly(
+            handler,
+            verifier,
+            open_paths=open_paths,
+            max_body_bytes=max_body_bytes,
+            too_large_body=too_large_body,
+            on_refused=lambda transport: refusals.labels(transport).inc(),
+        )
+    # Wrap the whole ASGI handler, not only matched routes, so 404s and refusals are measured.
     app.asgi_handler = RequestTelemetry(
-        app.asgi_handler, metrics=metrics, tracer=tracer_provider.get_tracer(f"unityplan.{name}")
+        handler, metrics=metrics, tracer=tracer_provider.get_tracer(f"unityplan.{name}")
     )
     return app

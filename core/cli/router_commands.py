@@ -13,6 +13,8 @@ from graphql import GraphQLSyntaxError, parse
 
 from core.cli._settings import configured_settings
 from core.devstack.discovery import with_running_stack
+from core.errors import ConfigError
+from core.security.router_proof import RouterSigner
 from router.composition import CompositionError, SubgraphDefinition, compose
 from router.composition.remote import SubgraphUnavailable, fetch_subgraphs
 from router.planning import OperationError, PlanningError, normalize, plan_operation, print_plan
@@ -71,12 +73,13 @@ def compose_command(running: bool) -> None:
     if not running:
         click.echo(compose_local(), nl=False)
         return
-    services = with_running_stack(configured_settings())[0].services
-    urls = {name: services.subgraph_url(name) for name in ("auth", "user")}
+    settings = with_running_stack(configured_settings())[0]
+    urls = {name: settings.services.subgraph_url(name) for name in ("auth", "user")}
     try:
-        definitions = asyncio.run(fetch_subgraphs(urls))
+        signer = RouterSigner.from_settings(settings)
+        definitions = asyncio.run(fetch_subgraphs(urls, signer=signer))
         click.echo(compose(definitions), nl=False)
-    except (SubgraphUnavailable, CompositionError) as exc:
+    except (SubgraphUnavailable, CompositionError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

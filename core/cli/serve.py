@@ -134,7 +134,14 @@ def serve(service: str, host: str | None, port: int | None, supergraph: str | No
         )
     app = StartupWatch(importlib.import_module(SERVICES[service]).create_app(settings))
     config = uvicorn.Config(
-        app, host=host or settings.services.host, port=port, log_level="warning", lifespan="on"
+        app,
+        host=host or settings.services.host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        # uvicorn would otherwise take X-Forwarded-For from any local peer as the client:
+        # the router decides that itself (TRUSTED_PROXIES), the subgraphs believe the router.
+        proxy_headers=False,
     )
     logging.getLogger("uvicorn.error").addFilter(_QuietStartupFailure())
     server = uvicorn.Server(config)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -139,25 +139,37 @@ def generate_private_pem(algorithm: Algorithm) -> str:
 
 
 def development_key(keys_dir: Path, algorithm: Algorithm) -> SigningKey:
-    """The development signing key in `keys_dir`, generated (mode 0600) on first use.
+    """The development signing key in `keys_dir`, generated (mode 0600) on first use."""
+    pem = development_file(
+        keys_dir / f"jwt-{algorithm.lower()}.pem", lambda: generate_private_pem(algorithm)
+    )
+    return load_signing_key(pem, algorithm)
+
+
+def development_secret(keys_dir: Path, name: str) -> str:
+    """A development symmetric secret (256 random bits, base64url) kept in `keys_dir/name`."""
+    return development_file(keys_dir / name, lambda: secrets.token_urlsafe(32)).strip()
+
+
+def development_file(path: Path, generate: Callable[[], str]) -> str:
+    """The text of `path`, written (mode 0600) from `generate()` when it does not exist yet.
 
     Several services start at once in `unityplan dev`; publishing the file with a hard link makes
-    exactly one generated key win, and every process then reads that one.
+    exactly one generated value win, and every process then reads that one.
     """
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = keys_dir / f"jwt-{algorithm.lower()}.pem"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
-        pending = keys_dir / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
+        pending = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
         descriptor = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-                handle.write(generate_private_pem(algorithm))
-            # When another process published its key first, use that one.
+                handle.write(generate())
+            # When another process published its file first, use that one.
             with contextlib.suppress(FileExistsError):
                 os.link(pending, path)
         finally:
             pending.unlink(missing_ok=True)
-    return load_signing_key(path.read_text(encoding="ascii"), algorithm)
+    return path.read_text(encoding="ascii")
 
 
 def public_jwks(keys: list[SigningKey]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Fetching subgraph SDLs over HTTP (`{ _service { sdl } }`) for composition at start-up."""
+"""Fetching subgraph SDLs over HTTP (`{ _service { sdl } }`) for composition at start-up, signed
+like every request of the router (subgraphs answer nothing else)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from collections.abc import Mapping
 
 import aiohttp
 import orjson
+from yarl import URL
 
+from core.security.router_proof import RouterSigner
 from router.composition.subgraph import SubgraphDefinition
 
 _SERVICE_QUERY = orjson.dumps({"query": "{ _service { sdl } }"})
@@ -18,11 +21,14 @@ class SubgraphUnavailable(Exception):
     """A subgraph did not answer `_service { sdl }` in time."""
 
 
-async def _fetch(session: aiohttp.ClientSession, name: str, url: str) -> SubgraphDefinition:
+async def _fetch(
+    session: aiohttp.ClientSession, name: str, url: str, signer: RouterSigner | None
+) -> SubgraphDefinition:
+    headers = {"content-type": "application/json"}
+    if signer is not None:
+        headers.update(signer.headers("POST", URL(url).raw_path_qs, _SERVICE_QUERY, {}))
     try:
-        async with session.post(
-            url, data=_SERVICE_QUERY, headers={"content-type": "application/json"}
-        ) as response:
+        async with session.post(url, data=_SERVICE_QUERY, headers=headers) as response:
             body = orjson.loads(await response.read())
     except (aiohttp.ClientError, OSError, TimeoutError, orjson.JSONDecodeError) as exc:
         raise SubgraphUnavailable(f"Subgraph '{name}' at {url} is not answering: {exc}") from exc
@@ -35,15 +41,21 @@ async def _fetch(session: aiohttp.ClientSession, name: str, url: str) -> Subgrap
 
 
 async def fetch_subgraphs(
-    urls: Mapping[str, str], *, wait_seconds: float = 0.0, timeout_seconds: float = 5.0
+    urls: Mapping[str, str],
+    *,
+    signer: RouterSigner | None = None,
+    wait_seconds: float = 0.0,
+    timeout_seconds: float = 5.0,
 ) -> list[SubgraphDefinition]:
     """Every subgraph's SDL; retries until `wait_seconds` have passed (subgraphs starting up)."""
     deadline = time.monotonic() + wait_seconds
     timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    # No User-Agent of aiohttp's own: the proof covers the (absent) client agent.
+    async with aiohttp.ClientSession(timeout=timeout, skip_auto_headers=("User-Agent",)) as session:
         while True:
             try:
-                return list(await asyncio.gather(*(_fetch(session, n, u) for n, u in urls.items())))
+                fetches = (_fetch(session, n, u, signer) for n, u in urls.items())
+                return list(await asyncio.gather(*fetches))
             except SubgraphUnavailable:
                 if time.monotonic() >= deadline:
                     raise

@@ -16,14 +16,19 @@ from core.cache import create_redis
 from core.config import Settings
 from core.errors import ConfigError
 from core.security import Principal, SessionRegistry
+from core.security.router_proof import CLIENT_ADDRESS_HEADER, CLIENT_AGENT_HEADER, PROOF_HEADER
 from router.edge.authentication import EdgeAuthenticator, JwksKeys
-from router.edge.http_rules import CorsPolicy, HeaderRules, client_address
+from router.edge.http_rules import CorsPolicy, HeaderRules, TrustedProxies
 from router.edge.persisted import AutomaticPersistedQueries, TrustedDocuments
 from router.protocols import HttpProblem, OperationRequest
 
 log = logging.getLogger("unityplan.router.edge")
 
 INTROSPECTION_KEY_HEADER = "x-introspection-key"
+FORWARDED_FOR = CLIENT_ADDRESS_HEADER
+USER_AGENT = CLIENT_AGENT_HEADER
+# Longer agents are cut (sessions store at most this much of one).
+MAX_USER_AGENT = 512
 
 
 def jwks_url(settings: Settings) -> str:
@@ -66,7 +71,7 @@ class Edge:
         self.cors = CorsPolicy.from_settings(router)
         self.header_rules = HeaderRules.from_settings(router)
         self._refusals: Counter | None = None
-        self.trust_forwarded_for = settings.auth.trust_forwarded_for
+        self.proxies = TrustedProxies.from_settings(settings)
         self.introspection_role = router.introspection_role
         self.introspection_key = router.introspection_key
         self.trusted = (
@@ -99,12 +104,18 @@ class Edge:
             )
 
     def forwarded(self, headers: Mapping[str, str], peer: Sequence[Any] | None) -> dict[str, str]:
-        """The headers sent on to subgraphs, with the client's address in X-Forwarded-For
-        (per-IP limits of the subgraphs count the client, not the router)."""
+        """The headers sent on to subgraphs: the propagation rules', and the client's address
+        (X-Forwarded-For, one IP) and User-Agent, which the router's proof vouches for, so the
+        subgraphs' per-IP limits and session records name the client, not the router."""
         found = self.header_rules.forwarded(headers)
-        address = client_address(headers, peer, trust_forwarded_for=self.trust_forwarded_for)
+        found.pop(FORWARDED_FOR, None)
+        found.pop(PROOF_HEADER, None)
+        address = self.proxies.client_address(headers, peer)
         if address is not None:
-            found["x-forwarded-for"] = address
+            found[FORWARDED_FOR] = address
+        agent = headers.get(USER_AGENT)
+        if agent:
+            found[USER_AGENT] = agent[:MAX_USER_AGENT]
         return found
 
     async def authenticate(self, authorization: str | None) -> Principal | None:

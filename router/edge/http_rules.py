@@ -1,5 +1,6 @@
-"""Browser-facing rules of the router's HTTP edge: CSRF prevention, CORS, and which client
-headers go on to subgraphs. Pure functions of the request headers and the settings."""
+"""Browser-facing rules of the router's HTTP edge: CSRF prevention, CORS, which client headers go
+on to subgraphs, and who the client is behind trusted proxies. Pure functions of the request
+headers and the settings."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.config import RouterSettings
+from core.config import RouterSettings, Settings
 from router.protocols import HttpProblem
 
 # Content types a browser may send cross-site without a CORS preflight.
@@ -93,22 +94,43 @@ class HeaderRules:
         return {name: headers[name] for name in self.common if name in headers}
 
 
-def client_address(
-    headers: Mapping[str, str], peer: Sequence[Any] | None, *, trust_forwarded_for: bool
-) -> str | None:
-    """The caller's IP: the first X-Forwarded-For entry behind a trusted proxy
-    (TRUST_FORWARDED_FOR), else the connection's peer; a client's own header is never trusted."""
-    if trust_forwarded_for:
-        first = headers.get("x-forwarded-for", "").split(",")[0].strip()
-        if _is_ip(first):
-            return first
-    host = peer[0] if peer else None
-    return host if isinstance(host, str) and _is_ip(host) else None
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _is_ip(value: str) -> bool:
+class TrustedProxies:
+    """The proxies in front of the router (TRUSTED_PROXIES) whose X-Forwarded-For it believes."""
+
+    def __init__(self, cidrs: Sequence[str]) -> None:
+        self.networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TrustedProxies:
+        return cls(settings.security.trusted_proxies)
+
+    def trusts(self, address: IPAddress) -> bool:
+        return any(address in network for network in self.networks)
+
+    def client_address(self, headers: Mapping[str, str], peer: Sequence[Any] | None) -> str | None:
+        """The caller's IP. A peer that is no trusted proxy is the client, whatever it sends.
+        Behind trusted proxies, X-Forwarded-For is read from the right (each proxy appends the
+        address it saw): trusted hops are skipped, and the first other address is the client;
+        what lies left of it was written by the client and is never believed."""
+        host = peer[0] if peer else None
+        address = _ip(host) if isinstance(host, str) else None
+        if address is None or not self.networks or not self.trusts(address):
+            return str(address) if address is not None else None
+        for entry in reversed(headers.get("x-forwarded-for", "").split(",")):
+            hop = _ip(entry.strip())
+            if hop is None:
+                break  # garbage: nothing left of it can be told apart from the client's own
+            address = hop
+            if not self.trusts(hop):
+                break
+        return str(address)
+
+
+def _ip(value: str) -> IPAddress | None:
     try:
-        ipaddress.ip_address(value)
+        return ipaddress.ip_address(value.removeprefix("[").removesuffix("]"))
     except ValueError:
-        return False
-    return True
+        return None

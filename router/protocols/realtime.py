@@ -13,7 +13,7 @@ from typing import Any
 
 from core.cache import create_redis
 from core.config import Settings
-from router.edge.http_rules import client_address as edge_client_address
+from router.edge.http_rules import TrustedProxies
 from router.pipeline.pipeline import OperationPipeline
 from router.subscriptions import SubscriptionService
 from router.subscriptions.replay import ReplayLogs
@@ -53,14 +53,11 @@ class ConnectionLimits:
             self._by_client.pop(client, None)
 
 
-def client_address(scope: Mapping[str, Any], *, trust_forwarded_for: bool) -> str:
+def client_address(scope: Mapping[str, Any], *, proxies: TrustedProxies) -> str:
     """Who the connection counts against: the client's IP (X-Forwarded-For behind a trusted
     proxy, as for every edge limit), so a load balancer's address is not everyone's."""
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    found = edge_client_address(
-        headers, scope.get("client"), trust_forwarded_for=trust_forwarded_for
-    )
-    return found or "unknown"
+    return proxies.client_address(headers, scope.get("client")) or "unknown"
 
 
 @dataclass
@@ -109,7 +106,7 @@ class Realtime:
         return self.pipeline.subscriptions
 
     def client_of(self, scope: Mapping[str, Any]) -> str:
-        return client_address(scope, trust_forwarded_for=self.settings.auth.trust_forwarded_for)
+        return client_address(scope, proxies=TrustedProxies.from_settings(self.settings))
 
     @property
     def keepalive_seconds(self) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core.cache import create_redis
 from core.config import Settings
+from core.security.router_proof import RouterSigner
 from router.composition import CompositionError, compose
 from router.composition.remote import SubgraphUnavailable, fetch_subgraphs
 from router.edge.http_rules import HeaderRules
@@ -37,6 +38,7 @@ class RouterState:
             share_fetches=router.dedup_subgraph_fetches,
             retries=router.subgraph_retries,
             headers_only_to=HeaderRules.from_settings(router).only_to,
+            signer=RouterSigner.from_settings(settings),
         )
         # Optional entity caching (ROUTER_ENTITY_CACHE_TTLS), evicted by domain events.
         self.entity_cache: EntityCache | None = None
@@ -93,7 +95,7 @@ class RouterState:
         urls = {name: services.subgraph_url(name) for name in ("auth", "user")}
         urls.update({n: u for n, u in self.settings.router.subgraph_urls.items() if n in urls})
         try:
-            definitions = await fetch_subgraphs(urls, wait_seconds=30.0)
+            definitions = await fetch_subgraphs(urls, signer=self.client.signer, wait_seconds=30.0)
             sdl = compose(definitions)
         except (SubgraphUnavailable, CompositionError) as exc:
             raise SupergraphError(str(exc)) from exc

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from core.security.router_proof import RouterSigner
 from router.subscriptions.upstream import UpstreamFailure, subscribe_upstream
 
 log = logging.getLogger("unityplan.router.subscriptions")
@@ -114,8 +115,10 @@ class _Upstream:
 class SubscriptionHub:
     """The router's upstream subscriptions, one per distinct `UpstreamKey`."""
 
-    def __init__(self, *, mailbox_capacity: int = 100) -> None:
+    def __init__(self, *, mailbox_capacity: int = 100, signer: RouterSigner | None = None) -> None:
         self.mailbox_capacity = mailbox_capacity
+        # Signs each upstream WebSocket's upgrade (subgraphs refuse unsigned ones).
+        self.signer = signer
         self._upstreams: dict[UpstreamKey, _Upstream] = {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -174,7 +177,7 @@ class SubscriptionHub:
         ended = Ended()
         try:
             async for event in subscribe_upstream(
-                self._http(), key.subgraph, url, payload, authorization
+                self._http(), key.subgraph, url, payload, authorization, signer=self.signer
             ):
                 upstream.received += 1
                 shared = UpstreamEvent(event)

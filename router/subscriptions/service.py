@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from core.cache import create_redis
 from core.config import Settings
 from core.security import KeyRing, SessionRegistry, authenticate
+from core.security.router_proof import RouterSigner
 from router.edge.authentication import EdgeAuthenticator
 from router.execution import Gateway
 from router.execution.executor import PlanRun
@@ -50,7 +51,10 @@ class SubscriptionService:
         router = settings.router
         self.settings = settings
         self.authenticator = authenticator
-        self.hub = SubscriptionHub(mailbox_capacity=router.subscription_buffer_events)
+        self.hub = SubscriptionHub(
+            mailbox_capacity=router.subscription_buffer_events,
+            signer=RouterSigner.from_settings(settings),
+        )
         self._redis: Redis | None = None
         self.watch = SessionWatch(self._credentials, router.subscription_revocation_check_seconds)
 

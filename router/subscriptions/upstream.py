@@ -1,5 +1,6 @@
 """The router as a graphql-transport-ws client of a subgraph: one WebSocket per upstream
-subscription, authenticated with the subscriber's `Authorization` in `connection_init`."""
+subscription, its upgrade request signed with the router's proof (subgraphs refuse any other),
+the subscriber authenticated with its `Authorization` in `connection_init`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
+
+from core.security.router_proof import RouterSigner
 
 PROTOCOL = "graphql-transport-ws"
 
@@ -44,6 +48,7 @@ async def subscribe_upstream(
     payload: Mapping[str, Any],
     authorization: str | None,
     *,
+    signer: RouterSigner | None = None,
     ack_timeout_seconds: float = 10.0,
 ) -> AsyncIterator[dict[str, Any]]:
     """Each `next` payload of the subgraph's subscription until it completes; raises
@@ -51,9 +56,11 @@ async def subscribe_upstream(
     init: dict[str, Any] = {"type": "connection_init"}
     if authorization:
         init["payload"] = {"Authorization": authorization}
+    target = websocket_url(url)
+    proof = signer.headers("GET", URL(target).raw_path_qs, None, {}) if signer else None
     try:
         socket = await session.ws_connect(
-            websocket_url(url), protocols=(PROTOCOL,), heartbeat=None, autoping=True
+            target, protocols=(PROTOCOL,), heartbeat=None, autoping=True, headers=proof
         )
     except (aiohttp.ClientError, OSError) as exc:
         raise _failure(subgraph, f"Subgraph '{subgraph}' unreachable: {exc}") from None

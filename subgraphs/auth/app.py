@@ -29,6 +29,7 @@ SERVICE_NAME = "auth"
 SESSION_PURGE_INTERVAL_SECONDS = 3600
 # How often the auth subgraph checks that Redis still holds the session denylist.
 REVOCATION_CHECK_SECONDS = 1.0
+JWKS_PATH = "/.well-known/jwks.json"
 logger = logging.getLogger(__name__)
 
 
@@ -51,7 +52,7 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
         allow_queries_via_get=True,
     )
 
-    @get("/.well-known/jwks.json", sync_to_thread=False, media_type=MediaType.JSON)
+    @get(JWKS_PATH, sync_to_thread=False, media_type=MediaType.JSON)
     def jwks() -> dict[str, Any]:
         """The public keys access tokens are verified with (old keys stay while tokens live)."""
         return runtime.keyring.jwks()
@@ -117,6 +118,8 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
         # without NATS events wait in the outbox: every replica shares both, so neither takes
         # one out of rotation; only the database does.
         degrading=frozenset({"redis", "nats"}),
+        router_only=True,
+        open_paths=(JWKS_PATH,),
     )
     app.state.auth_runtime = runtime
     return app

@@ -19,6 +19,7 @@ from core.errors import (
     UnityPlanError,
 )
 from core.security import Principal, authenticate
+from core.security.router_proof import CLIENT_ADDRESS_HEADER, CLIENT_AGENT_HEADER
 from subgraphs.auth.loaders import Loaders
 from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo
 
@@ -91,25 +92,17 @@ Info = StrawberryInfo[AuthContext, Any]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def client_info(request: Request[Any, Any, Any], *, trust_forwarded_for: bool) -> ClientInfo:
-    peer = _valid_ip(request.client.host if request.client else None)
-    forwarded: IPAddress | None = None
-    if trust_forwarded_for:
-        header = request.headers.get("x-forwarded-for")
-        if header:
-            forwarded = _valid_ip(header.split(",")[0].strip())
-    agent = request.headers.get("user-agent")
-    client = forwarded or peer
-    if forwarded is not None:
-        limit_ip = str(forwarded)
-    elif peer is not None and peer.is_global:
-        limit_ip = str(peer)
-    else:
-        limit_ip = None
+def client_info(request: Request[Any, Any, Any]) -> ClientInfo:
+    """The client as the router vouches for it: its address (X-Forwarded-For, one IP, set by the
+    router) and User-Agent, both covered by the router's proof, which every request here carries
+    (core.security.router_gate). Per-IP limits count that address, private or not; without one
+    (the router could not tell) they stay off rather than put unknown clients in one bucket."""
+    address = _valid_ip(request.headers.get(CLIENT_ADDRESS_HEADER))
+    agent = request.headers.get(CLIENT_AGENT_HEADER)
     return ClientInfo(
-        ip_address=str(client) if client is not None else None,
+        ip_address=str(address) if address is not None else None,
         user_agent=agent[:512] if agent else None,
-        limit_ip=limit_ip,
+        limit_ip=str(address) if address is not None else None,
     )
 
 
@@ -137,6 +130,6 @@ async def build_context(rt: AuthRuntime, request: Request[Any, Any, Any]) -> Aut
         rt=rt,
         viewer=viewer,
         auth_error=error,
-        client=client_info(request, trust_forwarded_for=rt.settings.auth.trust_forwarded_for),
+        client=client_info(request),
         loaders=Loaders(rt),
     )

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
 from litestar import Litestar, Request, Response
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -28,7 +29,7 @@ from core.observability.health import database_checks, nats_check, redis_check
 from core.ratelimit import SlidingWindowLimiter
 from core.security import KeyRing, Principal, SessionRegistry, authenticate
 from core.service import create_service_app
-from subgraphs.user.avatar_routes import avatar_route
+from subgraphs.user.avatar_routes import AVATARS_PREFIX, avatar_route
 from subgraphs.user.avatar_service import AvatarLinks
 from subgraphs.user.avatars import MAX_UPLOAD_BYTES
 from subgraphs.user.context import UserContext, UserRuntime
@@ -163,21 +164,26 @@ def create_app(
         # Redis and NATS down degrade the service (writes still go to the outbox, token
         # checks answer SERVICE_UNAVAILABLE); only the database takes a replica out of rotation.
         degrading=frozenset({"redis", "nats"}),
+        router_only=True,
+        # Avatar images are public: clients load them straight from here.
+        open_paths=(AVATARS_PREFIX,),
+        max_body_bytes=REQUEST_MAX_BYTES,
+        too_large_body=orjson.dumps(_TOO_LARGE),
     )
     app.state.user_runtime = runtime
     return app
 
 
-def _too_large(request: Request[Any, Any, Any], exc: RequestEntityTooLarge) -> Response[Any]:
-    return Response(
+_TOO_LARGE = {
+    "data": None,
+    "errors": [
         {
-            "data": None,
-            "errors": [
-                {
-                    "message": "The request is too large: avatars are at most 5 MB",
-                    "extensions": {"code": "BAD_USER_INPUT", "field": "file"},
-                }
-            ],
-        },
-        status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    )
+            "message": "The request is too large: avatars are at most 5 MB",
+            "extensions": {"code": "BAD_USER_INPUT", "field": "file"},
+        }
+    ],
+}
+
+
+def _too_large(request: Request[Any, Any, Any], exc: RequestEntityTooLarge) -> Response[Any]:
+    return Response(_TOO_LARGE, status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE)

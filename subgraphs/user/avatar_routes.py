@@ -23,11 +23,13 @@ from subgraphs.user.loaders import Loaders
 from subgraphs.user.storage import avatar_key
 
 _VERSION = re.compile(r"^[0-9a-f]{32}$")
+# Public: the subgraph serves these to clients directly, outside the router's trust boundary.
+AVATARS_PREFIX = "/avatars/"
 _CURRENT_MAX_AGE_SECONDS = 300
 
 
 def avatar_route(rt: UserRuntime) -> HTTPRouteHandler:
-    @get("/avatars/{user_id:str}/{size:str}")
+    @get(AVATARS_PREFIX + "{user_id:str}/{size:str}")
     async def avatar(
         request: Request[Any, Any, Any],
         user_id: FromPath[str],

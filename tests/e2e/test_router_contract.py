@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import orjson
 
+from core.security.router_proof import RouterSigner
 from router.composition import compose
 from router.composition.remote import fetch_subgraphs
 from router.server.app import create_app as create_router
@@ -247,7 +248,13 @@ async def _through_router_without_user_subgraph(
 ) -> dict[str, Any]:
     """Ask a second router whose user subgraph URL points at a port nobody listens on."""
     urls = {name: stack.settings.services.subgraph_url(name) for name in ("auth", "user")}
-    supergraph = parse_supergraph(compose(await fetch_subgraphs(urls, wait_seconds=5.0)))
+    supergraph = parse_supergraph(
+        compose(
+            await fetch_subgraphs(
+                urls, signer=RouterSigner.from_settings(stack.settings), wait_seconds=5.0
+            )
+        )
+    )
     dead = f"http://127.0.0.1:{free_port()}/graphql"
     router = create_router(
         stack.settings.replace(ROUTER_SUBGRAPH_URLS=orjson.dumps({"user": dead}).decode())

@@ -17,6 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from core.security.router_proof import signing_keys
 from tests.e2e.stack import Member, Stack, served_router
 from tests.e2e.test_realtime import TransportWs, multipart_parts, sse_events
 
@@ -163,7 +164,10 @@ async def _router(stack: Stack, **env: Any) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 async def production(stack: Stack) -> AsyncIterator[str]:
-    async with _router(stack, APP_ENV="production", JWT_PRIVATE_KEYS="", **LIMITS) as url:
+    keys = ",".join(signing_keys(stack.settings))  # production needs the subgraphs' key
+    async with _router(
+        stack, APP_ENV="production", JWT_PRIVATE_KEYS="", SUBGRAPH_SIGNING_KEYS=keys, **LIMITS
+    ) as url:
         yield url
 
 

@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core.security import KeyRing, access_token_claims
 from core.security.keys import development_key, generate_private_pem, load_signing_key
+from core.security.router_proof import RouterSigner, signing_keys
 from router.composition import compose
 from router.composition.remote import fetch_subgraphs
 from router.edge.authentication import JwksKeys
@@ -230,7 +231,13 @@ async def test_csrf_style_requests_are_refused_and_a_json_post_passes(stack: Sta
 async def _side_router(stack: Stack, **env: Any) -> AsyncIterator[httpx.AsyncClient]:
     """A second router on the same subgraphs with other settings, in process."""
     urls = {name: stack.settings.services.subgraph_url(name) for name in ("auth", "user")}
-    supergraph = parse_supergraph(compose(await fetch_subgraphs(urls, wait_seconds=5.0)))
+    supergraph = parse_supergraph(
+        compose(
+            await fetch_subgraphs(
+                urls, signer=RouterSigner.from_settings(stack.settings), wait_seconds=5.0
+            )
+        )
+    )
     router = create_router(stack.settings.replace(**env))
     router.state.use(supergraph)
     try:
@@ -254,6 +261,8 @@ async def test_introspection_in_production_needs_the_tooling_role(stack: Stack) 
         stack,
         APP_ENV="production",
         JWT_PRIVATE_KEYS="",
+        # Production needs the key the subgraphs check (here the stack's generated one).
+        SUBGRAPH_SIGNING_KEYS=",".join(signing_keys(stack.settings)),
         ROUTER_INTROSPECTION_KEY="k3y",
         ROUTER_VERIFY_TOKENS="false",  # ignored in production
     ) as router:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from graphql import build_client_schema, build_schema, get_introspection_query, print_schema
 
+from core.security.router_proof import signing_keys
 from tests.e2e.stack import Stack, served_router
 
 pytest_plugins = ["tests.e2e.stack"]
@@ -70,7 +71,13 @@ async def test_circular_introspection_is_refused(stack: Stack) -> None:
 
 @pytest.fixture(scope="module")
 async def production(stack: Stack) -> AsyncIterator[str]:
-    env = {"APP_ENV": "production", "JWT_PRIVATE_KEYS": "", "ROUTER_INTROSPECTION_KEY": "k3y"}
+    env = {
+        "APP_ENV": "production",
+        "JWT_PRIVATE_KEYS": "",
+        "ROUTER_INTROSPECTION_KEY": "k3y",
+        # Production needs the key the subgraphs check (here the stack's generated one).
+        "SUBGRAPH_SIGNING_KEYS": ",".join(signing_keys(stack.settings)),
+    }
     async with _router(stack, **env) as url:
         yield url
 

@@ -15,7 +15,7 @@ from redis.backoff import NoBackoff
 
 from core.config import Settings
 from core.errors import ConfigError
-from router.edge.http_rules import CorsPolicy, check_csrf, client_address
+from router.edge.http_rules import CorsPolicy, TrustedProxies, check_csrf
 from router.edge.persisted import (
     AutomaticPersistedQueries,
     PersistedQueryError,
@@ -75,15 +75,44 @@ def test_cors_names_configured_origins_only() -> None:
     assert found["access-control-allow-methods"] == "GET, POST, OPTIONS"
 
 
-def test_client_address_trusts_forwarded_for_only_when_told() -> None:
+def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored() -> None:
     spoofed = {"x-forwarded-for": "198.51.100.9, 10.0.0.1"}
-    assert client_address(spoofed, ("203.0.113.5", 5000), trust_forwarded_for=False) == (
-        "203.0.113.5"
-    )
-    assert client_address(spoofed, ("10.0.0.1", 5000), trust_forwarded_for=True) == ("198.51.100.9")
-    junk = {"x-forwarded-for": "not-an-ip"}
-    assert client_address(junk, ("10.0.0.1", 1), trust_forwarded_for=True) == "10.0.0.1"
-    assert client_address({}, None, trust_forwarded_for=False) is None
+    nobody = TrustedProxies([])
+    assert nobody.client_address(spoofed, ("203.0.113.5", 5000)) == "203.0.113.5"
+    assert nobody.client_address(spoofed, ("10.0.0.1", 5000)) == "10.0.0.1"
+    # Trusting some proxies does not make any other peer one.
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    assert proxies.client_address(spoofed, ("203.0.113.5", 5000)) == "203.0.113.5"
+    assert proxies.client_address({}, None) is None
+
+
+def test_a_chain_through_two_trusted_proxies_names_the_client() -> None:
+    proxies = TrustedProxies(["10.0.0.0/8", "192.168.1.1/32", "fd00::/8"])
+    # client 198.51.100.9 -> proxy 192.168.1.1 (appends the client) -> proxy 10.1.1.1 (appends
+    # 192.168.1.1) -> router (peer 10.1.1.1).
+    chain = {"x-forwarded-for": "198.51.100.9, 192.168.1.1"}
+    assert proxies.client_address(chain, ("10.1.1.1", 443)) == "198.51.100.9"
+    six = {"x-forwarded-for": "2001:db8::9, fd00::2"}
+    assert proxies.client_address(six, ("fd00::1", 443)) == "2001:db8::9"
+    # Every hop trusted (a client inside the network): the left-most one is the client.
+    inside = {"x-forwarded-for": "10.5.5.5, 192.168.1.1"}
+    assert proxies.client_address(inside, ("10.1.1.1", 443)) == "10.5.5.5"
+    # No header behind a trusted proxy: the proxy is all that is known.
+    assert proxies.client_address({}, ("10.1.1.1", 443)) == "10.1.1.1"
+
+
+def test_a_forged_leftmost_entry_is_not_believed() -> None:
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    # The client sent `X-Forwarded-For: 1.2.3.4`; the proxy appended the address it saw.
+    forged = {"x-forwarded-for": "1.2.3.4, 203.0.113.50"}
+    assert proxies.client_address(forged, ("10.0.0.1", 443)) == "203.0.113.50"
+    # A forged trusted-looking entry does not help either: reading stops at the first
+    # untrusted hop from the right.
+    forged_inside = {"x-forwarded-for": "10.9.9.9, 203.0.113.50"}
+    assert proxies.client_address(forged_inside, ("10.0.0.1", 443)) == "203.0.113.50"
+    # Garbage stops the reading at the nearest hop known for certain.
+    junk = {"x-forwarded-for": "203.0.113.50, not-an-ip"}
+    assert proxies.client_address(junk, ("10.0.0.1", 1)) == "10.0.0.1"
 
 
 def _multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "b0undary") -> bytes:

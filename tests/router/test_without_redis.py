@@ -78,7 +78,13 @@ def test_verification_without_redis_is_a_configuration_error(supergraph_file: Pa
         create_app(settings)
     assert str(refused.value).startswith("REDIS_URL: not set")
     production = load_settings(
-        _settings(supergraph_file, {}, APP_ENV="production", JWT_PRIVATE_KEYS="")
+        _settings(
+            supergraph_file,
+            {},
+            APP_ENV="production",
+            JWT_PRIVATE_KEYS="",
+            SUBGRAPH_SIGNING_KEYS="a-production-key-of-more-than-32-characters",
+        )
     )
     with pytest.raises(ConfigError) as refused:
         create_app(production)

@@ -28,6 +28,7 @@ from subgraphs.auth.app import create_app
 from subgraphs.auth.bootstrap import issue_invitation
 from subgraphs.auth.service._runtime import AuthRuntime
 from tests.conftest import SECOND_POD
+from tests.signing import SignedAsRouter
 
 _ips = itertools.count(1)
 
@@ -44,7 +45,6 @@ def auth_settings(settings: Settings) -> Settings:
     return settings.replace(
         ARGON2_MEMORY_KIB=1024,
         ARGON2_TIME_COST=1,
-        TRUST_FORWARDED_FOR=True,
     )
 
 
@@ -174,7 +174,11 @@ async def auth_app(auth_settings: Settings, migrated: None) -> AsyncIterator[Aut
     app = create_app(auth_settings)
     async with (
         running(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://auth") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://auth",
+            auth=SignedAsRouter(auth_settings),
+        ) as http,
     ):
         yield AuthApp(http, app.state.auth_runtime, auth_settings)
 

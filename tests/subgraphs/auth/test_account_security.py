@@ -18,6 +18,7 @@ from core.config import Settings
 from core.security import KeyRing
 from subgraphs.auth.app import create_app
 from subgraphs.auth.mailer import DevMailSink
+from tests.signing import SignedAsRouter
 from tests.subgraphs.auth.conftest import (
     LOGIN,
     REGISTER,
@@ -109,7 +110,11 @@ async def test_lock_out_per_client_ip_and_its_expiry(
     app = create_app(settings, run_outbox_relay=False)
     async with (
         running(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://a",
+            auth=SignedAsRouter(settings),
+        ) as http,
     ):
         auth_app = AuthApp(http, app.state.auth_runtime, settings)
         member = await register_member(auth_app, territories.home.code)

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from core.config import Settings
 from core.devstack import EmbeddedStack, free_port
 from subgraphs.auth.app import create_app
+from tests.signing import SignedAsRouter
 from tests.subgraphs.auth.conftest import AuthApp, Territories, register_member, running
 
 ME = "{ me { id } }"
@@ -44,7 +45,11 @@ async def auth(
     app = create_app(settings)
     async with (
         running(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://auth") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://auth",
+            auth=SignedAsRouter(settings),
+        ) as http,
     ):
         yield AuthApp(http, app.state.auth_runtime, settings)
 

@@ -11,6 +11,7 @@ from litestar.testing import TestClient
 from core.config import Settings
 from subgraphs.auth.app import create_app
 from subgraphs.auth.bootstrap import bootstrap_territory
+from tests.signing import SignedAsRouter, websocket_proof
 from tests.subgraphs.auth.conftest import LOGIN, REGISTER, Territories, unique_username
 
 SESSION_REVOKED = "subscription { sessionRevoked { id userAgent current } }"
@@ -37,6 +38,7 @@ def test_session_revoked_over_websocket(auth_settings: Settings, territories: Te
     app = create_app(auth_settings)
     feed = app.state.auth_runtime.feed
     with TestClient(app) as client:
+        client.auth = SignedAsRouter(auth_settings)
         registered = _graphql(
             client,
             REGISTER,
@@ -53,14 +55,22 @@ def test_session_revoked_over_websocket(auth_settings: Settings, territories: Te
             client, LOGIN, {"input": {"username": username, "password": password}}, "laptop/7"
         )["login"]
         subscribe = {"type": "subscribe", "payload": {"query": SESSION_REVOKED}}
-        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        with client.websocket_connect(
+            "/graphql",
+            subprotocols=["graphql-transport-ws"],
+            headers=websocket_proof(auth_settings),
+        ) as ws:
             ws.send_json({"type": "connection_init", "payload": {}})
             assert ws.receive_json() == {"type": "connection_ack"}
             ws.send_json({"id": "anonymous", **subscribe})
             refused = ws.receive_json(timeout=5.0)
             assert refused["id"] == "anonymous"
             assert refused["payload"]["errors"][0]["message"] == "Authentication required"
-        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        with client.websocket_connect(
+            "/graphql",
+            subprotocols=["graphql-transport-ws"],
+            headers=websocket_proof(auth_settings),
+        ) as ws:
             bearer = f"Bearer {registered['accessToken']}"
             ws.send_json({"type": "connection_init", "payload": {"Authorization": bearer}})
             assert ws.receive_json() == {"type": "connection_ack"}

@@ -33,6 +33,7 @@ from core.security import KeyRing, access_token_claims
 from subgraphs.user.app import create_app
 from subgraphs.user.context import UserRuntime
 from tests.conftest import SECOND_POD
+from tests.signing import SignedAsRouter
 
 # The columns registration fills (the auth subgraph owns these tables).
 _written = MetaData()
@@ -215,7 +216,9 @@ async def serving(settings: Settings, **app_options: bool) -> AsyncIterator[User
         async with (
             running(app),
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://user.test"
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://user.test",
+                auth=SignedAsRouter(settings),
             ) as http,
         ):
             yield UserApp(

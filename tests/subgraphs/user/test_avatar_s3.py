@@ -25,6 +25,7 @@ from core.config import Settings
 from core.db import Database
 from subgraphs.user.app import create_app
 from subgraphs.user.s3 import S3BlobStore
+from tests.signing import SignedAsRouter
 from tests.subgraphs.user.conftest import People, Territories, UserApp, running
 
 
@@ -79,7 +80,9 @@ async def s3_app(
         async with (
             running(app),
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://user.test"
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://user.test",
+                auth=SignedAsRouter(settings),
             ) as http,
         ):
             yield UserApp(

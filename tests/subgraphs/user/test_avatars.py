@@ -16,6 +16,7 @@ from PIL import Image
 from core.config import Settings
 from core.db import Database
 from subgraphs.user.app import create_app
+from tests.signing import SignedAsRouter
 from tests.subgraphs.user.conftest import People, Person, Territories, UserApp, running
 
 UPLOAD = """
@@ -255,7 +256,9 @@ async def test_uploads_are_rate_limited_per_user(
         async with (
             running(app),
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://user.test"
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://user.test",
+                auth=SignedAsRouter(user_settings),
             ) as http,
         ):
             limited = UserApp(

@@ -19,6 +19,7 @@ from core.config import Settings
 from core.db.provisioning import create_territory
 from core.db.tables import outbox, processed_events
 from core.events import Event, EventBus
+from core.events.fanout import TerritoryConsumers
 from core.events.subjects import territory_subject
 from subgraphs.user.models import user_blocks, user_connections, user_profiles
 from tests.subgraphs.user.conftest import (
@@ -243,8 +244,14 @@ async def test_territories_provisioned_later_are_consumed_too(
     )
     for fanout in evented_app.state.user_consumers:
         assert code not in fanout.consumers
-        await fanout.refresh()  # what each does on its own every 30 seconds
-        assert code in fanout.consumers
+
+        async def picked_up(fanout: TerritoryConsumers = fanout) -> bool:
+            # What each does on its own every 30 seconds; the registry's change notice may
+            # reach the app's cache a moment after the territory is committed.
+            await fanout.refresh()
+            return code in fanout.consumers
+
+        await eventually(picked_up)
     newcomer = await evented_app.people.create(code)
     await publish_account_event(bus, code, "registered", newcomer.id)
 

@@ -20,6 +20,7 @@ from subgraphs.user.app import create_app
 from subgraphs.user.context import UserContext
 from subgraphs.user.loaders import Loaders
 from subgraphs.user.schema import build_schema
+from tests.signing import SignedAsRouter, websocket_proof
 from tests.subgraphs.user.conftest import (
     UPDATE_PROFILE,
     Person,
@@ -195,14 +196,23 @@ def test_websocket_takes_the_token_from_connection_init(user_settings: Settings)
     )
     subscribe = {"type": "subscribe", "payload": {"query": NEW_FOLLOWER}}
     with TestClient(app) as client:
-        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        client.auth = SignedAsRouter(user_settings)
+        with client.websocket_connect(
+            "/graphql",
+            subprotocols=["graphql-transport-ws"],
+            headers=websocket_proof(user_settings),
+        ) as ws:
             ws.send_json({"type": "connection_init", "payload": {}})
             assert ws.receive_json() == {"type": "connection_ack"}
             ws.send_json({"id": "anonymous", **subscribe})
             refused = ws.receive_json()
             assert refused["id"] == "anonymous"
             assert refused["payload"]["errors"][0]["message"] == "Authentication required"
-        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        with client.websocket_connect(
+            "/graphql",
+            subprotocols=["graphql-transport-ws"],
+            headers=websocket_proof(user_settings),
+        ) as ws:
             ws.send_json(
                 {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
             )

@@ -20,6 +20,7 @@ from core.config import Settings
 from core.db import Database
 from subgraphs.user.app import create_app
 from subgraphs.user.models import user_connections, user_profiles
+from tests.signing import SignedAsRouter
 from tests.subgraphs.auth.conftest import (  # noqa: F401 - fixtures used by name
     AuthApp,
     Member,
@@ -67,7 +68,9 @@ async def both_apps(
         async with (
             running(app),
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://user.test"
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://user.test",
+                auth=SignedAsRouter(user_settings),
             ) as http,
         ):
             user_app = UserApp(
