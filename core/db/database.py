@@ -64,6 +64,9 @@ class Database:
             max_overflow=self._settings.pool_size,
             pool_pre_ping=True,
             echo=self._settings.echo,
+            # A failed statement's error (and so any log of it) names no values: they may be
+            # passwords, tokens or personal data.
+            hide_parameters=True,
             connect_args={"server_settings": {"application_name": f"unityplan:{pod_id}"}},
         )
         self._engines[pod_id] = engine

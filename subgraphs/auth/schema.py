@@ -19,6 +19,7 @@ from core.db.territories import validate_territory_code
 from core.errors import Forbidden, NotFound
 from core.events import realtime_user_subject, territory_subject
 from core.graphql import FederationSchema
+from core.input_checks import input_checks
 from core.security import Principal
 from subgraphs.auth.context import Info
 from subgraphs.auth.loaders import load_accounts
@@ -46,6 +47,7 @@ from subgraphs.auth.types import (
     User,
     parse_uuid,
 )
+from subgraphs.auth.validation import INPUT_RULES
 
 
 def _payload(account: Account, access: str, refresh: str, expires_in: int) -> AuthPayload:
@@ -386,4 +388,5 @@ schema = FederationSchema(
     subscription=Subscription,
     types=[User, Territory, DataExport],
     federation_version="2.5",
+    extensions=[input_checks(INPUT_RULES)],
 )

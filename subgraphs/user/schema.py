@@ -10,6 +10,7 @@ from strawberry.file_uploads import Upload
 
 from core.errors import BadUserInput, NotFound
 from core.graphql import FederationSchema
+from core.input_checks import input_checks
 from subgraphs.user.avatar_service import delete_avatar, upload_avatar
 from subgraphs.user.avatars import MAX_UPLOAD_BYTES
 from subgraphs.user.context import Info
@@ -31,6 +32,7 @@ from subgraphs.user.types import (
     UserConnection,
     UserEdge,
 )
+from subgraphs.user.validation import INPUT_RULES
 
 
 @strawberry.input(description="Absent field: unchanged; explicit null: cleared.")
@@ -242,4 +244,5 @@ def build_schema() -> FederationSchema:
         subscription=Subscription,
         types=[User, DataExport, AvatarSize],
         federation_version="2.5",
+        extensions=[input_checks(INPUT_RULES)],
     )

@@ -19,9 +19,7 @@ from subgraphs.user.directory import UserDirectory
 from subgraphs.user.records import Block, ProfileRecord
 from subgraphs.user.repository import PROFILE_DEFAULTS, UserRepository
 from subgraphs.user.sessions import TerritorySessions
-from subgraphs.user.validation import PRIVACY_COLUMNS, validate_changes
-
-BLOCK_REASON_MAX = 500
+from subgraphs.user.validation import BLOCK_REASON_MAX, PRIVACY_COLUMNS, validate_changes
 
 
 def parse_user_id(value: str, *, field: str = "userId") -> UUID:

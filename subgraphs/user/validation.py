@@ -12,12 +12,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.errors import BadUserInput
+from core.input_checks import TERRITORY_CODE, UUID_ID, InputRule
 from subgraphs.user.privacy import MessagePolicy, Theme, Visibility
+from subgraphs.user.search import SEARCH_MAX_LENGTH
 
 ABOUT_MAX = 2000
 LOCATION_MAX = 255
 URL_MAX = 2048
 TWITTER_HANDLE_MAX = 100
+BLOCK_REASON_MAX = 500
 LIST_MAX_ITEMS = 50
 LIST_ITEM_MAX = 50
 # The handle format X enforces today (1-15 word characters); the original's 100-char column
@@ -120,3 +123,33 @@ def _twitter_handle(value: str | None) -> str | None:
             "`twitterHandle` must be 1-15 letters, digits or underscores", field="twitterHandle"
         )
     return handle
+
+
+# The edge limits of every String and ID the user subgraph accepts (see `core.input_checks`),
+# checked before any resolver runs; the rules above then apply to what passed.
+CURSOR = InputRule(512)
+INPUT_RULES: dict[str, InputRule] = {
+    "Query.profile(userId:)": UUID_ID,
+    "Query.searchUsers(query:)": InputRule(SEARCH_MAX_LENGTH),
+    "Query.searchUsers(after:)": CURSOR,
+    "Query.searchUsers(territoryCodes:)": TERRITORY_CODE,
+    "User.followers(after:)": CURSOR,
+    "User.following(after:)": CURSOR,
+    "Mutation.follow(userId:)": UUID_ID,
+    "Mutation.unfollow(userId:)": UUID_ID,
+    "Mutation.block(userId:)": UUID_ID,
+    "Mutation.block(reason:)": InputRule(BLOCK_REASON_MAX),
+    "Mutation.unblock(userId:)": UUID_ID,
+    "Subscription.userUpdated(userId:)": UUID_ID,
+    "UpdateProfileInput.about": InputRule(ABOUT_MAX),
+    "UpdateProfileInput.location": InputRule(LOCATION_MAX),
+    "UpdateProfileInput.websiteUrl": InputRule(URL_MAX),
+    "UpdateProfileInput.githubUrl": InputRule(URL_MAX),
+    "UpdateProfileInput.linkedinUrl": InputRule(URL_MAX),
+    # The handle is checked for its format below; this is the outer bound of its column.
+    "UpdateProfileInput.twitterHandle": InputRule(TWITTER_HANDLE_MAX),
+    # Per item of the lists.
+    "UpdateProfileInput.interests": InputRule(LIST_ITEM_MAX),
+    "UpdateProfileInput.skills": InputRule(LIST_ITEM_MAX),
+    "UpdateProfileInput.languages": InputRule(LIST_ITEM_MAX),
+}
