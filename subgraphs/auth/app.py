@@ -23,6 +23,7 @@ from core.service import create_service_app
 from subgraphs.auth.context import AuthContext, build_context
 from subgraphs.auth.schema import schema
 from subgraphs.auth.service._runtime import AuthRuntime
+from subgraphs.auth.service.secrets_at_rest import seal_stored_secrets
 from subgraphs.auth.service.sessions import purge_expired_sessions, restore_revocations
 
 SERVICE_NAME = "auth"
@@ -40,6 +41,7 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
     relay: OutboxRelay | None = None
     janitor: asyncio.Task[None] | None = None
     restorer: asyncio.Task[None] | None = None
+    sealer: asyncio.Task[None] | None = None
 
     async def context_getter(request: Request[Any, Any, Any]) -> AuthContext:
         return await build_context(runtime, request)
@@ -83,15 +85,26 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
                 logger.warning("cannot refill the session denylist yet: %s", exc)
             await asyncio.sleep(REVOCATION_CHECK_SECONDS)
 
+    async def seal_secrets() -> None:
+        # Secrets from before sealing, or under a key being rotated out, sealed with the newest.
+        try:
+            sealed = await seal_stored_secrets(runtime)
+        except Exception:  # a territory's pod may be away; rows are sealed on their next use
+            logger.exception("sealing stored secrets at start-up failed")
+            return
+        if sealed:
+            logger.info("sealed %d stored secrets with the newest data encryption key", sealed)
+
     async def start_janitor(app: Litestar) -> None:
-        nonlocal janitor, restorer
+        nonlocal janitor, restorer, sealer
         janitor = asyncio.create_task(purge_sessions_periodically(), name="session-janitor")
         with contextlib.suppress(Exception):  # the loop below says why, and keeps trying
             await restore_revocations(runtime)  # before the first request is served
         restorer = asyncio.create_task(keep_denylist_complete(), name="denylist-restorer")
+        sealer = asyncio.create_task(seal_secrets(), name="seal-secrets")
 
     async def stop(app: Litestar) -> None:
-        for task in (janitor, restorer):
+        for task in (janitor, restorer, sealer):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -14,7 +14,7 @@ import os
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -28,6 +28,7 @@ from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
 from subgraphs.auth.service.invitations import GROUP, audit_remote_invitation, new_invitation
 from subgraphs.auth.service.registration import check_username, identity_hash
 from subgraphs.auth.service.territories import grant_platform_admin
+from subgraphs.auth.tokens import invitation_token_in_clear
 
 ADMIN_USERNAME = "admin"
 DEMO_TERRITORY = "dk"
@@ -75,6 +76,21 @@ def _admin_password(path: Path) -> str:
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(password + "\n")
     return password
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    """A stored invitation with its token in clear (the database keeps it sealed)."""
+
+    id: uuid.UUID
+    token: str
+    max_uses: int
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, rt: AuthRuntime, row: InvitationToken) -> IssuedInvitation:
+        token = invitation_token_in_clear(rt.secret_box, row.id, row.token)
+        return cls(row.id, token, row.max_uses, row.expires_at)
 
 
 @dataclass(frozen=True)
@@ -141,11 +157,12 @@ async def issue_invitation(
     email: str | None = None,
     max_uses: int | None = BOOTSTRAP_INVITATION_USES,
     expires_in_days: int = BOOTSTRAP_INVITATION_DAYS,
-) -> InvitationToken:
+) -> IssuedInvitation:
     """Store a new invitation in territory `code` (operators' and tests' entry point), made by
     `creator_id` of territory `creator_territory` (default: `code`), or by the platform."""
     remote = creator_id is not None and creator_territory not in (None, code)
     invitation = new_invitation(
+        rt.secret_box,
         creator_id=creator_id,
         creator_territory=creator_territory if remote else None,
         token_type=token_type,
@@ -178,10 +195,10 @@ async def issue_invitation(
                 territory_code=code,
                 client=ClientInfo(),
             )
-    return invitation
+    return IssuedInvitation.of(rt, invitation)
 
 
-async def _usable_invitation(rt: AuthRuntime, code: str, admin: _Admin) -> InvitationToken | None:
+async def _usable_invitation(rt: AuthRuntime, code: str, admin: _Admin) -> IssuedInvitation | None:
     horizon = utcnow() + timedelta(days=MIN_DAYS_LEFT)
     creator_home = None if admin.territory_code == code else admin.territory_code
     async with rt.db.territory_session(code) as session:
@@ -198,7 +215,8 @@ async def _usable_invitation(rt: AuthRuntime, code: str, admin: _Admin) -> Invit
             .order_by(InvitationToken.created_at.desc())
             .limit(1)
         )
-        return (await session.execute(statement)).scalar_one_or_none()
+        found = (await session.execute(statement)).scalar_one_or_none()
+    return IssuedInvitation.of(rt, found) if found is not None else None
 
 
 async def bootstrap_territory(

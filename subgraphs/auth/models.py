@@ -62,7 +62,9 @@ class InvitationToken(Base):
     __tablename__ = "invitation_tokens"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    # The token sealed for this row (its creator reads it back); found by its SHA-256.
     token: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[str] = mapped_column(Text)
     token_type: Mapped[str] = mapped_column(Text)  # single_use | group
     # A federated reference: platform admins and territory admins invite into territories they
     # do not live in (`creator_territory`; NULL: this one). NULL creator: issued by the platform.

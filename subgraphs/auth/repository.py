@@ -30,6 +30,7 @@ from subgraphs.auth.models import (
     User,
     UserIdentity,
 )
+from subgraphs.auth.tokens import token_hash
 
 
 class TerritoryRepository:
@@ -78,7 +79,7 @@ class TerritoryRepository:
     async def invitation_by_token(
         self, token: str, *, for_update: bool = False
     ) -> InvitationToken | None:
-        statement = select(InvitationToken).where(InvitationToken.token == token)
+        statement = select(InvitationToken).where(InvitationToken.token_hash == token_hash(token))
         if for_update:
             statement = statement.with_for_update()
         return (await self.session.execute(statement)).scalar_one_or_none()
@@ -226,6 +227,26 @@ class TerritoryRepository:
         if for_update:
             statement = statement.with_for_update()
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def mfa_secrets_not_sealed_with(self, prefix: str) -> Sequence[MfaSecret]:
+        """The TOTP secrets whose stored value does not start with `prefix`, locked."""
+        statement = (
+            select(MfaSecret)
+            .where(MfaSecret.secret.not_like(prefix + "%"))
+            .order_by(MfaSecret.user_id)
+            .with_for_update()
+        )
+        return (await self.session.execute(statement)).scalars().all()
+
+    async def invitations_not_sealed_with(self, prefix: str) -> Sequence[InvitationToken]:
+        """The invitations whose stored token does not start with `prefix`, locked."""
+        statement = (
+            select(InvitationToken)
+            .where(InvitationToken.token.not_like(prefix + "%"))
+            .order_by(InvitationToken.id)
+            .with_for_update()
+        )
+        return (await self.session.execute(statement)).scalars().all()
 
     async def delete_mfa(self, user_id: uuid.UUID) -> None:
         await self.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))

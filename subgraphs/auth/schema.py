@@ -136,7 +136,7 @@ class Query:
         viewer = info.context.require_viewer()
         code = await _invitation_territory(info, viewer, territory_code)
         rows = await account_service.my_invitations(info.context.rt, viewer, code)
-        return [Invitation.of(row, code) for row in rows]
+        return [Invitation.of(row, code, info.context.rt.secret_box) for row in rows]
 
     @strawberry.field
     async def my_sessions(self, info: Info) -> list[Session]:
@@ -289,7 +289,7 @@ class Mutation:
             expires_in_days=input.expires_in_days,
             client=info.context.client,
         )
-        return Invitation.of(row, code)
+        return Invitation.of(row, code, info.context.rt.secret_box)
 
     @strawberry.mutation
     async def revoke_invitation(

@@ -1,20 +1,24 @@
 """Opaque secrets the auth subgraph hands out: refresh, reset, verification and invitation tokens.
 
-Only their SHA-256 is stored. A refresh or account token starts with its home territory code
-(`dk.<secret>`), so a request carrying one alone is routed to the right schema without a
-global lookup; the code is public anyway (it is in every federated address).
+Only their SHA-256 is looked up; an invitation token, which its creator reads back
+(`myInvitations`), is also kept sealed with the data encryption keys. A refresh or account
+token starts with its home territory code (`dk.<secret>`), so a request carrying one alone is
+routed to the right schema without a global lookup; the code is public anyway (it is in every
+federated address).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from core.db.territories import validate_territory_code
 from core.errors import BadUserInput
+from core.security.secret_box import SecretBox
 
 _SEPARATOR = "."
 _NONCE_BYTES = 12
@@ -44,6 +48,23 @@ def territory_of(raw: str) -> str | None:
 def new_invitation_token() -> str:
     """`inv_` and 32 hex characters (128 bits), the original's format."""
     return "inv_" + secrets.token_hex(16)
+
+
+def _invitation_context(invitation_id: uuid.UUID) -> str:
+    return f"invitation_tokens.token:{invitation_id}"
+
+
+def seal_invitation_token(box: SecretBox, invitation_id: uuid.UUID, token: str) -> str:
+    """What the invitation's `token` column keeps: the token sealed for that row."""
+    return box.seal(token, _invitation_context(invitation_id))
+
+
+def invitation_token_in_clear(box: SecretBox, invitation_id: uuid.UUID, stored: str) -> str:
+    """The token of an invitation from its `token` column (as it is for rows from before
+    sealing, which `seal_stored_secrets` seals)."""
+    if not box.is_sealed(stored):
+        return stored
+    return box.open(stored, _invitation_context(invitation_id))
 
 
 def new_recovery_code() -> str:

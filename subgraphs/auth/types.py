@@ -21,11 +21,13 @@ from strawberry.scalars import JSON
 
 from core.db import Territory as TerritoryRecord
 from core.errors import BadUserInput, NotFound
+from core.security.secret_box import SecretBox
 from subgraphs.auth.context import Info
 from subgraphs.auth.loaders import InvitationUseKey
 from subgraphs.auth.models import InvitationToken
 from subgraphs.auth.models import Session as SessionRow
 from subgraphs.auth.service._runtime import Account, utcnow
+from subgraphs.auth.tokens import invitation_token_in_clear
 
 
 @strawberry.enum
@@ -273,10 +275,10 @@ class Invitation:
     territory_code: strawberry.Private[str]
 
     @classmethod
-    def of(cls, row: InvitationToken, territory_code: str) -> Invitation:
+    def of(cls, row: InvitationToken, territory_code: str, box: SecretBox) -> Invitation:
         return cls(
             id=strawberry.ID(str(row.id)),
-            token=row.token,
+            token=invitation_token_in_clear(box, row.id, row.token),
             type=InvitationType(row.token_type),
             email=row.invited_email,
             max_uses=row.max_uses,

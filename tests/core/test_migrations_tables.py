@@ -129,8 +129,9 @@ async def test_nobody_follows_or_blocks_themselves(db: Database, territory: Terr
 
 async def test_invitation_rules_hold_in_the_table(db: Database, territory: Territory) -> None:
     insert = text(
-        "INSERT INTO invitation_tokens (token, token_type, invited_email, max_uses, expires_at)"
-        " VALUES (:token, :type, :email, :max_uses, now() + interval '1 day')"
+        "INSERT INTO invitation_tokens"
+        " (token, token_hash, token_type, invited_email, max_uses, expires_at)"
+        " VALUES (:token, md5(:token), :type, :email, :max_uses, now() + interval '1 day')"
     )
     refused = [
         {"type": "single_use", "email": None, "max_uses": 1},

@@ -13,6 +13,7 @@ from core.config import Settings
 from core.db import Database
 from core.ratelimit import AttemptGuard, LockoutPolicy, SlidingWindowLimiter
 from core.security import KeyRing, PasswordHasher, SessionRegistry
+from core.security.secret_box import SecretBox
 from subgraphs.auth.mailer import MailQueue, create_mailer
 from subgraphs.auth.models import User
 from subgraphs.auth.realtime import EventFeed
@@ -99,6 +100,8 @@ class AuthRuntime:
     mail: MailQueue
     cache: TerritoryCache
     feed: EventFeed
+    # Seals the secrets stored to be read back (TOTP), DATA_ENCRYPTION_KEYS.
+    secret_box: SecretBox
 
     @classmethod
     def create(cls, settings: Settings, db: Database, redis: Redis) -> AuthRuntime:
@@ -136,4 +139,5 @@ class AuthRuntime:
             mail=MailQueue(create_mailer(auth.smtp_url, auth.mail_from, settings.devstack.dir)),
             cache=TerritoryCache.from_settings(redis, settings.redis),
             feed=EventFeed(settings.nats),
+            secret_box=SecretBox.from_settings(settings),
         )

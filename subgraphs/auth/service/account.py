@@ -137,7 +137,8 @@ async def change_password(
 async def enroll_totp(rt: AuthRuntime, viewer: Principal) -> mfa.Enrollment:
     async with rt.db.territory_session(viewer.territory_code) as session:
         repo = TerritoryRepository(session)
-        return await mfa.enroll(repo, await _own_user(repo, viewer), viewer.territory_code)
+        user = await _own_user(repo, viewer)
+        return await mfa.enroll(rt.secret_box, repo, user, viewer.territory_code)
 
 
 async def confirm_totp(
@@ -146,9 +147,8 @@ async def confirm_totp(
     attempt = await rt.guards.totp.begin(account=viewer.user_id, ip=client.limit_ip)
     async with rt.db.territory_session(viewer.territory_code) as session:
         repo = TerritoryRepository(session)
-        codes = await mfa.confirm(
-            repo, await _own_user(repo, viewer), viewer.territory_code, code, client
-        )
+        user = await _own_user(repo, viewer)
+        codes = await mfa.confirm(rt.secret_box, repo, user, viewer.territory_code, code, client)
     await attempt.succeeded(reset=["account"])
     return codes
 
@@ -157,7 +157,8 @@ async def disable_totp(rt: AuthRuntime, viewer: Principal, code: str, client: Cl
     attempt = await rt.guards.totp.begin(account=viewer.user_id, ip=client.limit_ip)
     async with rt.db.territory_session(viewer.territory_code) as session:
         repo = TerritoryRepository(session)
-        await mfa.disable(repo, await _own_user(repo, viewer), viewer.territory_code, code, client)
+        user = await _own_user(repo, viewer)
+        await mfa.disable(rt.secret_box, repo, user, viewer.territory_code, code, client)
     await attempt.succeeded(reset=["account"])
 
 
@@ -201,6 +202,7 @@ async def create_invitation(
         if target == home:
             await _own_user(repo, viewer)
         invitation = await invitations.create_invitation(
+            rt.secret_box,
             repo,
             territory_code=target,
             creator_id=_user_id(viewer),

@@ -11,11 +11,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from core.errors import BadUserInput, InvalidToken, NotFound
+from core.security.secret_box import SecretBox
 from subgraphs.auth import events
 from subgraphs.auth.models import InvitationToken, InvitationUse
 from subgraphs.auth.repository import TerritoryRepository
 from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
-from subgraphs.auth.tokens import new_invitation_token
+from subgraphs.auth.tokens import new_invitation_token, seal_invitation_token, token_hash
 
 # The audit `changes` key naming the territory a user invited into from another one.
 INTO_TERRITORY = "intoTerritory"
@@ -118,6 +119,7 @@ def invited_by(invitation: InvitationToken, territory_code: str) -> dict[str, st
 
 
 def new_invitation(
+    box: SecretBox,
     *,
     creator_id: uuid.UUID | None,
     creator_territory: str | None = None,
@@ -152,9 +154,11 @@ def new_invitation(
         email = None
     else:
         raise BadUserInput("Unknown invitation type", field="type")
+    invitation_id, token = uuid.uuid4(), new_invitation_token()
     return InvitationToken(
-        id=uuid.uuid4(),
-        token=new_invitation_token(),
+        id=invitation_id,
+        token=seal_invitation_token(box, invitation_id, token),
+        token_hash=token_hash(token),
         token_type=token_type,
         created_by_user_id=creator_id,
         creator_territory=creator_territory,
@@ -183,6 +187,7 @@ def validate_email(email: str, field: str = "email") -> str:
 
 
 async def create_invitation(
+    box: SecretBox,
     repo: TerritoryRepository,
     *,
     territory_code: str,
@@ -202,6 +207,7 @@ async def create_invitation(
     """
     remote = creator_territory != territory_code
     invitation = new_invitation(
+        box,
         creator_id=creator_id,
         creator_territory=creator_territory if remote else None,
         token_type=token_type,

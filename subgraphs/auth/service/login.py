@@ -112,7 +112,7 @@ async def _sign_in(
             await attempt.succeeded()
             return MfaRequired()
         second = await rt.guards.totp.begin(account=str(user.id), ip=client.limit_ip)
-        if not await mfa.accept_second_factor(repo, user.id, totp_code):
+        if not await mfa.accept_second_factor(rt.secret_box, repo, user.id, totp_code):
             _audit(repo, "user.login_failed", code, user.id, client, reason="second_factor")
             return InvalidCredentials("Invalid or already used code", field="totpCode")
         await second.succeeded(reset=["account"])

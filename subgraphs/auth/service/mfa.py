@@ -2,7 +2,9 @@
 
 A code is accepted once: the last accepted time step is stored, and only later steps pass, so
 a code seen by someone else cannot be replayed within its window. Recovery codes are single use
-and stored hashed.
+and stored hashed. TOTP secrets are stored sealed (`core.security.secret_box`, bound to their
+row); a secret under an older key, or from before sealing, is sealed anew when it is next
+used, and at start-up (`secrets_at_rest`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import pyotp
 
 from core.errors import BadUserInput, Conflict
+from core.security.secret_box import SecretBox
 from subgraphs.auth import events
 from subgraphs.auth.models import MfaSecret, User
 from subgraphs.auth.repository import TerritoryRepository
@@ -37,12 +40,28 @@ def current_step(now: float | None = None) -> int:
     return int((time.time() if now is None else now) // STEP_SECONDS)
 
 
-def accept_totp(secret: MfaSecret, code: str, *, now: float | None = None) -> bool:
+def _context(user_id: uuid.UUID) -> str:
+    return f"mfa_secrets.secret:{user_id}"
+
+
+def totp_secret(box: SecretBox, row: MfaSecret) -> str:
+    """The row's TOTP secret in clear; sealed anew (in the row) when not under the newest key."""
+    if not box.is_sealed(row.secret):
+        plain = row.secret  # written before secrets were sealed
+    else:
+        plain = box.open(row.secret, _context(row.user_id))
+        if not box.needs_rotation(row.secret):
+            return plain
+    row.secret = box.seal(plain, _context(row.user_id))
+    return plain
+
+
+def accept_totp(box: SecretBox, secret: MfaSecret, code: str, *, now: float | None = None) -> bool:
     """Whether `code` is a fresh TOTP code; marks its step used when it is."""
     code = code.strip().replace(" ", "")
     if not code.isdigit() or len(code) != 6:
         return False
-    totp = pyotp.TOTP(secret.secret)
+    totp = pyotp.TOTP(totp_secret(box, secret))
     step = current_step(now)
     for offset in _DRIFT_STEPS:
         candidate = step + offset
@@ -54,12 +73,14 @@ def accept_totp(secret: MfaSecret, code: str, *, now: float | None = None) -> bo
     return False
 
 
-async def accept_second_factor(repo: TerritoryRepository, user_id: uuid.UUID, code: str) -> bool:
+async def accept_second_factor(
+    box: SecretBox, repo: TerritoryRepository, user_id: uuid.UUID, code: str
+) -> bool:
     """A TOTP code or an unused recovery code (which is then spent)."""
     secret = await repo.mfa_secret(user_id, for_update=True)
     if secret is None or secret.enabled_at is None:
         return False
-    if accept_totp(secret, code):
+    if accept_totp(box, secret, code):
         await repo.flush()
         return True
     recovery = await repo.unused_recovery_code(user_id, token_hash(normalize_recovery_code(code)))
@@ -75,16 +96,19 @@ async def mfa_enabled(repo: TerritoryRepository, user_id: uuid.UUID) -> bool:
     return secret is not None and secret.enabled_at is not None
 
 
-async def enroll(repo: TerritoryRepository, user: User, territory_code: str) -> Enrollment:
+async def enroll(
+    box: SecretBox, repo: TerritoryRepository, user: User, territory_code: str
+) -> Enrollment:
     """A new secret, not active until confirmed; re-enrolling replaces an unconfirmed one."""
     existing = await repo.mfa_secret(user.id, for_update=True)
     if existing is not None and existing.enabled_at is not None:
         raise Conflict("Two-factor authentication is already enabled", field="totp")
     secret = pyotp.random_base32(32)
+    sealed = box.seal(secret, _context(user.id))
     if existing is None:
-        repo.add(MfaSecret(user_id=user.id, secret=secret))
+        repo.add(MfaSecret(user_id=user.id, secret=sealed))
     else:
-        existing.secret = secret
+        existing.secret = sealed
         existing.last_used_step = None
     await repo.flush()
     uri = pyotp.TOTP(secret).provisioning_uri(
@@ -94,7 +118,12 @@ async def enroll(repo: TerritoryRepository, user: User, territory_code: str) -> 
 
 
 async def confirm(
-    repo: TerritoryRepository, user: User, territory_code: str, code: str, client: ClientInfo
+    box: SecretBox,
+    repo: TerritoryRepository,
+    user: User,
+    territory_code: str,
+    code: str,
+    client: ClientInfo,
 ) -> list[str]:
     """Turn MFA on with a valid code; the recovery codes, shown this once."""
     secret = await repo.mfa_secret(user.id, for_update=True)
@@ -102,7 +131,7 @@ async def confirm(
         raise BadUserInput("Enroll first", field="code")
     if secret.enabled_at is not None:
         raise Conflict("Two-factor authentication is already enabled", field="code")
-    if not accept_totp(secret, code):
+    if not accept_totp(box, secret, code):
         raise BadUserInput("Invalid or already used code", field="code")
     secret.enabled_at = utcnow()
     codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
@@ -124,9 +153,14 @@ async def confirm(
 
 
 async def disable(
-    repo: TerritoryRepository, user: User, territory_code: str, code: str, client: ClientInfo
+    box: SecretBox,
+    repo: TerritoryRepository,
+    user: User,
+    territory_code: str,
+    code: str,
+    client: ClientInfo,
 ) -> None:
-    if not await accept_second_factor(repo, user.id, code):
+    if not await accept_second_factor(box, repo, user.id, code):
         raise BadUserInput("Invalid or already used code", field="code")
     await repo.delete_mfa(user.id)
     repo.audit(

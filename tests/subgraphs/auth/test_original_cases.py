@@ -8,6 +8,7 @@ from sqlalchemy import update
 
 from subgraphs.auth.models import InvitationToken
 from subgraphs.auth.service._runtime import utcnow
+from subgraphs.auth.tokens import token_hash
 from tests.subgraphs.auth.conftest import (
     LOGIN,
     REGISTER,
@@ -90,7 +91,7 @@ async def test_register_with_expired_invitation(
     async with auth_app.runtime.db.territory_session(code) as session:
         await session.execute(
             update(InvitationToken)
-            .where(InvitationToken.token == token)
+            .where(InvitationToken.token_hash == token_hash(token))
             .values(expires_at=utcnow() - timedelta(minutes=1))
         )
     error = await auth_app.client().error(REGISTER, _register_input(code, token))
@@ -283,7 +284,9 @@ async def test_validate_revoked_invitation(auth_app: AuthApp, territories: Terri
     token = await group_invitation(auth_app, code, uses=5)
     async with auth_app.runtime.db.territory_session(code) as session:
         await session.execute(
-            update(InvitationToken).where(InvitationToken.token == token).values(is_active=False)
+            update(InvitationToken)
+            .where(InvitationToken.token_hash == token_hash(token))
+            .values(is_active=False)
         )
     result = await auth_app.client().data(VALIDATE, {"token": token, "code": code})
     assert result["validateInvitation"] == {

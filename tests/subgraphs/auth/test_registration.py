@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from core.db.tables import outbox
 from subgraphs.auth.models import AuditEntry, InvitationToken, InvitationUse, User, UserIdentity
+from subgraphs.auth.tokens import token_hash
 from tests.subgraphs.auth.conftest import (
     REGISTER,
     AuthApp,
@@ -197,7 +198,9 @@ async def test_racing_for_one_username_exactly_one_wins(
         assert await _identities_named(auth_app, name) == 1
         async with auth_app.runtime.db.territory_session(code) as session:
             invitation = (
-                await session.execute(select(InvitationToken).where(InvitationToken.token == token))
+                await session.execute(
+                    select(InvitationToken).where(InvitationToken.token_hash == token_hash(token))
+                )
             ).scalar_one()
         assert invitation.current_uses == 1
 
