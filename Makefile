@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test install browser-deps lint typecheck schema clean
+.PHONY: dev test fuzz install browser-deps lint typecheck schema clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: $(STAMP) browser-deps
 # Chromium (Debian's) and the pinned npm packages of the GraphiQL browser test.
 browser-deps:
 	@bash tests/browser/install.sh
+
+# The fuzz test with a longer budget than `make test` gives it (FUZZ_EXAMPLES=N to change).
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/e2e/test_fuzz.py -q -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check core router subgraphs tests
