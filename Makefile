@@ -27,7 +27,7 @@ browser-deps:
 # The fuzz test with a longer budget than `make test` gives it (FUZZ_EXAMPLES=N to change).
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/e2e/test_fuzz.py -q -s
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) LOG_LEVEL=WARNING $(BIN)/python -m pytest tests/e2e/test_fuzz.py -q -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check core router subgraphs tests
