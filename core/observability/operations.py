@@ -60,8 +60,9 @@ def _subscription_fields(schema: object) -> list[str]:
 
 
 def _registry_of(context: Any) -> CollectorRegistry | None:
-    """The service's registry, reached through the Litestar request of the GraphQL context."""
-    request = getattr(context, "request", None)
+    """The service's registry, reached through the Litestar request of the GraphQL context
+    (the WebSocket's, for subscriptions)."""
+    request = getattr(context, "request", None) or getattr(context, "websocket", None)
     metrics = getattr(getattr(getattr(request, "app", None), "state", None), "metrics", None)
     registry = getattr(metrics, "registry", None)
     return registry if isinstance(registry, CollectorRegistry) else None

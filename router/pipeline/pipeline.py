@@ -11,12 +11,13 @@ operation through these stages, in this order, and only translates the outcome:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
 from typing import Any
 
+from prometheus_client import Gauge
 from redis.exceptions import RedisError
 
 from core.errors import Unauthenticated
@@ -104,6 +105,8 @@ class OperationPipeline:
     subscriptions: SubscriptionService
     inflight: InflightQueries
     draining: bool = field(default=False)
+    # `router_active_subscriptions`, when the router's telemetry is wired in.
+    active_streams: Gauge | None = None
 
     # -- authentication (once per request or connection) ---------------------------------------
     async def authenticate(self, authorization: str | None) -> Principal | None:
@@ -163,6 +166,8 @@ class OperationPipeline:
             events = self.subscriptions.events(
                 gateway, prepared, variables, call.viewer, call.on_overflow
             )
+            if self.active_streams is not None:
+                events = _counted(events, self.active_streams)
             return Streaming(events)
         if call.incremental and prepared.deferred is not None:
             incremental = Incremental.prepare(
@@ -233,6 +238,17 @@ class OperationPipeline:
         if reason is not None:
             self.edge.refused(reason)
         return refused
+
+
+async def _counted(events: AsyncIterator[bytes], gauge: Gauge) -> AsyncIterator[bytes]:
+    """`events`, counted in `gauge` from the first read until the stream ends."""
+    gauge.inc()
+    try:
+        async for event in events:
+            yield event
+    finally:
+        gauge.dec()
+        await events.aclose()  # type: ignore[attr-defined]
 
 
 def forwarded_with(forwarded: Mapping[str, str], authorization: str | None) -> dict[str, str]:

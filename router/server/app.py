@@ -51,6 +51,7 @@ class RouterApp:
             # Identical queries of one viewer in flight share one execution.
             InflightQueries(settings.router.dedup_queries),
         )
+        self.pipeline.active_streams = self.telemetry.active_subscriptions
         # Long-lived connections (limits, replay logs, draining): WebSocket, SSE, multipart.
         self.realtime = Realtime.create(settings, self.pipeline)
         self.http = GraphQLOverHttp(settings, self.pipeline, self.edge)

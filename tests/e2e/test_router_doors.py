@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from core.security.router_proof import signing_keys
-from tests.e2e.stack import Member, Stack, served_router
+from tests.e2e.stack import Member, Stack, eventually, served_router
 from tests.e2e.test_realtime import TransportWs, multipart_parts, sse_events
 
 pytest_plugins = ["tests.e2e.stack"]
@@ -304,3 +304,38 @@ async def test_deeply_nested_variables_are_a_clear_400(stack: Stack) -> None:
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_REQUEST"
     assert error["message"] == "`variables` are nested more than 100 levels deep"
+
+
+# -- metrics -----------------------------------------------------------------------------------
+def _gauge(exposition: str, name: str, labels: str = "") -> float:
+    prefix = f"{name}{{{labels}}} " if labels else f"{name} "
+    for line in exposition.splitlines():
+        if line.startswith(prefix):
+            return float(line.removeprefix(prefix))
+    return 0.0
+
+
+async def test_open_subscriptions_are_counted_by_the_router_and_the_subgraph(
+    stack: Stack,
+) -> None:
+    member = await stack.register()
+    client = await TransportWs.open(_ws_url(stack), member.access_token)
+    labels = 'field="newFollower"'
+    try:
+        await client.subscribe("1", "subscription { newFollower { node { id } } }")
+        await eventually(
+            lambda: _both(stack, labels, lambda router, user: router >= 1 and user >= 1),
+            what="both gauges to count the subscription",
+        )
+    finally:
+        await client.close()
+    await eventually(
+        lambda: _both(stack, labels, lambda router, user: router == 0 and user == 0),
+        what="both gauges back at 0",
+    )
+
+
+async def _both(stack: Stack, labels: str, check: Callable[[float, float], bool]) -> bool:
+    router = _gauge(await stack.metrics("router"), "router_active_subscriptions")
+    user = _gauge(await stack.metrics("user"), "graphql_active_subscriptions", labels)
+    return check(router, user)
