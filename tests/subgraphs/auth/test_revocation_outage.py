@@ -104,3 +104,20 @@ async def _until(auth: AuthApp, token: str, wanted: str, within: float = 20.0) -
             return seen
         assert time.monotonic() < deadline, f"never {wanted}: saw {seen}"
         await asyncio.sleep(0.1)
+
+
+async def test_a_database_that_cannot_be_reached_is_service_unavailable(
+    auth_settings: Settings, migrated: None
+) -> None:
+    dead = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/unityplan"
+    app = create_app(auth_settings.replace(DATABASE_URL=dead, POD_DATABASE_URLS="{}"))
+    async with (
+        running(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://auth") as http,
+    ):
+        auth = AuthApp(http, app.state.auth_runtime, auth_settings)
+        body = await auth.client().execute("{ territories { code } }")
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert error["extensions"]["retryAfter"] >= 1
+    assert "127.0.0.1" not in str(body)
