@@ -18,6 +18,7 @@ from core.security.router_proof import RouterSigner
 from router.edge.authentication import EdgeAuthenticator
 from router.execution import Gateway
 from router.execution.executor import PlanRun
+from router.execution.merge import rename_keys
 from router.execution.shaping import Shaper
 from router.pipeline.document import PreparedOperation
 from router.subscriptions.hub import Ended, SubscriptionHub, UpstreamKey
@@ -143,7 +144,13 @@ class SubscriptionService:
         data = event.get("data")
         if not isinstance(data, dict):
             return {"data": None, "errors": errors or [{"message": "Subscription event empty"}]}
-        per_event = prepared.subscription.per_event if prepared.subscription else None
+        plan = prepared.subscription
+        if plan is not None and plan.primary.output_renames:
+            # Fields the upstream document aliased apart take their names back (on a copy:
+            # the event is shared by every client of the upstream).
+            data = orjson.loads(orjson.dumps(data))
+            rename_keys(data, plan.primary.output_renames)
+        per_event = plan.per_event if plan is not None else None
         if per_event is not None:
             # The event is shared by every client of the upstream; entity answers differ per
             # client (their own credentials), so each merges into a copy.
