@@ -113,7 +113,11 @@ async def test_a_database_that_cannot_be_reached_is_service_unavailable(
     app = create_app(auth_settings.replace(DATABASE_URL=dead, POD_DATABASE_URLS="{}"))
     async with (
         running(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://auth") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://auth",
+            auth=SignedAsRouter(auth_settings),
+        ) as http,
     ):
         auth = AuthApp(http, app.state.auth_runtime, auth_settings)
         body = await auth.client().execute("{ territories { code } }")
