@@ -7,8 +7,6 @@ prefix, which tests/conftest.py removes at the end.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import secrets
 import uuid
@@ -18,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar
 
 from core.config import Settings
 from core.db import Database, Territory
@@ -28,6 +25,7 @@ from subgraphs.auth.app import create_app
 from subgraphs.auth.bootstrap import issue_invitation
 from subgraphs.auth.service._runtime import AuthRuntime
 from tests.conftest import SECOND_POD
+from tests.lifespan import running
 from tests.signing import SignedAsRouter
 
 _ips = itertools.count(1)
@@ -143,30 +141,6 @@ class AuthApp:
 
     def client(self, token: str | None = None) -> Client:
         return Client(self.http, token=token)
-
-
-@contextlib.asynccontextmanager
-async def running(app: Litestar) -> AsyncIterator[None]:
-    """The app's lifespan kept in a task of its own: a module fixture's set-up and tear-down
-    run in different tasks, and the lifespan's cancel scope must be left where it was entered."""
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def hold() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(hold())
-    waiter = asyncio.create_task(started.wait())
-    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        waiter.cancel()
-        task.result()  # start-up failed: raise its error
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
 
 
 @pytest.fixture(scope="module")

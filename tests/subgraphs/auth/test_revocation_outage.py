@@ -17,8 +17,9 @@ import redis.asyncio as aioredis
 from core.config import Settings
 from core.devstack import EmbeddedStack, free_port
 from subgraphs.auth.app import create_app
+from tests.lifespan import running
 from tests.signing import SignedAsRouter
-from tests.subgraphs.auth.conftest import AuthApp, Territories, register_member, running
+from tests.subgraphs.auth.conftest import AuthApp, Territories, register_member
 
 ME = "{ me { id } }"
 LOGOUT = "mutation Logout($token: String!) { logout(refreshToken: $token) }"

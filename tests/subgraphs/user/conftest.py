@@ -9,7 +9,6 @@ own databases, NATS namespace, Redis prefix and temporary directories.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -20,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar
 from sqlalchemy import Boolean, Column, MetaData, Table, Text, insert
 from sqlalchemy.dialects.postgresql import UUID
 
@@ -33,6 +31,7 @@ from core.security import KeyRing, access_token_claims
 from subgraphs.user.app import create_app
 from subgraphs.user.context import UserRuntime
 from tests.conftest import SECOND_POD
+from tests.lifespan import running
 from tests.signing import SignedAsRouter
 
 # The columns registration fills (the auth subgraph owns these tables).
@@ -238,31 +237,6 @@ async def serving(settings: Settings, **app_options: bool) -> AsyncIterator[User
 async def user_app(user_settings: Settings, territories: Territories) -> AsyncIterator[UserApp]:
     async with serving(user_settings, run_outbox_relay=False, run_consumers=False) as app:
         yield app
-
-
-@asynccontextmanager
-async def running(app: Litestar) -> AsyncIterator[None]:
-    """The app's lifespan, entered and left in one task of its own (module fixtures set up and
-    tear down in different tasks, which the lifespan's task group does not allow)."""
-    started = asyncio.Event()
-    stop = asyncio.Event()
-
-    async def hold() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(hold())
-    waiter = asyncio.create_task(started.wait())
-    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        waiter.cancel()
-        task.result()  # start-up failed: raise its error here
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
 
 
 FOLLOW = "mutation($id: ID!) { follow(userId: $id) { id viewerFollows } }"

@@ -25,8 +25,9 @@ from core.config import Settings
 from core.db import Database
 from subgraphs.user.app import create_app
 from subgraphs.user.s3 import S3BlobStore
+from tests.lifespan import running
 from tests.signing import SignedAsRouter
-from tests.subgraphs.user.conftest import People, Territories, UserApp, running
+from tests.subgraphs.user.conftest import People, Territories, UserApp
 
 
 def test_signatures_match_the_aws_sdk(monkeypatch: pytest.MonkeyPatch) -> None:

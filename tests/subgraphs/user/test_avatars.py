@@ -16,8 +16,9 @@ from PIL import Image
 from core.config import Settings
 from core.db import Database
 from subgraphs.user.app import create_app
+from tests.lifespan import running
 from tests.signing import SignedAsRouter
-from tests.subgraphs.user.conftest import People, Person, Territories, UserApp, running
+from tests.subgraphs.user.conftest import People, Person, Territories, UserApp
 
 UPLOAD = """
 mutation($file: Upload!) {
