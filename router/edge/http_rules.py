@@ -97,11 +97,17 @@ class HeaderRules:
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# Client addresses remembered by TrustedProxies (bounded by dropping all when full).
+_REMEMBERED_ADDRESSES = 10_000
+_UNSEEN = object()
+
+
 class TrustedProxies:
     """The proxies in front of the router (TRUSTED_PROXIES) whose X-Forwarded-For it believes."""
 
     def __init__(self, cidrs: Sequence[str]) -> None:
         self.networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+        self._seen: dict[tuple[Any, str], str | None] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrustedProxies:
@@ -114,8 +120,19 @@ class TrustedProxies:
         """The caller's IP. A peer that is no trusted proxy is the client, whatever it sends.
         Behind trusted proxies, X-Forwarded-For is read from the right (each proxy appends the
         address it saw): trusted hops are skipped, and the first other address is the client;
-        what lies left of it was written by the client and is never believed."""
+        what lies left of it was written by the client and is never believed. Answers are
+        remembered per (peer, header): parsing addresses is most of the cost, and clients
+        reconnect with the same ones."""
         host = peer[0] if peer else None
+        key = (host, headers.get("x-forwarded-for", "") if self.networks else "")
+        found = self._seen.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            if len(self._seen) >= _REMEMBERED_ADDRESSES:
+                self._seen.clear()
+            found = self._seen[key] = self._client_address(headers, host)
+        return found  # type: ignore[return-value]
+
+    def _client_address(self, headers: Mapping[str, str], host: Any) -> str | None:
         address = _ip(host) if isinstance(host, str) else None
         if address is None or not self.networks or not self.trusts(address):
             return str(address) if address is not None else None
