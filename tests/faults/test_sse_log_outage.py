@@ -43,15 +43,23 @@ async def _read(follow: AsyncIterator[tuple[str, bytes]], into: list[bytes]) -> 
         into.append(payload)
 
 
+async def _stream(
+    logs: ReplayLogs, keepalive_seconds: float
+) -> tuple[asyncio.Queue[bytes | None], list[bytes], asyncio.Task[None]]:
+    """A logged stream being read: its upstream's queue, what the reader got, the reader."""
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    token = await logs.record(_upstream(queue), "s1", lambda: None)
+    received: list[bytes] = []
+    follow = logs.follow(token, "0", "s1", keepalive_seconds)
+    return queue, received, asyncio.create_task(_read(follow, received))
+
+
 async def test_an_idle_reader_outlives_the_redis_socket_timeout(
     redis_server: EmbeddedStack,
 ) -> None:
     logs = _logs(redis_server)
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-    token = await logs.record(_upstream(queue), "s1", lambda: None)
-    received: list[bytes] = []
     # A keep-alive interval over the client's 5 s socket timeout, as the router's default 12 s.
-    reader = asyncio.create_task(_read(logs.follow(token, "0", "s1", 12.0), received))
+    queue, received, reader = await _stream(logs, 12.0)
     try:
         await asyncio.sleep(7)  # idle past the socket timeout
         assert not reader.done(), reader.exception() if reader.done() else None
@@ -66,10 +74,7 @@ async def test_an_idle_reader_outlives_the_redis_socket_timeout(
 
 async def test_a_stream_carries_on_across_a_redis_restart(redis_server: EmbeddedStack) -> None:
     logs = _logs(redis_server)
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-    token = await logs.record(_upstream(queue), "s1", lambda: None)
-    received: list[bytes] = []
-    reader = asyncio.create_task(_read(logs.follow(token, "0", "s1", 1.0), received))
+    queue, received, reader = await _stream(logs, 1.0)
     try:
         for n in range(5):
             await queue.put(f'{{"n":{n}}}'.encode())
@@ -103,10 +108,7 @@ async def test_a_stream_carries_on_after_redis_comes_back_empty(
     import redis.asyncio as aioredis
 
     logs = _logs(redis_server)
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-    token = await logs.record(_upstream(queue), "s1", lambda: None)
-    received: list[bytes] = []
-    reader = asyncio.create_task(_read(logs.follow(token, "0", "s1", 1.0), received))
+    queue, received, reader = await _stream(logs, 1.0)
     try:
         await queue.put(b'{"n":0}')
         await _eventually(lambda: len(received) == 1)

@@ -11,6 +11,7 @@ import itertools
 import secrets
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,18 +144,25 @@ class AuthApp:
         return Client(self.http, token=token)
 
 
-@pytest.fixture(scope="module")
-async def auth_app(auth_settings: Settings, migrated: None) -> AsyncIterator[AuthApp]:
-    app = create_app(auth_settings)
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[AuthApp]:
+    """The auth app of `settings`, running, with a client that signs as the router."""
+    app = create_app(settings)
     async with (
         running(app),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url="http://auth",
-            auth=SignedAsRouter(auth_settings),
+            auth=SignedAsRouter(settings),
         ) as http,
     ):
-        yield AuthApp(http, app.state.auth_runtime, auth_settings)
+        yield AuthApp(http, app.state.auth_runtime, settings)
+
+
+@pytest.fixture(scope="module")
+async def auth_app(auth_settings: Settings, migrated: None) -> AsyncIterator[AuthApp]:
+    async with serving(auth_settings) as served:
+        yield served
 
 
 REGISTER = """

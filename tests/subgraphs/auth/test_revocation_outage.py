@@ -10,16 +10,12 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 
 from core.config import Settings
 from core.devstack import EmbeddedStack, free_port
-from subgraphs.auth.app import create_app
-from tests.lifespan import running
-from tests.signing import SignedAsRouter
-from tests.subgraphs.auth.conftest import AuthApp, Territories, register_member
+from tests.subgraphs.auth.conftest import AuthApp, Territories, register_member, serving
 
 ME = "{ me { id } }"
 LOGOUT = "mutation Logout($token: String!) { logout(refreshToken: $token) }"
@@ -42,17 +38,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedS
 async def auth(
     auth_settings: Settings, migrated: None, redis_server: EmbeddedStack
 ) -> AsyncIterator[AuthApp]:
-    settings = auth_settings.replace(REDIS_URL=redis_server.urls().redis_url)
-    app = create_app(settings)
-    async with (
-        running(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://auth",
-            auth=SignedAsRouter(settings),
-        ) as http,
-    ):
-        yield AuthApp(http, app.state.auth_runtime, settings)
+    async with serving(auth_settings.replace(REDIS_URL=redis_server.urls().redis_url)) as auth:
+        yield auth
 
 
 async def _code(auth: AuthApp, query: str, variables: dict[str, str], token: str) -> str:
@@ -111,16 +98,7 @@ async def test_a_database_that_cannot_be_reached_is_service_unavailable(
     auth_settings: Settings, migrated: None
 ) -> None:
     dead = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/unityplan"
-    app = create_app(auth_settings.replace(DATABASE_URL=dead, POD_DATABASE_URLS="{}"))
-    async with (
-        running(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://auth",
-            auth=SignedAsRouter(auth_settings),
-        ) as http,
-    ):
-        auth = AuthApp(http, app.state.auth_runtime, auth_settings)
+    async with serving(auth_settings.replace(DATABASE_URL=dead, POD_DATABASE_URLS="{}")) as auth:
         body = await auth.client().execute("{ territories { code } }")
     [error] = body["errors"]
     assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
