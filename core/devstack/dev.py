@@ -206,15 +206,50 @@ def _start_services(
 
 
 def _supervise(runner: ServiceRunner, stack: EmbeddedStack | None, console: Console) -> int:
-    """Wait for Ctrl-C, reporting any service or server that stops on its own meanwhile."""
-    reported: set[str] = set()
+    """Until Ctrl-C, start again any service or embedded server that stops on its own, after
+    a pause that doubles while it keeps stopping (1 s up to a minute), saying so each time."""
+    restarts = _Restarts()
     while True:
         servers = stack.exited() if stack is not None else []
+        now = time.monotonic()
         for name, code in [*runner.exited(), *servers]:
-            if name not in reported:
-                console.line(f"{name} exited (code {code}); the rest keeps running.")
-                reported.add(name)
+            due = restarts.due(name, code, now, console)
+            if not due:
+                continue
+            try:
+                if stack is not None and any(name == server for server, _ in servers):
+                    stack.restart(name)
+                else:
+                    runner.restart(name)
+                console.line(f"{name} started again.")
+            except Exception as exc:  # reported; the next exit check tries again later
+                console.line(f"{name} could not start again: {exc}")
         time.sleep(0.2)
+
+
+class _Restarts:
+    """When each stopped process may start again: 1 s after it stopped, doubling for each
+    restart within a minute of the previous one, at most 60 s."""
+
+    def __init__(self) -> None:
+        self._at: dict[str, float] = {}
+        self._delay: dict[str, float] = {}
+        self._last: dict[str, float] = {}
+
+    def due(self, name: str, code: int, now: float, console: Console) -> bool:
+        at = self._at.get(name)
+        if at is None:
+            recent = now - self._last.get(name, -1e9) < 60.0
+            delay = min(self._delay.get(name, 0.5) * 2, 60.0) if recent else 1.0
+            self._delay[name] = delay
+            self._at[name] = now + delay
+            console.line(f"{name} exited (code {code}); starting it again in {delay:.0f} s.")
+            return False
+        if now < at:
+            return False
+        del self._at[name]
+        self._last[name] = now
+        return True
 
 
 def _still_stopping(console: Console) -> Callable[[int, FrameType | None], None]:

@@ -68,6 +68,8 @@ class _Service:
     port: int
     process: subprocess.Popen[bytes]
     pump: threading.Thread
+    service: str = ""
+    replica: ReplicaSet | None = None
 
 
 class ServiceRunner:
@@ -115,7 +117,7 @@ class ServiceRunner:
             target=self._relay, args=(name, process.stdout), name=f"{name}-output", daemon=True
         )
         pump.start()
-        self._services.append(_Service(name, port, process, pump))
+        self._services.append(_Service(name, port, process, pump, service, replica))
         ProcessRecord(
             name=service_record_name(name),
             pid=process.pid,
@@ -174,6 +176,13 @@ class ServiceRunner:
             for service in self._services
             if (code := service.process.poll()) is not None
         ]
+
+    def restart(self, name: str) -> None:
+        """Start service `name` again (it stopped on its own), on the same port and settings."""
+        old = next(service for service in self._services if service.name == name)
+        self._services.remove(old)
+        self._stop(old)
+        self.launch(old.service or old.name, old.replica)
 
     def stop_all(self) -> None:
         """Stop every started service, the last started first, and wait for each."""

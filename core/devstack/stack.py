@@ -118,6 +118,21 @@ class EmbeddedStack:
             raise
         return self.urls()
 
+    def restart(self, name: str) -> None:
+        """Start server `name` again after it stopped on its own, leaving the others as they
+        are; InfrastructureError when it cannot start."""
+        started = self._started.pop(name, None)
+        if started is not None:
+            started.log.close()
+        server = self._servers[name]
+        if self._adopt_or_clear(server):
+            return
+        self._check_port(server)
+        server.prepare()
+        self._spawn(server)
+        self._wait_ready([server])
+        server.after_start()
+
     def urls(self) -> StackUrls:
         up = set(self._started) | self._reused
         postgres = self._servers["postgres"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,6 +272,23 @@ async def test_dev_brings_up_the_demo_territory_stops_cleanly_and_keeps_data(
         assert '"me":{"username":"alice","territory":{"name":"Denmark"}' in steps, steps
         assert '{"type":"connection_ack"}' in steps, steps
         assert '"newFollower":{"followedAt"' in steps, steps
+
+    # A service that dies is started again by the supervisor, on the same port.
+    from core.devstack.processes import ProcessRecord
+
+    record = ProcessRecord.load(root, "service-auth")
+    assert record is not None
+    os.kill(record.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(timeout=2) as client:
+        while True:
+            assert time.monotonic() < deadline, first.output
+            if "auth started again." in first.output:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{services['auth']}/health")).status_code == 200:
+                        break
+            await asyncio.sleep(0.2)
+    assert "auth exited (code -9); starting it again in 1 s." in first.output
 
     conn = await _database(dev_env)
     try:
