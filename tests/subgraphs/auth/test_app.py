@@ -51,7 +51,8 @@ async def test_access_tokens_carry_the_contract_claims(
 
 
 async def test_probes_and_metrics(auth_app: AuthApp) -> None:
-    assert (await auth_app.http.get("/health")).json() == {"status": "ok"}
+    # Alive; `degraded` may list NATS while the outbox relay is still connecting.
+    assert (await auth_app.http.get("/health")).json()["status"] == "ok"
     ready = await auth_app.http.get("/ready")
     assert ready.status_code == 200, ready.text
     assert {"redis"} <= set(ready.json()["checks"])
