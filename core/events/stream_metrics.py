@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from prometheus_client import CollectorRegistry
@@ -65,7 +66,7 @@ class StreamSampler(Collector):
         js = self._bus.js
         streams: StreamSample = {}
         consumers: ConsumerSample = {}
-        for info in await js.streams_info():
+        for info in await _all_streams(js):
             name = info.config.name or ""
             base = self._base_name(name)
             if base is None:
@@ -123,3 +124,17 @@ class StreamSampler(Collector):
             pending.add_metric([stream, consumer], waiting)
             unacked.add_metric([stream, consumer], in_flight)
         yield from (messages, size, pending, unacked)
+
+
+async def _all_streams(js: Any) -> list[Any]:
+    """Every stream's info: the server answers a page (256) at a time, and a server shared by
+    other namespaces easily holds more."""
+    found: list[Any] = []
+    while True:
+        page = await js.streams_info(offset=len(found))
+        found += page
+        if not page or len(page) < _STREAMS_PAGE:
+            return found
+
+
+_STREAMS_PAGE = 256
