@@ -13,7 +13,10 @@ anonymous and share one upstream; each signed-in viewer has an upstream of its o
     .venv/bin/python bench/subscriptions.py [--subscribers 1000] [--signed-in 50] [--events 40]
 
 Latency runs from the moment the `updateProfile` answer arrives (the change is committed by
-then) to the moment a client reads the event; the outbox relay's polling is part of it.
+then) to the moment a client reads the event. Then the same deliveries per hop, from the
+timestamps each event carries (`extensions.eventTiming`, see core/events/timing.py): written ->
+published by the outbox relay -> received by the subgraph -> answered by it -> read by the
+router -> answered by the router -> read by the client.
 Servers: TEST_POSTGRES_URL / TEST_NATS_URL / TEST_REDIS_URL, else the local defaults.
 Not a test: figures depend on the machine; see the router README for recorded ones.
 """
@@ -46,6 +49,14 @@ from core.db import Database
 from core.db.migrations import migrate_global
 from core.db.provisioning import create_territory
 from core.events import drop_scratch_namespace
+from core.events.timing import (
+    PUBLISHED,
+    ROUTER_RECEIVED,
+    ROUTER_SENT,
+    SUBGRAPH_RECEIVED,
+    SUBGRAPH_SENT,
+    WRITTEN,
+)
 from subgraphs.auth.bootstrap import issue_invitation
 from subgraphs.auth.service._runtime import AuthRuntime
 
@@ -59,6 +70,17 @@ mutation R($input: RegisterInput!) { register(input: $input) { accessToken user 
 """
 UPDATE = "mutation U($about: String!) { updateProfile(input: {about: $about}) { about } }"
 WATCH = "subscription W($id: ID!) { userUpdated(userId: $id) { id username profile { about } } }"
+CLIENT_READ = "clientRead"
+# The hops of `extensions.eventTiming` (core.events.timing) and the client's own read.
+HOP_LABELS = {
+    (WRITTEN, PUBLISHED): "written (commit) -> outbox relay published",
+    (PUBLISHED, SUBGRAPH_RECEIVED): "published -> subgraph received",
+    (SUBGRAPH_RECEIVED, SUBGRAPH_SENT): "subgraph resolves (privacy, fields)",
+    (SUBGRAPH_SENT, ROUTER_RECEIVED): "subgraph -> router received",
+    (ROUTER_RECEIVED, ROUTER_SENT): "router completes and encodes",
+    (ROUTER_SENT, CLIENT_READ): "router -> client read",
+    (WRITTEN, CLIENT_READ): "total, written -> client read",
+}
 
 
 def _plain(url: str) -> str:
@@ -164,6 +186,7 @@ async def _subscriber(
     opened: list[int],
     total: int,
     arrivals: dict[str, list[float]],
+    timings: dict[str, list[dict[str, float]]],
 ) -> ClientConnection:
     socket_ = await connect(url, subprotocols=["graphql-transport-ws"], max_queue=None)  # type: ignore[list-item]
     payload = {"Authorization": f"Bearer {token}"} if token else {}
@@ -189,8 +212,13 @@ async def _subscriber(
             if message["type"] == "ping":
                 await socket_.send('{"type":"pong"}')
             elif message["type"] == "next":
-                about = message["payload"]["data"]["userUpdated"]["profile"]["about"]
-                arrivals.setdefault(about, []).append(time.time())
+                read_at = time.time()
+                payload = message["payload"]
+                about = payload["data"]["userUpdated"]["profile"]["about"]
+                arrivals.setdefault(about, []).append(read_at)
+                timing = payload.get("extensions", {}).get("eventTiming")
+                if timing is not None:
+                    timings.setdefault(about, []).append({**timing, CLIENT_READ: read_at * 1000})
 
     asyncio.get_running_loop().create_task(read())
     return socket_
@@ -203,12 +231,13 @@ async def _measure(router: str, invitation: str, args: argparse.Namespace) -> No
         tokens: list[str | None] = [*viewers, *[None] * (args.subscribers - len(viewers))]
         ready, opened = asyncio.Event(), [0]
         arrivals: dict[str, list[float]] = {}
+        timings: dict[str, list[dict[str, float]]] = {}
         ws_url = router.replace("http://", "ws://") + "/graphql"
         sockets: list[ClientConnection] = []
         for start in range(0, len(tokens), 100):
             sockets += await asyncio.gather(
                 *(
-                    _subscriber(ws_url, token, owner, ready, opened, len(tokens), arrivals)
+                    _subscriber(ws_url, token, owner, ready, opened, len(tokens), arrivals, timings)
                     for token in tokens[start : start + 100]
                 )
             )
@@ -253,8 +282,22 @@ async def _measure(router: str, invitation: str, args: argparse.Namespace) -> No
             f"{len(delivered) / elapsed:.0f} events/s; latency p50 "
             f"{statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms"
         )
+        _print_breakdown([timing for about in committed for timing in timings.get(about, ())])
         for socket_ in sockets:
             await socket_.close()
+
+
+def _print_breakdown(timings: list[dict[str, float]]) -> None:
+    """p50 and p99 of each hop, from the timestamps the event carried (same clock throughout)."""
+    if not timings:
+        print("no per-hop timestamps arrived with the events")
+        return
+    print(f"per hop, over {len(timings)} deliveries (ms):")
+    for (start, end), label in HOP_LABELS.items():
+        spans = sorted(t[end] - t[start] for t in timings if start in t and end in t)
+        if spans:
+            p99 = spans[min(len(spans) - 1, int(len(spans) * 0.99))]
+            print(f"  {label:<44} p50 {statistics.median(spans):7.1f}   p99 {p99:7.1f}")
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -20,6 +20,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 
 from core.errors import ErrorCode, ServiceUnavailable, UnityPlanError, is_outage
+from core.events.timing import TIMING_EXTENSION, take_answer_timing
 from core.observability.operations import RootFieldOutcomes
 
 logger = logging.getLogger("unityplan.graphql")
@@ -138,12 +139,26 @@ class UnityPlanErrors(SchemaExtension):
             result.errors = [format_error(error) for error in result.errors]
 
 
+class EventTiming(SchemaExtension):
+    """Each answer of a subscription to an event carries the event's timestamps per hop
+    (`extensions.eventTiming`, see `core.events.timing`): only the router reads them."""
+
+    def get_results(self) -> dict[str, Any]:
+        timing = take_answer_timing()
+        return {TIMING_EXTENSION: timing} if timing is not None else {}
+
+
 class FederationSchema(strawberry.federation.Schema):
     """A federation schema with the platform's error policy: pass everything as usual."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Outcomes are counted before the errors are rewritten: they still hold the originals.
-        kwargs["extensions"] = [*kwargs.get("extensions", ()), RootFieldOutcomes, UnityPlanErrors]
+        kwargs["extensions"] = [
+            *kwargs.get("extensions", ()),
+            RootFieldOutcomes,
+            UnityPlanErrors,
+            EventTiming,
+        ]
         super().__init__(*args, **kwargs)
 
     async def stream(self, *args: Any, **kwargs: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Events as CloudEvents 1.0 in the JSON format, with the `territory` extension attribute."""
+"""Events as CloudEvents 1.0 in the JSON format, with the `territory` extension attribute and
+`publishtime` (when the outbox relay published the event, see `core.events.timing`)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class Event:
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     datacontenttype: str = JSON_CONTENT_TYPE
     specversion: str = SPEC_VERSION
+    publishtime: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-format attributes, `data` normalised to plain JSON values."""
@@ -58,6 +60,8 @@ class Event:
         }
         if self.territory is not None:
             document["territory"] = self.territory
+        if self.publishtime is not None:
+            document["publishtime"] = format_time(self.publishtime)
         return orjson.dumps(document)
 
     @classmethod
@@ -73,6 +77,7 @@ class Event:
         if content_type != JSON_CONTENT_TYPE:
             raise EventFormatError(f"Unsupported data content type {content_type!r}")
         territory = document.get("territory")
+        published = document.get("publishtime")
         try:
             return cls(
                 id=uuid.UUID(str(document["id"])),
@@ -83,6 +88,7 @@ class Event:
                 data=document.get("data"),
                 territory=None if territory is None else _text(territory, "territory"),
                 datacontenttype=content_type,
+                publishtime=None if published is None else _parse_time(published),
             )
         except ValueError as exc:
             raise EventFormatError(str(exc)) from exc

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import nats.errors
@@ -38,11 +38,10 @@ from core.events.outbox import audience_of
 from core.events.retry import backoff_seconds
 from core.events.stream_metrics import StreamSampler
 from core.events.subjects import parse_subject, realtime_user_subject
+from core.events.timing import with_publish_time
 from core.events.tracecontext import end_publish_span, publish_headers, start_publish_span
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span
-
     from core.db.database import Database
 
 log = logging.getLogger(__name__)
@@ -288,17 +287,17 @@ class OutboxRelay:
             ).all()
             batch.claimed = len(due)
             spans = [start_publish_span(row.subject, row.headers) for row in due]
-            results = await self._bus.publish_documents(
-                [
-                    OutgoingDocument(
-                        row.subject,
-                        row.payload.encode(),
-                        str(row.id),
-                        publish_headers(span, row.headers),
-                    )
-                    for row, span in zip(due, spans, strict=True)
-                ]
-            )
+            published_at = datetime.now(UTC)
+            outgoing = [
+                OutgoingDocument(
+                    row.subject,
+                    with_publish_time(row.payload.encode(), published_at),
+                    str(row.id),
+                    publish_headers(span, row.headers),
+                )
+                for row, span in zip(due, spans, strict=True)
+            ]
+            results = await self._bus.publish_documents(outgoing)
             for span, result in zip(spans, results, strict=True):
                 end_publish_span(span, result if isinstance(result, Exception) else None)
             sent: list[uuid.UUID] = []
@@ -317,7 +316,7 @@ class OutboxRelay:
                     # another; the next pass comes after the poll interval.
                     batch.halted = True
             if sent:
-                await self._publish_live(due, results, spans)
+                await self._publish_live(due, outgoing, results)
                 await session.execute(
                     update(outbox).where(outbox.c.id.in_(sent)).values(sent_at=func.now())
                 )
@@ -331,13 +330,13 @@ class OutboxRelay:
         return batch
 
     async def _publish_live(
-        self, due: Sequence[Any], results: Sequence[object], spans: Sequence[Span | None]
+        self, due: Sequence[Any], outgoing: Sequence[OutgoingDocument], results: Sequence[object]
     ) -> None:
         """The realtime copy of each published event with an audience: one core NATS message
         per user on `rt.user.<id>.<domain>.<action>`. Sent only once JetStream holds the event,
         so a live subscriber never sees what the stream lost; a republish after a crash may
         repeat it (live subscriptions are at-least-once, like the stream's consumers)."""
-        for row, result, span in zip(due, results, spans, strict=True):
+        for row, document, result in zip(due, outgoing, results, strict=True):
             audience = audience_of(row.headers)
             if isinstance(result, Exception) or not audience:
                 continue
@@ -348,9 +347,7 @@ class OutboxRelay:
                 subjects = [
                     realtime_user_subject(user, parsed.domain, parsed.action) for user in audience
                 ]
-                await self._bus.publish_live(
-                    subjects, row.payload.encode(), publish_headers(span, row.headers)
-                )
+                await self._bus.publish_live(subjects, document.payload, document.headers)
             except Exception as exc:  # the durable event is out: a lost live copy is no failure
                 log.warning("outbox event %s: no realtime copy sent: %s", row.id, exc)
 

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from core.events.timing import now_ms
 from core.security.router_proof import RouterSigner
 from router.subscriptions.upstream import UpstreamFailure, subscribe_upstream
 
@@ -55,6 +56,8 @@ class UpstreamEvent:
 
     payload: dict[str, Any]
     completions: dict[tuple[int, bytes], asyncio.Task[bytes]] = field(default_factory=dict)
+    # When the router read it from the subgraph (ms since the epoch, see core.events.timing).
+    received_at: float = field(default_factory=now_ms)
 
 
 class SlowConsumer(Exception):

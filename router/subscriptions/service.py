@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from core.cache import create_redis
 from core.config import Settings
+from core.events.timing import HOPS, ROUTER_RECEIVED, ROUTER_SENT, TIMING_EXTENSION, now_ms
 from core.security import KeyRing, SessionRegistry, authenticate
 from core.security.router_proof import RouterSigner
 from router.edge.authentication import EdgeAuthenticator
@@ -21,7 +22,7 @@ from router.execution.executor import PlanRun
 from router.execution.merge import rename_keys
 from router.execution.shaping import Shaper
 from router.pipeline.document import PreparedOperation
-from router.subscriptions.hub import Ended, SubscriptionHub, UpstreamKey
+from router.subscriptions.hub import Ended, SubscriptionHub, UpstreamEvent, UpstreamKey
 from router.subscriptions.lifetime import SessionWatch, Verifier, Viewer, unauthenticated
 
 
@@ -43,6 +44,15 @@ def _from_subgraph(error: Any, subgraph: str) -> dict[str, Any]:
         "serviceName": subgraph,
     }
     return found
+
+
+def _upstream_timing(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The per-hop timestamps a subgraph sent with an event (numbers only), if any."""
+    extensions = event.get("extensions")
+    found = extensions.get(TIMING_EXTENSION) if isinstance(extensions, dict) else None
+    if not isinstance(found, dict):
+        return None
+    return {hop: found[hop] for hop in HOPS if isinstance(found.get(hop), int | float)}
 
 
 class SubscriptionService:
@@ -107,9 +117,7 @@ class SubscriptionService:
                 completion = item.completions.get(memo)
                 if completion is None:
                     completion = item.completions[memo] = asyncio.create_task(
-                        self._encoded(
-                            gateway, prepared, variables, item.payload, headers, primary.subgraph
-                        )
+                        self._encoded(gateway, prepared, variables, item, headers, primary.subgraph)
                     )
                 # Shielded: one client leaving must not cancel what the others wait for.
                 yield await asyncio.shield(completion)
@@ -123,13 +131,20 @@ class SubscriptionService:
         gateway: Gateway,
         prepared: PreparedOperation,
         variables: dict[str, Any],
-        event: dict[str, Any],
+        event: UpstreamEvent,
         headers: Mapping[str, str],
         subgraph: str,
     ) -> bytes:
-        return orjson.dumps(
-            await self._complete(gateway, prepared, variables, event, headers, subgraph)
+        response = await self._complete(
+            gateway, prepared, variables, event.payload, headers, subgraph
         )
+        timing = _upstream_timing(event.payload)
+        if timing is not None:
+            # The event's timestamps so far, and the router's: read, and answered for clients.
+            timing[ROUTER_RECEIVED] = event.received_at
+            timing[ROUTER_SENT] = now_ms()
+            response["extensions"] = {TIMING_EXTENSION: timing}
+        return orjson.dumps(response)
 
     async def _complete(
         self,

@@ -15,6 +15,7 @@ from nats.aio.client import Client as NatsClient
 
 from core.config import NatsSettings
 from core.events import Event, EventFormatError, Namespace
+from core.events.timing import note_received
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,12 @@ class EventFeed:
         try:
             async for message in subscription.messages:
                 try:
-                    yield Event.from_bytes(message.data)
+                    event = Event.from_bytes(message.data)
                 except EventFormatError:
                     log.warning("ignored a malformed event on %s", message.subject)
+                    continue
+                note_received(event.time, event.publishtime)
+                yield event
         finally:
             self.listening -= 1
             await subscription.unsubscribe()

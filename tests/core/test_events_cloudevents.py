@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from core.events.cloudevents import Event, EventFormatError, format_time
+from core.events.timing import PUBLISH_TIME_ATTRIBUTE, with_publish_time
 
 
 def _event(**overrides: object) -> Event:
@@ -87,3 +88,17 @@ def test_times_are_utc_rfc3339() -> None:
 def test_malformed_events_are_refused(payload: bytes, message: str) -> None:
     with pytest.raises(EventFormatError, match=message):
         Event.from_bytes(payload)
+
+
+def test_the_relay_stamps_its_publish_time_on_the_stored_document() -> None:
+    event = Event(type="org.unityplan.test", source="/tests", subject="global.test.stamped")
+    published = event.time + timedelta(milliseconds=3)
+    stamped = with_publish_time(orjson.dumps(event.to_dict()) + b"\n", published)
+    read = Event.from_bytes(stamped)
+    assert read.publishtime == published
+    assert orjson.loads(stamped)[PUBLISH_TIME_ATTRIBUTE] == format_time(published)
+    # Everything else as written, and the attribute survives another round trip.
+    assert Event.from_bytes(read.to_bytes()) == read
+    assert Event.from_bytes(event.to_bytes()).publishtime is None
+    with pytest.raises(ValueError, match="JSON object"):
+        with_publish_time(b"[]", published)

@@ -18,6 +18,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from core.events.timing import HOPS
 from core.security import KeyRing, access_token_claims
 from router.server.app import RouterApp
 from router.server.app import create_app as create_router
@@ -237,6 +238,31 @@ async def test_graphql_transport_ws_new_follower_with_fields_of_both_subgraphs(
         await client.close()
     await upstreams_open(replica, 0)
     await listening(replica, 0)
+
+
+async def test_each_event_carries_its_time_at_every_hop_in_order(
+    stack: Stack, replica: Replica
+) -> None:
+    star, fan = await stack.register(), await stack.register()
+    client = await TransportWs.open(replica.ws_url, star.access_token)
+    try:
+        await client.subscribe("1", NEW_FOLLOWER)
+        await listening(replica, 1)
+        before = time.time() * 1000
+        await stack.graphql(FOLLOW, {"id": star.id}, token=fan.access_token)
+        message = await client.receive()
+        read = time.time() * 1000
+    finally:
+        await client.close()
+    assert message["type"] == "next"
+    timing = message["payload"]["extensions"]["eventTiming"]
+    # Written in the follow's transaction, published by the relay, received and answered by
+    # the user subgraph, read and answered by the router: every hop, in that order.
+    assert list(timing) == list(HOPS)
+    moments = [timing[hop] for hop in HOPS]
+    assert moments == sorted(moments)
+    assert before <= moments[0]
+    assert moments[-1] <= read
 
 
 async def test_legacy_graphql_ws_user_updated_follows_privacy_mid_stream(
