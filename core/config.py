@@ -93,9 +93,13 @@ class NatsSettings(_Group):
     cross_retention_days: int = Field(
         14, ge=1, validation_alias=_env("CROSS_EVENTS_RETENTION_DAYS")
     )
+    # The relay is woken by each commit (LISTEN/NOTIFY); it polls at this interval only while
+    # it cannot listen, and it is the base of its retry back-off.
     outbox_poll_interval_seconds: float = Field(
         0.5, gt=0, validation_alias=_env("OUTBOX_POLL_INTERVAL_SECONDS")
     )
+    # The safety net: every outbox is checked this often for events no notification announced.
+    outbox_sweep_seconds: float = Field(30.0, gt=0, validation_alias=_env("OUTBOX_SWEEP_SECONDS"))
     outbox_max_backoff_seconds: float = Field(
         30.0, gt=0, validation_alias=_env("OUTBOX_MAX_BACKOFF_SECONDS")
     )

@@ -63,3 +63,37 @@ def create_outbox_tables(schema: str) -> None:
 def drop_outbox_tables(schema: str) -> None:
     op.drop_table("processed_events", schema=schema)
     op.drop_table("outbox", schema=schema)
+
+
+# core.events.relay.OUTBOX_CHANNEL; spelled out so revisions g0006 and t0010 never change.
+_OUTBOX_CHANNEL = "unityplan_outbox"
+
+
+def create_outbox_notify(quoted_schema: str) -> None:
+    """A NOTIFY naming the schema whenever its outbox gets events, delivered at commit: the
+    outbox relay publishes them at once instead of finding them at its next sweep."""
+    # Statement-level: one notification per inserting statement; PostgreSQL also folds
+    # identical notifications of one transaction into one.
+    op.execute(
+        f"""
+        CREATE FUNCTION {quoted_schema}.notify_outbox_insert() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('{_OUTBOX_CHANNEL}', TG_TABLE_SCHEMA);
+            RETURN NULL;
+        END
+        $$
+        """
+    )
+    op.execute(
+        f"""
+        CREATE TRIGGER outbox_notify_insert
+        AFTER INSERT ON {quoted_schema}.outbox
+        FOR EACH STATEMENT EXECUTE FUNCTION {quoted_schema}.notify_outbox_insert()
+        """
+    )
+
+
+def drop_outbox_notify(quoted_schema: str) -> None:
+    op.execute(f"DROP TRIGGER outbox_notify_insert ON {quoted_schema}.outbox")
+    op.execute(f"DROP FUNCTION {quoted_schema}.notify_outbox_insert()")

@@ -1,5 +1,10 @@
 """The outbox relay: publishes committed outbox events of every schema on every pod to JetStream.
 
+It is woken by the commit: every outbox insert sends a NOTIFY naming its schema, and the relay
+publishes that outbox's events at once; a slow sweep over every outbox (one statement per pod)
+is the safety net for notifications missed, and the relay polls while it cannot listen. An
+idle territory costs nothing between sweeps.
+
 Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several relays share the work without
 publishing one row twice; `Nats-Msg-Id` = event id makes a republish after a crash between
 publishing and marking a no-op in JetStream. Failures back off exponentially; while NATS is
@@ -35,6 +40,7 @@ from core.errors import BadUserInput, InfrastructureError
 from core.events.bus import EventBus, OutgoingDocument
 from core.events.metrics import GLOBAL_LABEL, OutboxMetrics
 from core.events.outbox import audience_of
+from core.events.outbox_watch import OutboxListener, sweep
 from core.events.retry import backoff_seconds
 from core.events.stream_metrics import StreamSampler
 from core.events.subjects import parse_subject, realtime_user_subject
@@ -77,6 +83,8 @@ class _Batch:
     claimed: int = 0
     # The connection (not one event) failed: stop this pass instead of timing out on each row.
     halted: bool = False
+    # Events failed: the shortest of their back-offs, in seconds (they are due again then).
+    retry_in: float | None = None
 
 
 class OutboxRelay:
@@ -99,6 +107,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._connect_timeout = connect_timeout
         self._poll_interval = settings.nats.outbox_poll_interval_seconds
+        self._sweep_interval = settings.nats.outbox_sweep_seconds
         self._max_backoff = settings.nats.outbox_max_backoff_seconds
         self.metrics = OutboxMetrics.on(registry)
         # Stream sizes and consumer positions, on the service's own registry only.
@@ -112,9 +121,16 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        self._sweep_now = True
+        self._listener = OutboxListener(db, self._wake.set)
+        # Outboxes with events to publish (notified, found by a sweep, or not drained yet).
+        self._pending: dict[str, OutboxSource] = {}
+        # When an outbox whose events failed is due again (their back-off), by label.
+        self._retry_at: dict[str, tuple[float, OutboxSource]] = {}
         self.connect_failures = 0
         self.stream_failures = 0
         self.passes = 0
+        self.sweeps = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -139,6 +155,7 @@ class OutboxRelay:
             await task
         if self._streams_sampler is not None:
             await self._streams_sampler.stop()
+        await self._listener.close()
         if self._owns_bus:
             await self._bus.close()
 
@@ -149,15 +166,35 @@ class OutboxRelay:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    @property
+    def listening(self) -> bool:
+        """Whether commits wake the relay (every pod listened to); otherwise it polls."""
+        return self._listener.listening
+
     def wake(self) -> None:
-        """Poll now rather than at the next interval (after committing an event, say)."""
+        """Sweep every outbox now rather than at the next sweep."""
+        self._sweep_now = True
         self._wake.set()
 
     async def _run(self) -> None:
         failed_passes = 0
+        next_sweep = 0.0
         while not self._stop.is_set():
+            self._wake.clear()
+            if await self._listener.listen():
+                self._sweep_now = True  # notifications before listening were missed
+            now = time.monotonic()
+            published = 0
             try:
-                published = await self.run_once()
+                if self._sweep_now or now >= next_sweep:
+                    self._sweep_now = False
+                    await self._sweep()
+                    interval = self._sweep_interval if self.listening else self._poll_interval
+                    next_sweep = now + interval
+                await self._take_notified()
+                self._take_retries(now)
+                if self._pending:
+                    published = await self._pass(list(self._pending.values()), purge=False)
             except Exception as exc:
                 # A database outage or a bug in one pass must not end the relay.
                 failed_passes += 1
@@ -167,42 +204,85 @@ class OutboxRelay:
                     exc,
                     exc_info=failed_passes == 1,
                 )
-                published = 0
             else:
                 failed_passes = 0
-            if published:
-                continue  # more may be waiting: drain before sleeping
+            if published and self._pending:
+                continue  # full batches: drain before sleeping
             failures = max(failed_passes, self.connect_failures, self.stream_failures)
-            delay = (
-                backoff_seconds(failures, base=self._poll_interval, cap=self._max_backoff)
-                if failures
-                else self._poll_interval
-            )
+            if failures:
+                delay = backoff_seconds(failures, base=self._poll_interval, cap=self._max_backoff)
+            elif self._pending:
+                delay = self._poll_interval  # a pass halted (NATS slow or away): try again soon
+            else:
+                wake_at = min([next_sweep, *(at for at, _ in self._retry_at.values())])
+                delay = max(0.0, wake_at - time.monotonic())
+            if self._wake.is_set():
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
-            self._wake.clear()
+
+    async def _sweep(self) -> None:
+        """Find outboxes with due events (missed notifications, retries) and purge old rows."""
+        sources = await self.sources()
+        for source in sources:
+            # Counters of every outbox exist from the start (at 0), so rates and alerts on
+            # publish failures see a series before the first failure happens.
+            self.metrics.published.labels(territory=source.label)
+            self.metrics.failures.labels(territory=source.label)
+        findings = await sweep(self._db, sources, self._retention)
+        self.sweeps += 1
+        for source in findings.due:
+            self._pending[source.label] = source
+        for source in findings.expired:
+            if self._purge_due(source):
+                try:
+                    await self._purge(source)
+                except Exception as exc:
+                    log.warning("outbox relay cannot purge %s: %s", source.schema, exc)
+
+    async def _take_notified(self) -> None:
+        notified = self._listener.take()
+        if not notified:
+            return
+        by_schema = {(s.pod_id, s.schema): s for s in await self.sources()}
+        for key in notified:
+            source = by_schema.get(key)
+            if source is not None:
+                self._pending[source.label] = source
+            else:
+                # Not (yet) in the registry as this process knows it: the sweep finds it.
+                log.debug("outbox relay notified by unknown schema %s on pod %s", key[1], key[0])
+
+    def _take_retries(self, now: float) -> None:
+        for label, (at, source) in list(self._retry_at.items()):
+            if at <= now:
+                del self._retry_at[label]
+                self._pending[label] = source
 
     # ------------------------------------------------------------------ one pass
 
     async def run_once(self) -> int:
         """Publish what is due in every outbox once; returns how many events were published."""
+        return await self._pass(await self.sources(), purge=True)
+
+    async def _pass(self, sources: list[OutboxSource], *, purge: bool) -> int:
         self.passes += 1
         if not await self._ensure_connected():
             return 0
-        sources = await self.sources()
         if not await self._ensure_streams(sources):
             return 0
         published = 0
         for source in sources:
             try:
                 batch = await self._publish_batch(source)
-                if not batch.halted and self._purge_due(source):
+                if purge and not batch.halted and self._purge_due(source):
                     await self._purge(source)
             except Exception as exc:
                 # One broken schema (being migrated, say) must not hold up the others; its
                 # traceback is logged once, not on every pass.
                 first = source.label not in self._broken_sources
                 self._broken_sources.add(source.label)
+                self._pending.pop(source.label, None)  # the sweep looks again
                 log.log(
                     logging.ERROR if first else logging.DEBUG,
                     "outbox relay cannot read %s on pod %s: %s",
@@ -214,6 +294,15 @@ class OutboxRelay:
                 continue
             self._broken_sources.discard(source.label)
             published += batch.published
+            if batch.halted or batch.claimed >= self._batch_size:
+                self._pending[source.label] = source
+            else:
+                self._pending.pop(source.label, None)
+            if batch.retry_in is not None:
+                at = time.monotonic() + batch.retry_in
+                earlier = self._retry_at.get(source.label)
+                if earlier is None or at < earlier[0]:
+                    self._retry_at[source.label] = (at, source)
             if batch.halted:
                 break
         return published
@@ -245,24 +334,25 @@ class OutboxRelay:
         if self._bus.reconnections != self._reconnections_seen:
             self._reconnections_seen = self._bus.reconnections
             self._streams_ready.clear()
-        for source in sources:
-            if source.label in self._streams_ready:
+        # Any outbox may hold global and cross-territory events: those streams come first.
+        for label in [GLOBAL_LABEL, *(source.label for source in sources)]:
+            if label in self._streams_ready:
                 continue
             try:
-                if source.label == GLOBAL_LABEL:
+                if label == GLOBAL_LABEL:
                     await self._bus.ensure_streams([])  # global and cross-territory
                 else:
-                    await self._bus.ensure_territory_stream(source.label)
+                    await self._bus.ensure_territory_stream(label)
             except (TimeoutError, nats.errors.Error, InfrastructureError) as exc:
                 self.stream_failures += 1
                 log.log(
                     logging.WARNING if self.stream_failures == 1 else logging.DEBUG,
                     "outbox relay cannot prepare the stream of %s: %s",
-                    source.label,
+                    label,
                     exc,
                 )
                 return False
-            self._streams_ready.add(source.label)
+            self._streams_ready.add(label)
         self.stream_failures = 0
         return True
 
@@ -306,7 +396,8 @@ class OutboxRelay:
                     sent.append(row.id)
                     continue
                 self.metrics.failures.labels(territory=source.label).inc()
-                await self._record_failure(session, row.id, row.attempts + 1, result)
+                delay = await self._record_failure(session, row.id, row.attempts + 1, result)
+                batch.retry_in = delay if batch.retry_in is None else min(batch.retry_in, delay)
                 if isinstance(result, NoStreamResponseError):
                     # The server may have lost its streams (restarted without its store):
                     # check them all again on the next pass.
@@ -353,7 +444,8 @@ class OutboxRelay:
 
     async def _record_failure(
         self, session: AsyncSession, row_id: uuid.UUID, attempts: int, exc: Exception
-    ) -> None:
+    ) -> float:
+        """Note the failure on the row, due again after a back-off (returned, in seconds)."""
         delay = backoff_seconds(attempts, base=self._poll_interval, cap=self._max_backoff)
         log.warning("outbox event %s not published (attempt %d): %s", row_id, attempts, exc)
         await session.execute(
@@ -365,6 +457,7 @@ class OutboxRelay:
                 available_at=func.now() + timedelta(seconds=delay),
             )
         )
+        return delay
 
     def _purge_due(self, source: OutboxSource) -> bool:
         last = self._purged_at.get(source.label)

@@ -131,7 +131,8 @@ async def test_every_event_is_published_exactly_once_across_a_nats_outage(
     async with OutboxRelay(settings, db, registry=CollectorRegistry()):
 
         async def all_sent() -> bool:
-            return all(value is not None for value in (await _sent_at(db, events)).values())
+            sent = await _sent_at(db, events)
+            return len(sent) == len(events) and all(value is not None for value in sent.values())
 
         await eventually(all_sent, what="every event to be published after NATS returned")
 
@@ -364,3 +365,54 @@ async def _enqueue_many_in(db: Database, code: str, count: int) -> list[Event]:
             )
             for n in range(count)
         ]
+
+
+async def test_a_commit_wakes_the_relay_which_publishes_it_without_waiting_for_the_sweep(
+    settings: Settings, db: Database, bus: EventBus, event_territories: EventTerritories
+) -> None:
+    # Neither a sweep nor polling can publish anything within this test: only the NOTIFY of
+    # each commit (global outbox, a territory on the default pod, one on the second pod).
+    asleep = settings.replace(OUTBOX_SWEEP_SECONDS=3600)
+    relay = OutboxRelay(asleep, db, bus=bus, registry=CollectorRegistry())
+    await relay.start()
+    try:
+
+        async def swept_once() -> bool:
+            return relay.sweeps >= 1
+
+        await eventually(swept_once, what="the relay's first sweep")
+        assert relay.listening
+        passes = relay.passes
+        events = await _enqueue_many(db, event_territories, 3, "woken")
+        # A territory's outbox may hold a global event too: its stream is made ready as well.
+        async with db.territory_session(event_territories.home.code) as session:
+            events.append(
+                await enqueue(
+                    session,
+                    subject=global_subject("test", "woken"),
+                    type="org.unityplan.test.woken",
+                    source="/tests/woken",
+                    data={},
+                )
+            )
+
+        async def all_sent() -> bool:
+            sent = await _sent_at(db, events)
+            return len(sent) == len(events) and all(value is not None for value in sent.values())
+
+        await eventually(all_sent, what="the committed events to be published")
+        assert relay.sweeps == 1
+        assert relay.passes > passes
+    finally:
+        await relay.stop()
+    namespace = Namespace.from_settings(settings.nats)
+    stored = await stored_messages(
+        bus, namespace.stream(territory_stream(event_territories.remote.code))
+    )
+    remote = [event for event in events if event.territory == event_territories.remote.code]
+    assert {str(event.id) for event in remote} <= {m.event_id for m in stored}
+    published = next(m for m in stored if m.event_id == str(remote[0].id))
+    # The relay stamped the moment it published, after the event was written.
+    written = Event.from_dict(published.document)
+    assert written.publishtime is not None
+    assert written.time <= written.publishtime

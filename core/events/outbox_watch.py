@@ -1,0 +1,152 @@
+"""What wakes the outbox relay: a NOTIFY from every outbox insert, naming its schema (revisions
+g0006 and t0010), heard on one connection per pod; and a slow sweep, one statement per pod
+over every outbox, finding what a missed notification left behind and what is due for purging.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from sqlalchemy import column, exists, func, literal, select, table, union_all
+from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from core.db.database import Database
+    from core.events.relay import OutboxSource
+
+log = logging.getLogger(__name__)
+
+OUTBOX_CHANNEL = "unityplan_outbox"
+_CONNECT_TIMEOUT_SECONDS = 5.0
+# How long a pod whose listening connection failed is left before trying again.
+_RELISTEN_SECONDS = 5.0
+# Outboxes per sweep statement: bounds its size (and its bind parameters) with many territories.
+_SWEEP_CHUNK = 250
+
+
+class OutboxListener:
+    """One LISTEN connection per pod; remembers which schemas' outboxes got events."""
+
+    def __init__(self, db: Database, on_notify: Callable[[], None]) -> None:
+        self._db = db
+        self._on_notify = on_notify
+        self._connections: dict[str, asyncpg.Connection] = {}
+        self._attempted: dict[str, float] = {}
+        self._notified: set[tuple[str, str]] = set()
+
+    @property
+    def listening(self) -> bool:
+        """Whether every pod is listened to (otherwise the relay polls)."""
+        return all(
+            pod in self._connections and not self._connections[pod].is_closed()
+            for pod in self._db.pods
+        )
+
+    async def listen(self) -> bool:
+        """Listen on every pod not listened to yet (at most every few seconds per pod); True if
+        a pod is listened to since just now: notifications before that were missed."""
+        started = False
+        for pod in self._db.pods:
+            connection = self._connections.get(pod)
+            if connection is not None and not connection.is_closed():
+                continue
+            last = self._attempted.get(pod)
+            if last is not None and time.monotonic() - last < _RELISTEN_SECONDS:
+                continue
+            self._attempted[pod] = time.monotonic()
+            url = make_url(self._db.engine(pod).url).set(drivername="postgresql")
+            try:
+                connection = await asyncpg.connect(
+                    url.render_as_string(hide_password=False),
+                    timeout=_CONNECT_TIMEOUT_SECONDS,
+                    server_settings={"application_name": "unityplan:outbox-listener"},
+                )
+                await connection.add_listener(OUTBOX_CHANNEL, partial(self._heard, pod))
+            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                log.warning("outbox relay cannot listen on pod %s (polling instead): %s", pod, exc)
+                continue
+            connection.add_termination_listener(partial(self._lost, pod))
+            self._connections[pod] = connection
+            started = True
+        return started
+
+    def take(self) -> set[tuple[str, str]]:
+        """The (pod, schema) pairs notified since the last call."""
+        notified, self._notified = self._notified, set()
+        return notified
+
+    async def close(self) -> None:
+        connections, self._connections = self._connections, {}
+        for connection in connections.values():
+            if not connection.is_closed():
+                await connection.close()
+
+    def _heard(self, pod: str, _connection: Any, _pid: int, _channel: str, schema: str) -> None:
+        self._notified.add((pod, schema))
+        self._on_notify()
+
+    def _lost(self, pod: str, *_: Any) -> None:
+        self._connections.pop(pod, None)
+        self._attempted.pop(pod, None)
+        self._on_notify()  # the relay sweeps (and polls until listening again)
+
+
+@dataclass
+class SweepFindings:
+    """The outboxes holding events due for publishing, and those with rows past retention."""
+
+    due: list[OutboxSource] = field(default_factory=list)
+    expired: list[OutboxSource] = field(default_factory=list)
+
+
+async def sweep(
+    db: Database, sources: Sequence[OutboxSource], retention: timedelta
+) -> SweepFindings:
+    """Which outboxes need the relay, found with one statement per pod (per chunk of outboxes).
+
+    A statement that fails (a schema being migrated, say) reports its outboxes as due, so the
+    relay's per-outbox pass finds and reports the broken one while the others go on.
+    """
+    findings = SweepFindings()
+    by_pod: dict[str, list[OutboxSource]] = {}
+    for source in sources:
+        by_pod.setdefault(source.pod_id, []).append(source)
+    for pod, pod_sources in by_pod.items():
+        for start in range(0, len(pod_sources), _SWEEP_CHUNK):
+            chunk = pod_sources[start : start + _SWEEP_CHUNK]
+            try:
+                async with db.pod_session(pod, chunk[0].schema) as session:
+                    rows = (await session.execute(_sweep_statement(chunk, retention))).all()
+            except Exception as exc:
+                log.debug("outbox sweep on pod %s failed, passing each outbox: %s", pod, exc)
+                findings.due.extend(chunk)
+                continue
+            for row in rows:
+                if row.due:
+                    findings.due.append(chunk[row.n])
+                if row.expired:
+                    findings.expired.append(chunk[row.n])
+    return findings
+
+
+def _sweep_statement(sources: Sequence[OutboxSource], retention: timedelta) -> Any:
+    # Schema names come from the territory registry (validated codes), quoted by SQLAlchemy.
+    parts = []
+    for index, source in enumerate(sources):
+        box = table(
+            "outbox",
+            column("sent_at"),
+            column("available_at"),
+            schema=source.schema,
+        )
+        due = exists().where(box.c.sent_at.is_(None), box.c.available_at <= func.now())
+        expired = exists().where(box.c.sent_at < func.now() - retention)
+        parts.append(select(literal(index).label("n"), due.label("due"), expired.label("expired")))
+    return union_all(*parts)
