@@ -106,8 +106,12 @@ def multipart_form(payload: Mapping[str, Any]) -> aiohttp.FormData:
     form.add_field("operations", orjson.dumps(operations).decode(), content_type=JSON)
     form.add_field("map", orjson.dumps(paths).decode(), content_type=JSON)
     for index, file in enumerate(files):
+        # A stream, not bytes: aiohttp writes big bytes bodies in one go, holding the loop.
         form.add_field(
-            str(index), file.content, filename=file.filename, content_type=file.content_type
+            str(index),
+            io.BytesIO(file.content),
+            filename=file.filename,
+            content_type=file.content_type,
         )
     return form
 

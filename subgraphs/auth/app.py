@@ -11,13 +11,13 @@ import contextlib
 import logging
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, get
-from strawberry.litestar import make_graphql_controller
+from litestar import Litestar, MediaType, get
 
 from core.cache import create_redis
 from core.config import Settings
 from core.db import Database
 from core.events import OutboxRelay
+from core.kit.graphql import Connection, graphql_controller
 from core.observability.health import database_checks, nats_check, redis_check
 from core.service import create_service_app
 from subgraphs.auth.context import AuthContext, build_context
@@ -43,15 +43,11 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
     restorer: asyncio.Task[None] | None = None
     sealer: asyncio.Task[None] | None = None
 
-    async def context_getter(request: Request[Any, Any, Any]) -> AuthContext:
+    async def context_getter(request: Connection) -> AuthContext:
         return await build_context(runtime, request)
 
-    graphql = make_graphql_controller(
-        schema,
-        path="/graphql",
-        context_getter=context_getter,
-        graphql_ide="graphiql" if not settings.is_production else None,
-        allow_queries_via_get=True,
+    graphql = graphql_controller(
+        schema, context_getter=context_getter, graphql_ide=not settings.is_production
     )
 
     @get(JWKS_PATH, sync_to_thread=False, media_type=MediaType.JSON)

@@ -6,7 +6,6 @@ import ipaddress
 import uuid
 from typing import Any
 
-from litestar import Request
 from redis.exceptions import RedisError
 from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
@@ -18,6 +17,7 @@ from core.errors import (
     Unauthenticated,
     UnityPlanError,
 )
+from core.kit.graphql import Connection
 from core.security import Principal, authenticate
 from core.security.router_proof import CLIENT_ADDRESS_HEADER, CLIENT_AGENT_HEADER
 from subgraphs.auth.loaders import Loaders
@@ -92,7 +92,7 @@ Info = StrawberryInfo[AuthContext, Any]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def client_info(request: Request[Any, Any, Any]) -> ClientInfo:
+def client_info(request: Connection) -> ClientInfo:
     """The client as the router vouches for it: its address (X-Forwarded-For, one IP, set by the
     router) and User-Agent, both covered by the router's proof, which every request here carries
     (core.security.router_gate). Per-IP limits count that address, private or not; without one
@@ -115,7 +115,7 @@ def _valid_ip(value: str | None) -> IPAddress | None:
         return None
 
 
-async def build_context(rt: AuthRuntime, request: Request[Any, Any, Any]) -> AuthContext:
+async def build_context(rt: AuthRuntime, request: Connection) -> AuthContext:
     viewer: Principal | None = None
     error: UnityPlanError | None = None
     try:

@@ -61,7 +61,7 @@ class TerritoryRepository:
             .where(User.id.in_(list(user_ids)))
         )
         rows = await self.session.execute(statement)
-        return [(user, bool(enabled)) for user, enabled in rows.tuples()]
+        return [(user, bool(enabled)) for user, enabled in rows]
 
     async def user_by_username(self, username: str) -> User | None:
         statement = select(User).where(func.lower(User.username) == username.lower())

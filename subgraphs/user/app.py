@@ -18,13 +18,13 @@ from litestar import Litestar, Request, Response
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from redis.exceptions import RedisError
-from strawberry.litestar import make_graphql_controller
 
 from core.cache import CacheNamespace, TerritoryCache, create_redis
 from core.config import Settings
 from core.db import Database
 from core.errors import SIGN_IN_UNAVAILABLE, ServiceUnavailable, Unauthenticated, UnityPlanError
 from core.events import EventBus, OutboxRelay
+from core.kit.graphql import Connection, graphql_controller
 from core.observability.health import database_checks, nats_check, redis_check
 from core.ratelimit import SlidingWindowLimiter
 from core.security import KeyRing, Principal, SessionRegistry, authenticate
@@ -96,7 +96,7 @@ def create_app(
     relay: OutboxRelay | None = None
     bus: EventBus | None = None
 
-    async def context_getter(request: Request[Any, Any, Any]) -> UserContext:
+    async def context_getter(request: Connection) -> UserContext:
         viewer: Principal | None = None
         error: UnityPlanError | None = None
         try:
@@ -110,12 +110,10 @@ def create_app(
             rt=runtime, viewer=viewer, auth_error=error, loaders=Loaders(db, directory, viewer_id)
         )
 
-    base_controller = make_graphql_controller(
+    base_controller = graphql_controller(
         build_schema(),
-        path="/graphql",
         context_getter=context_getter,
-        graphql_ide="graphiql" if not settings.is_production else None,
-        allow_queries_via_get=True,
+        graphql_ide=not settings.is_production,
         multipart_uploads_enabled=True,
     )
 

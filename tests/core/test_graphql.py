@@ -11,11 +11,12 @@ from typing import Any, NewType
 import httpx
 import pytest
 import strawberry
-from strawberry.litestar import make_graphql_controller
+from strawberry.schema.config import StrawberryConfig
 
 from core.config import Settings
 from core.errors import BadUserInput, InvalidToken, NotFound, RateLimited
 from core.graphql import FederationSchema
+from core.kit.graphql import graphql_controller
 from core.observability import JsonFormatter
 from core.service import create_service_app
 
@@ -28,7 +29,11 @@ def _parse_code(value: str) -> str:
     return value
 
 
-Code = strawberry.scalar(NewType("Code", str), name="Code", serialize=str, parse_value=_parse_code)
+Code = NewType("Code", str)
+# The scalar of the `Code` type, as the schema maps it.
+SCALARS = StrawberryConfig(
+    scalar_map={Code: strawberry.scalar(name="Code", serialize=str, parse_value=_parse_code)}
+)
 
 
 @strawberry.type
@@ -58,7 +63,7 @@ class Query:
         return n
 
     @strawberry.field
-    def echo(self, code: Code) -> str:  # type: ignore[valid-type]
+    def echo(self, code: Code) -> str:
         return str(code)
 
     @strawberry.field
@@ -66,7 +71,7 @@ class Query:
         return "ok"
 
 
-schema = FederationSchema(query=Query)
+schema = FederationSchema(query=Query, config=SCALARS)
 
 
 @pytest.fixture
@@ -173,7 +178,7 @@ async def test_over_http_with_the_trace_id_in_the_server_log(
     app = create_service_app(
         "svc-graphql",
         settings,
-        route_handlers=[make_graphql_controller(schema, path="/graphql")],
+        route_handlers=[graphql_controller(schema)],
         configure_logs=False,
     )
     async with (
@@ -211,7 +216,7 @@ class Subscription:
         raise RuntimeError(LEAK)
 
 
-subscription_schema = FederationSchema(query=Query, subscription=Subscription)
+subscription_schema = FederationSchema(query=Query, subscription=Subscription, config=SCALARS)
 
 
 @pytest.mark.parametrize(

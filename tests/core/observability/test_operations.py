@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
 import strawberry
-from litestar import Request
 from prometheus_client import CollectorRegistry
-from strawberry.litestar import BaseContext, make_graphql_controller
+from strawberry.litestar import BaseContext
 
 from core.config import Settings
 from core.errors import InvalidToken, RateLimited
 from core.graphql import FederationSchema
+from core.kit.graphql import Connection, graphql_controller
 from core.service import create_service_app
 
 
@@ -52,7 +51,7 @@ class Subscription:
         yield "never asked for"
 
 
-async def _context(request: Request[Any, Any, Any]) -> BaseContext:
+async def _context(request: Connection) -> BaseContext:
     context = BaseContext()
     context.request = request
     return context
@@ -60,7 +59,7 @@ async def _context(request: Request[Any, Any, Any]) -> BaseContext:
 
 async def test_each_root_field_is_counted_with_its_outcome(settings: Settings) -> None:
     schema = FederationSchema(query=Query, mutation=Mutation)
-    controller = make_graphql_controller(schema, path="/graphql", context_getter=_context)
+    controller = graphql_controller(schema, context_getter=_context)
     app = create_service_app("outcomes", settings, route_handlers=[controller])
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
