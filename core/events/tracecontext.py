@@ -9,7 +9,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-TRACE_HEADERS = ("traceparent", "tracestate")
+from core.observability.tracing import TRACE_HEADERS
 
 
 def capture_trace_context() -> dict[str, str]:

@@ -20,6 +20,8 @@ from core.config import Settings
 logger = logging.getLogger(__name__)
 
 _OTLP_TRACES_PATH = "/v1/traces"
+# The W3C trace-context headers: they differ on every request and never change an answer.
+TRACE_HEADERS = ("traceparent", "tracestate")
 
 
 def _otlp_exporter(endpoint: str) -> SpanExporter:

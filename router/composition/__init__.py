@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from router.composition.merge import Composer
-from router.composition.printer import print_supergraph
+from router.composition.schema_merge import Composer
 from router.composition.subgraph import SubgraphDefinition, SubgraphSyntaxError, read_subgraph
+from router.composition.supergraph_printer import print_supergraph
 from router.supergraph import SupergraphError, parse_supergraph
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.config import RouterSettings, Settings
+from core.observability.tracing import TRACE_HEADERS
 from router.protocols import HttpProblem
 
 # Content types a browser may send cross-site without a CORS preflight.
@@ -19,7 +20,7 @@ _SIMPLE_CONTENT_TYPES = frozenset(
 # Headers a cross-site page can only send after a preflight the router's CORS policy decides.
 _PREFLIGHT_HEADERS = ("x-apollo-operation-name", "apollo-require-preflight", "graphql-preflight")
 # Always forwarded: identity and the W3C trace context.
-ALWAYS_FORWARDED = ("authorization", "traceparent", "tracestate")
+ALWAYS_FORWARDED = ("authorization", *TRACE_HEADERS)
 
 
 def check_csrf(method: str, headers: Mapping[str, str]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from router.execution.merge import objects_at, objects_with_paths, representation
+from router.execution.response_merge import objects_at, objects_with_paths, representation
 from router.planning import Fetch, Flatten
 from router.supergraph import FieldSet
 

@@ -17,8 +17,8 @@ import orjson
 from yarl import URL
 
 from core.security.router_proof import RouterSigner
-from router.execution.dedup import Inflight, fetch_key, is_query_document
-from router.execution.telemetry import subgraph_fetch
+from router.execution.fetch_sharing import Inflight, fetch_key, is_query_document
+from router.execution.fetch_telemetry import subgraph_fetch
 
 
 class SubgraphFailure(Exception):

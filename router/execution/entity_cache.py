@@ -13,12 +13,10 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from core.observability.tracing import TRACE_HEADERS
 from router.execution.batches import EntityBatch
 
 log = logging.getLogger("unityplan.router")
-
-# Trace context differs on every request and changes no answer.
-_PER_REQUEST_HEADERS = frozenset({"traceparent", "tracestate"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +48,7 @@ class EntityCache:
     def viewer_scope(headers: Mapping[str, str]) -> str:
         """Everything the caller sent on to subgraphs but the trace context (Authorization
         among it), digested."""
-        kept = sorted((k, v) for k, v in headers.items() if k not in _PER_REQUEST_HEADERS)
+        kept = sorted((k, v) for k, v in headers.items() if k not in TRACE_HEADERS)
         return hashlib.sha256(orjson.dumps(kept)).hexdigest()[:32]
 
     @staticmethod

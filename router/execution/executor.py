@@ -11,7 +11,7 @@ from router.edge.uploads import has_uploads, multipart_form
 from router.execution.batches import EntityBatch, build_batches
 from router.execution.client import SubgraphClient, SubgraphFailure
 from router.execution.entity_cache import CachedEntityFetch, EntityCache
-from router.execution.merge import Path, deep_merge, objects_with_paths, rename_keys
+from router.execution.response_merge import Path, deep_merge, objects_with_paths, rename_keys
 from router.planning import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
 from router.planning.cache import LruCache
 

@@ -13,10 +13,10 @@ from router.edge.limits import OperationLimits
 from router.execution.client import SubgraphClient
 from router.execution.entity_cache import EntityCache
 from router.execution.executor import PlanRun
+from router.execution.fetch_telemetry import plan_execution
 from router.execution.introspection import introspect
-from router.execution.merge import deep_merge
+from router.execution.response_merge import deep_merge
 from router.execution.shaping import Shaper
-from router.execution.telemetry import plan_execution
 from router.pipeline.document import DocumentRules, PreparedOperation, prepare_document
 from router.pipeline.outcome import Refused, Stage
 from router.planning import LruCache, PlanningOptions

@@ -8,13 +8,12 @@ from typing import Any
 
 import orjson
 
-from router.execution.dedup import Inflight
+from core.observability.tracing import TRACE_HEADERS
+from router.execution.fetch_sharing import Inflight
 
 # Request headers that can change an answer: who is asking (token, session cookie, the
 # introspection key) besides every header the router sends on to subgraphs.
 VIEWER_HEADERS = ("authorization", "cookie", "x-introspection-key")
-# Trace context differs on every request and changes no answer.
-_TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 
 QueryKey = tuple[str, str, str | None, bytes, tuple[tuple[str, str], ...]]
 
@@ -31,7 +30,7 @@ def query_key(
     variables and viewer. Anything that identifies the viewer is part of the key, so one
     viewer's response is never handed to another."""
     identity = {name: headers[name] for name in VIEWER_HEADERS if name in headers}
-    identity.update((k, v) for k, v in forwarded.items() if k not in _TRACE_HEADERS)
+    identity.update((k, v) for k, v in forwarded.items() if k not in TRACE_HEADERS)
     return (
         supergraph_hash,
         query,

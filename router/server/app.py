@@ -20,8 +20,8 @@ from router.protocols.realtime import Realtime
 from router.protocols.streams import serve_stream, streaming_kind
 from router.protocols.websocket import serve_websocket
 from router.server.graphiql import GRAPHIQL_HTML
+from router.server.http_telemetry import RouterTelemetry
 from router.server.state import RouterState
-from router.server.telemetry import RouterTelemetry
 from router.subscriptions import SubscriptionService
 
 log = logging.getLogger("unityplan.router")

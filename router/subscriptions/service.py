@@ -19,7 +19,7 @@ from core.security.router_proof import RouterSigner
 from router.edge.authentication import EdgeAuthenticator
 from router.execution import Gateway
 from router.execution.executor import PlanRun
-from router.execution.merge import rename_keys
+from router.execution.response_merge import rename_keys
 from router.execution.shaping import Shaper
 from router.pipeline.document import PreparedOperation
 from router.subscriptions.hub import Ended, SubscriptionHub, UpstreamEvent, UpstreamKey

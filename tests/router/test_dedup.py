@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from core.config import RouterSettings, Settings, load_settings
-from router.execution.dedup import Inflight, fetch_key, is_query_document
+from router.execution.fetch_sharing import Inflight, fetch_key, is_query_document
 from router.pipeline.inflight import SharedAnswer, query_key, response_bytes
 from router.server.app import RouterApp, create_app
 from router.supergraph import parse_supergraph

@@ -1,6 +1,6 @@
 """Spans and metrics of the router's subgraph fetches.
 
-The router's telemetry (see `router.server.telemetry`) installs a `FetchObserver` for each
+The router's telemetry (see `router.server.http_telemetry`) installs a `FetchObserver` for each
 request in a context variable, so the subgraph client needs no reference to it: without one (a
 unit test, a benchmark) fetches still get spans from the global tracer, and no metrics.
 """
@@ -17,6 +17,8 @@ from typing import Any
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from core.observability.tracing import TRACE_HEADERS
 
 # A subgraph fetch is one hop of a request: the same range as request latencies.
 _FETCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -74,7 +76,7 @@ def subgraph_fetch(subgraph: str, headers: Mapping[str, str]) -> Iterator[Fetch]
         attributes={"graphql.subgraph.name": subgraph},
         record_exception=False,
     ) as span:
-        outgoing = {k: v for k, v in headers.items() if k not in {"traceparent", "tracestate"}}
+        outgoing = {k: v for k, v in headers.items() if k not in TRACE_HEADERS}
         propagate.inject(outgoing)
         fetch = Fetch(outgoing)
         try:

@@ -6,11 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Generic, TypeVar
 
+from core.observability.tracing import TRACE_HEADERS
+
 Key = TypeVar("Key", bound=Hashable)
 Value = TypeVar("Value")
-
-# Headers that differ on every request without changing the answer (each fetch has its own span).
-_PER_REQUEST_HEADERS = frozenset({"traceparent", "tracestate"})
 
 
 class Inflight(Generic[Key, Value]):
@@ -50,7 +49,7 @@ def fetch_key(
 ) -> tuple[str, bytes, tuple[tuple[str, str], ...]]:
     """What makes two subgraph fetches the same: target, exact body and the caller's headers
     (Authorization among them, so fetches of different viewers are never shared)."""
-    kept = tuple(sorted((k, v) for k, v in headers.items() if k not in _PER_REQUEST_HEADERS))
+    kept = tuple(sorted((k, v) for k, v in headers.items() if k not in TRACE_HEADERS))
     return (subgraph, body, kept)
 
 

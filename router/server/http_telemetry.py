@@ -18,7 +18,7 @@ from core.observability.http import RequestTelemetry
 from core.observability.metrics import METRICS_CONTENT_TYPE, ServiceMetrics
 from core.observability.runtime import EventLoopMonitor
 from core.observability.tracing import setup_tracing
-from router.execution.telemetry import FetchObserver, current_observer
+from router.execution.fetch_telemetry import FetchObserver, current_observer
 from router.server.state import RouterState
 
 SERVICE_NAME = "router"
