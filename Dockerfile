@@ -11,6 +11,7 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY core ./core
 COPY router ./router
 COPY subgraphs ./subgraphs
+COPY unityplan ./unityplan
 COPY alembic ./alembic
 # Editable: the migrations (alembic/, alembic.ini) are found beside the packages, at /app.
 RUN pip install -e . \

@@ -30,7 +30,7 @@ fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) LOG_LEVEL=WARNING $(BIN)/python -m pytest tests/e2e/test_fuzz.py -q -s
 
 lint: $(STAMP)
-	$(BIN)/ruff check core router subgraphs tests
+	$(BIN)/ruff check core router subgraphs unityplan tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -71,7 +71,7 @@ def servers() -> Iterator[Servers]:
     )
     stack = None
     if not (postgres and nats and redis):
-        from core.devstack import EmbeddedStack, free_port
+        from unityplan.devstack import EmbeddedStack, free_port
 
         # Not under pytest's tmp dir: a later pytest session resets it to mode 700, and the
         # embedded PostgreSQL runs as an unprivileged user when the tests run as root.

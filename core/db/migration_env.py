@@ -7,6 +7,7 @@ Programmatic callers (`core.db.migrations`) hand over an open connection and the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from alembic import context
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateSchema
 
+from core.config import Settings, get_settings
 from core.db.territories import GLOBAL_SCHEMA, schema_for
 from core.errors import ConfigError, InfrastructureError, UnityPlanError
 
@@ -64,8 +66,9 @@ def configure_and_run(connection: Connection, schema: str) -> None:
         context.run_migrations()
 
 
-def run() -> None:
-    """Entry point of each tree's env.py."""
+def run(command_line_settings: Callable[[], Settings] = get_settings) -> None:
+    """Entry point of each tree's env.py; on the command line, the database is that of
+    `command_line_settings()`."""
     config = context.config
     if context.is_offline_mode():
         _run_offline(config)
@@ -75,7 +78,7 @@ def run() -> None:
         configure_and_run(connection, target_schema())
     else:
         try:
-            asyncio.run(_run_from_command_line(config))
+            asyncio.run(_run_from_command_line(config, command_line_settings()))
         # The alembic command line prints these as one `FAILED:` line, without a traceback.
         except (ConfigError, InfrastructureError, UnityPlanError) as exc:
             raise CommandError(str(exc)) from None
@@ -117,13 +120,9 @@ def _run_offline(config: Config) -> None:
         context.run_migrations()
 
 
-async def _run_from_command_line(config: Config) -> None:
-    from core.config import get_settings
+async def _run_from_command_line(config: Config, settings: Settings) -> None:
     from core.db.migrations import pod_url_for_schema
-    from core.devstack.discovery import with_running_stack
 
-    # Beside `make dev`, the database of the running development stack.
-    settings, _ = with_running_stack(get_settings())
     schema = _schema_from_arguments(config)
     config.attributes["schema"] = schema
     url = await pod_url_for_schema(settings, schema)

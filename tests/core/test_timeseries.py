@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from core.cli import main
 from core.config import Settings, get_settings
 from core.db import Database, Territory
 from core.db.migrations import migrate_global
 from core.db.provisioning import create_territory
 from core.db.retention import apply_retention
+from unityplan.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 
 from core.cache import create_redis
 from core.config import RedisSettings
-from core.devstack import EmbeddedStack, free_port
 from router.subscriptions.replay import ReplayLogs
+from unityplan.devstack import EmbeddedStack, free_port
 
 
 @pytest.fixture

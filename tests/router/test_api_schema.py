@@ -9,12 +9,12 @@ from typing import Any
 
 import orjson
 
-from core.cli.router_commands import compose_local
 from core.config import load_settings
 from router.server.state import RouterState
 from router.supergraph import parse_supergraph
 from tests.router.subgraph_kit import serve
 from tests.router.supergraphs import FIXTURES
+from unityplan.cli.router_commands import compose_local
 
 ROOT = Path(__file__).resolve().parents[2]
 

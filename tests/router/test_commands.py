@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from core.cli import main
 from tests.router.supergraphs import FIXTURES
+from unityplan.cli import main
 
 SUPERGRAPH = str(FIXTURES / "supergraph.graphql")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from core.cli import main
 from core.config import Settings, get_settings
 from tests.subgraphs.auth.conftest import Territories
+from unityplan.cli import main
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from core.cli.router_commands import compose_local
 from router.supergraph import parse_supergraph
+from unityplan.cli.router_commands import compose_local
 
 
 def _type_body(sdl: str, name: str) -> str:

@@ -14,8 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.config import Settings
-from core.devstack import EmbeddedStack, free_port
 from tests.subgraphs.auth.conftest import AuthApp, Territories, register_member, serving
+from unityplan.devstack import EmbeddedStack, free_port
 
 ME = "{ me { id } }"
 LOGOUT = "mutation Logout($token: String!) { logout(refreshToken: $token) }"

@@ -12,7 +12,12 @@ import pkgutil
 
 import click
 
-from core.cli._failures import LONG_RUNNING, TRACEBACK_FLAG, OneLineGroup, quiet_library_warnings
+from unityplan.cli._failures import (
+    LONG_RUNNING,
+    TRACEBACK_FLAG,
+    OneLineGroup,
+    quiet_library_warnings,
+)
 
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})

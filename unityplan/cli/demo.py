@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from core.cli._settings import command_settings
-from core.cli.admin import run_bootstrap
+from unityplan.cli._settings import command_settings
+from unityplan.cli.admin import run_bootstrap
 
 
 @click.command()
@@ -23,8 +23,8 @@ def demo(territory_code: str) -> None:
     Run it beside `make dev`: it finds the running stack (DATABASE_URL and REDIS_URL read the
     invitation, ROUTER_PORT says where the router is).
     """
-    from core.devstack.walkthrough import Demo, run_walkthrough
     from subgraphs.auth.bootstrap import ADMIN_USERNAME
+    from unityplan.devstack.walkthrough import Demo, run_walkthrough
 
     settings = command_settings("DATABASE_URL", "REDIS_URL")
     invitation = run_bootstrap(settings, territory_code, ADMIN_USERNAME)

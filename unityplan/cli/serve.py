@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from core.cli._failures import describe_failure
-from core.cli._settings import command_settings, configured_settings
-from core.devstack.processes import port_in_use
-from core.devstack.replicas import PORT_VARIABLES
+from unityplan.cli._failures import describe_failure
+from unityplan.cli._settings import command_settings, configured_settings
+from unityplan.devstack.processes import port_in_use
+from unityplan.devstack.replicas import PORT_VARIABLES
 
 # Each service module exposes `create_app(settings) -> ASGI app`.
 SERVICES: dict[str, str] = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from core.cli.dev import dev
 from core.config import ServiceSettings
-from core.devstack.replicas import MAX_REPLICAS, plan_replicas
 from core.errors import ConfigError
+from unityplan.cli.dev import dev
+from unityplan.devstack.replicas import MAX_REPLICAS, plan_replicas
 
 
 def _services(**ports: int) -> ServiceSettings:

@@ -17,9 +17,9 @@ import nats
 import pytest
 import redis.asyncio as aioredis
 
-from core.devstack import EmbeddedStack, free_port, port_in_use
-from core.devstack.processes import ProcessRecord, wait_until
 from core.errors import InfrastructureError
+from unityplan.devstack import EmbeddedStack, free_port, port_in_use
+from unityplan.devstack.processes import ProcessRecord, wait_until
 
 pytestmark = pytest.mark.embedded
 
@@ -163,7 +163,7 @@ def test_a_server_orphaned_by_a_crashed_run_is_stopped_not_in_the_way(stack_root
         f"""
         import time
         from pathlib import Path
-        from core.devstack import EmbeddedStack
+        from unityplan.devstack import EmbeddedStack
         stack = EmbeddedStack(Path({str(root)!r}), postgres_port=1, nats_port={port}, redis_port=1)
         stack.start(["nats"])
         print("up", flush=True)
@@ -197,7 +197,7 @@ def test_a_server_orphaned_by_a_crashed_run_is_stopped_not_in_the_way(stack_root
 def test_a_detached_stack_is_reused_and_left_running_then_stopped_from_its_records(
     stack_root: Path,
 ) -> None:
-    from core.devstack import recorded_servers, stop_recorded
+    from unityplan.devstack import recorded_servers, stop_recorded
 
     root = stack_root / "stack"
     port = free_port()

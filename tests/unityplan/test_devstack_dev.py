@@ -22,8 +22,8 @@ import asyncpg
 import httpx
 import pytest
 
-from core.devstack import free_port, port_in_use
-from core.devstack.dev import READY_MESSAGE
+from unityplan.devstack import free_port, port_in_use
+from unityplan.devstack.dev import READY_MESSAGE
 
 pytestmark = pytest.mark.embedded
 
@@ -274,7 +274,7 @@ async def test_dev_brings_up_the_demo_territory_stops_cleanly_and_keeps_data(
         assert '"newFollower":{"followedAt"' in steps, steps
 
     # A service that dies is started again by the supervisor, on the same port.
-    from core.devstack.processes import ProcessRecord
+    from unityplan.devstack.processes import ProcessRecord
 
     record = ProcessRecord.load(root, "service-auth")
     assert record is not None

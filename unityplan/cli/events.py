@@ -8,12 +8,12 @@ import signal
 
 import click
 
-from core.cli._failures import quiet_library_warnings
-from core.cli._settings import command_settings
 from core.config import Settings
 from core.db.database import Database
 from core.events.bus import EventBus
 from core.events.relay import OutboxRelay
+from unityplan.cli._failures import quiet_library_warnings
+from unityplan.cli._settings import command_settings
 
 
 def _settings() -> Settings:

@@ -19,7 +19,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from core.devstack.processes import (
+from core.errors import InfrastructureError
+from unityplan.devstack.processes import (
     ProcessRecord,
     log_tail,
     port_in_use,
@@ -27,14 +28,13 @@ from core.devstack.processes import (
     spawn,
     terminate,
 )
-from core.devstack.servers import (
+from unityplan.devstack.servers import (
     SERVER_TYPES,
     EmbeddedServer,
     NatsServer,
     PostgresServer,
     RedisServer,
 )
-from core.errors import InfrastructureError
 
 ALL_SERVICES: tuple[str, ...] = ("postgres", "nats", "redis")
 START_TIMEOUT_SECONDS = 60.0

@@ -11,14 +11,14 @@ from typing import Any, TextIO
 import click
 from graphql import GraphQLSyntaxError, parse
 
-from core.cli._settings import configured_settings
-from core.devstack.discovery import with_running_stack
 from core.errors import ConfigError
 from core.security.router_proof import RouterSigner
 from router.composition import CompositionError, SubgraphDefinition, compose
 from router.composition.remote import SubgraphUnavailable, fetch_subgraphs
 from router.planning import OperationError, PlanningError, normalize, plan_operation, print_plan
 from router.supergraph import Supergraph, SupergraphError, parse_supergraph
+from unityplan.cli._settings import configured_settings
+from unityplan.devstack.discovery import with_running_stack
 
 # Our subgraphs' schemas, importable without running them: module and attribute (a strawberry
 # Schema, or a function building one).

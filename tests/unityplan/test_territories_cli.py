@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner, Result
 
-from core.cli import main
 from core.config import Settings, get_settings
 from tests.conftest import SECOND_POD
+from unityplan.cli import main
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from core.cli import main
 from core.config import Settings
 from core.db import Database
 from core.db.tables import outbox
 from core.events import enqueue
 from core.events.subjects import territory_subject
 from tests.core.test_events_fixtures import EventTerritories, eventually
+from unityplan.cli import main
 
 # The shared fixtures (db, event_territories) come from this plugin module.
 pytest_plugins = ["tests.core.test_events_fixtures"]
@@ -31,7 +31,7 @@ def test_streams_command_lists_every_stream(
     run_id: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("core.cli._settings.get_settings", lambda: settings)
+    monkeypatch.setattr("unityplan.cli._settings.get_settings", lambda: settings)
     result = CliRunner().invoke(main, ["events", "streams"])
     assert result.exit_code == 0, result.output
     prefix = run_id.upper()

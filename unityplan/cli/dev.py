@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from core.cli._settings import configured_settings
-from core.devstack.servers import SERVER_TYPES
 from core.errors import InfrastructureError
+from unityplan.cli._settings import configured_settings
+from unityplan.devstack.servers import SERVER_TYPES
 
 
 @click.command()
@@ -27,7 +27,7 @@ def dev(replicas: int) -> None:
     `--replicas N`, replica k runs auth and user on their ports + 2(k-1) and the router on its
     port + (k-1), composing from the subgraphs of its own replica set.
     """
-    from core.devstack.dev import run_dev
+    from unityplan.devstack.dev import run_dev
 
     sys.exit(run_dev(configured_settings(), sys.stdout, replicas))
 
@@ -40,8 +40,8 @@ def infra() -> None:
 @infra.command()
 def up() -> None:
     """Start the embedded servers in the background (data under DEVSTACK_DIR)."""
-    from core.devstack import EmbeddedStack
-    from core.devstack.dev import display_url
+    from unityplan.devstack import EmbeddedStack
+    from unityplan.devstack.dev import display_url
 
     dev_settings = configured_settings().devstack
     stack = EmbeddedStack(
@@ -64,7 +64,7 @@ def up() -> None:
 @infra.command()
 def down() -> None:
     """Stop the embedded servers started by `infra up` (or left by a crashed run)."""
-    from core.devstack import stop_recorded
+    from unityplan.devstack import stop_recorded
 
     stopped = stop_recorded(configured_settings().devstack.dir)
     click.echo(f"Stopped: {', '.join(stopped)}" if stopped else "Nothing was running.")
@@ -73,9 +73,9 @@ def down() -> None:
 @infra.command()
 def status() -> None:
     """Which embedded servers and services run from DEVSTACK_DIR, with pid, port and address."""
-    from core.devstack import recorded_servers
-    from core.devstack.dev import display_url
-    from core.devstack.discovery import URL_VARIABLES, recorded_services
+    from unityplan.devstack import recorded_servers
+    from unityplan.devstack.dev import display_url
+    from unityplan.devstack.discovery import URL_VARIABLES, recorded_services
 
     dev_settings = configured_settings().devstack
     servers = recorded_servers(dev_settings.dir)

@@ -8,12 +8,12 @@ from typing import Any, TypeVar
 
 import click
 
-from core.cli._settings import command_settings
 from core.config import Settings
 from core.db.database import Database
 from core.db.migrations import MigrationOutcome, migrate_all_report
 from core.db.provisioning import create_territory
 from core.db.territories import Territory, TerritoryType
+from unityplan.cli._settings import command_settings
 
 T = TypeVar("T")
 

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from core.cli._settings import command_settings
 from core.config import Settings
 from core.errors import NotFound
+from unityplan.cli._settings import command_settings
 
 if TYPE_CHECKING:
     from subgraphs.auth.bootstrap import BootstrapResult

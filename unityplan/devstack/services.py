@@ -18,15 +18,15 @@ from typing import IO, TextIO
 import httpx
 
 from core.config import Settings
-from core.devstack.processes import (
+from core.errors import InfrastructureError
+from unityplan.devstack.processes import (
     ProcessRecord,
     port_in_use,
     refuse_a_running_stack,
     terminate,
     venv_executable,
 )
-from core.devstack.replicas import PORT_VARIABLES, ReplicaSet
-from core.errors import InfrastructureError
+from unityplan.devstack.replicas import PORT_VARIABLES, ReplicaSet
 
 # Start order: the router composes the subgraphs, so it comes last.
 SERVICE_ORDER: tuple[str, ...] = ("auth", "user", "router")
@@ -46,7 +46,7 @@ def _serve_command(name: str) -> list[str]:
     script = venv_executable("unityplan")
     if script is not None:
         return [str(script), "serve", name]
-    return [sys.executable, "-c", "from core.cli import main; main()", "serve", name]
+    return [sys.executable, "-c", "from unityplan.cli import main; main()", "serve", name]
 
 
 class Console:

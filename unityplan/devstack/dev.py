@@ -16,11 +16,11 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from core.config import Settings
-from core.devstack import demo
-from core.devstack.replicas import ReplicaSet, plan_replicas
-from core.devstack.services import SERVICE_ORDER, Console, ServiceRunner
-from core.devstack.stack import EmbeddedStack
 from core.errors import ConfigError, InfrastructureError, UnityPlanError
+from unityplan.devstack import demo
+from unityplan.devstack.replicas import ReplicaSet, plan_replicas
+from unityplan.devstack.services import SERVICE_ORDER, Console, ServiceRunner
+from unityplan.devstack.stack import EmbeddedStack
 
 READY_MESSAGE = "UnityPlan dev stack is ready"
 
@@ -122,7 +122,7 @@ def _service_environment(settings: Settings) -> dict[str, str]:
 
 def run_dev(settings: Settings, stream: TextIO, replicas: int = 1) -> int:
     """Run the whole stack until interrupted, each service `replicas` times (see
-    `core.devstack.replicas` for their ports); the process exit code."""
+    `unityplan.devstack.replicas` for their ports); the process exit code."""
     console = Console(stream)
     stack: EmbeddedStack | None = None
     runner: ServiceRunner | None = None
@@ -160,7 +160,7 @@ def run_dev(settings: Settings, stream: TextIO, replicas: int = 1) -> int:
 
 def _available_services() -> list[str]:
     # `serve` owns the service registry; imported late because the CLI package imports us.
-    from core.cli.serve import available_services
+    from unityplan.cli.serve import available_services
 
     return available_services()
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.config import Settings
-from core.devstack.processes import ProcessRecord
-from core.devstack.replicas import PORT_VARIABLES
-from core.devstack.servers import SERVER_TYPES
-from core.devstack.services import SERVICE_ORDER, service_record_name
+from unityplan.devstack.processes import ProcessRecord
+from unityplan.devstack.replicas import PORT_VARIABLES
+from unityplan.devstack.servers import SERVER_TYPES
+from unityplan.devstack.services import SERVICE_ORDER, service_record_name
 
 # The setting each embedded server stands in for.
 URL_VARIABLES = {name: server.url_variable for name, server in SERVER_TYPES.items()}

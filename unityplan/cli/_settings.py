@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
-from core.cli._failures import one_line
 from core.config import Settings, get_settings
-from core.devstack.discovery import RunningStack, server_url, with_running_stack
 from core.errors import ConfigError
+from unityplan.cli._failures import one_line
+from unityplan.devstack.discovery import RunningStack, server_url, with_running_stack
 
 
 def configured_settings() -> Settings:
