@@ -260,10 +260,29 @@ class ServiceSettings(_Group):
     # Router: serve this supergraph file instead of composing from the subgraphs.
     supergraph_path: str = Field("", validation_alias=_env("SUPERGRAPH_PATH"))
 
-    def subgraph_url(self, name: Literal["auth", "user"]) -> str:
-        explicit = self.auth_url if name == "auth" else self.user_url
-        port = self.auth_port if name == "auth" else self.user_port
-        return explicit or f"http://{self.host}:{port}/graphql"
+    # A service named `x` is placed by X_PORT and, a subgraph, found at X_SUBGRAPH_URL: the
+    # service registry (unityplan.registry) names the services, these are their values.
+    def port(self, service: str) -> int:
+        """The port service `service` listens on (its `<SERVICE>_PORT`)."""
+        return int(self.value(f"{service.upper()}_PORT"))
+
+    def subgraph_url(self, name: str) -> str:
+        """Where subgraph `name` is reached: `<NAME>_SUBGRAPH_URL`, else on its port here."""
+        explicit = str(self.value(f"{name.upper()}_SUBGRAPH_URL"))
+        return explicit or f"http://{self.host}:{self.port(name)}/graphql"
+
+    def value(self, variable: str) -> Any:
+        """The value of the setting `variable` (`AUTH_PORT`, ...)."""
+        return getattr(self, self.field_of(variable))
+
+    @classmethod
+    def field_of(cls, variable: str) -> str:
+        """The field holding the setting `variable`; ConfigError for a service without one."""
+        for name, field in cls.model_fields.items():
+            alias = field.validation_alias
+            if isinstance(alias, AliasChoices) and variable in alias.choices:
+                return name
+        raise ConfigError(f"No setting {variable}: a service needs its port (and URL) settings")
 
 
 class RouterSettings(_Group):

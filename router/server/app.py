@@ -8,7 +8,7 @@ network), a tenth of the router's own work on a small single-fetch query.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from core.config import Settings
@@ -35,9 +35,9 @@ class RouterApp:
     """ASGI app of the router; its supergraph lives in `state` and may be swapped at any time.
     Routing only: every operation runs through `pipeline`, whatever door it came through."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, subgraphs: Mapping[str, str] | None = None) -> None:
         self.settings = settings
-        self.state = RouterState(settings)
+        self.state = RouterState(settings, subgraphs)
         self.graphiql = settings.router.graphiql and not settings.is_production
         # Authentication, persisted documents, introspection policy, CSRF/CORS, header rules.
         self.edge = Edge(settings)
@@ -147,6 +147,7 @@ class RouterApp:
         return f"RouterApp(graphiql={self.graphiql})"
 
 
-def create_app(settings: Settings) -> RouterApp:
-    """The router's ASGI app (run by `unityplan serve router`)."""
-    return RouterApp(settings)
+def create_app(settings: Settings, subgraphs: Mapping[str, str] | None = None) -> RouterApp:
+    """The router's ASGI app (run by `unityplan serve router`); without SUPERGRAPH_PATH it
+    composes `subgraphs` (name -> URL; the service registry's, when served)."""
+    return RouterApp(settings, subgraphs)

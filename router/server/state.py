@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from core.cache import create_redis
@@ -27,8 +28,10 @@ log = logging.getLogger("unityplan.router")
 class RouterState:
     """Holds the gateway of the supergraph in service; requests take it once and keep it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, subgraphs: Mapping[str, str] | None = None) -> None:
         self.settings = settings
+        # The subgraphs to compose when no supergraph file is given: name -> URL.
+        self.subgraphs = dict(subgraphs or {})
         router = settings.router
         self.client = SubgraphClient(
             {},
@@ -90,9 +93,12 @@ class RouterState:
         return (stat.st_mtime, stat.st_size)
 
     async def compose_from_subgraphs(self) -> None:
-        """Compose the supergraph from the configured subgraphs' `_service { sdl }`."""
-        services = self.settings.services
-        urls = {name: services.subgraph_url(name) for name in ("auth", "user")}
+        """Compose the supergraph from the subgraphs' `_service { sdl }`."""
+        if not self.subgraphs:
+            raise SupergraphError(
+                "No supergraph: SUPERGRAPH_PATH is not set and no subgraphs given"
+            )
+        urls = dict(self.subgraphs)
         urls.update({n: u for n, u in self.settings.router.subgraph_urls.items() if n in urls})
         try:
             definitions = await fetch_subgraphs(urls, signer=self.client.signer, wait_seconds=30.0)

@@ -11,9 +11,10 @@ import yaml
 from pydantic import AliasChoices
 
 from core.config import _GROUPS, load_settings
+from unityplan.registry import SERVICES, registered
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = {"auth": "AUTH_PORT", "user": "USER_PORT", "router": "ROUTER_PORT"}
+APP_SERVICES = {service.name: service.port_variable for service in SERVICES}
 
 
 def _settings_variables() -> set[str]:
@@ -68,8 +69,8 @@ def test_compose_app_environment_uses_settings_names_and_consistent_ports() -> N
         port = env[port_variable]
         assert service["command"] == ["serve", name]
         assert f"{port}:{port}" in service["ports"]
-        if name != "router":
-            assert env[f"{name.upper()}_SUBGRAPH_URL"] == f"http://{name}:{port}/graphql"
+        if registered(name).is_subgraph:
+            assert env[registered(name).url_variable] == f"http://{name}:{port}/graphql"
     load_settings({k: v for k, v in services["auth"]["environment"].items() if "$" not in v})
 
 

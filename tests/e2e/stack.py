@@ -34,6 +34,7 @@ from subgraphs.auth.app import create_app as create_auth
 from subgraphs.auth.bootstrap import issue_invitation
 from subgraphs.user.app import create_app as create_user
 from tests.router.subgraph_kit import free_port
+from unityplan.registry import subgraph_urls
 
 REGISTER = """
 mutation Register($input: RegisterInput!) {
@@ -179,7 +180,8 @@ async def _serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None
 async def served_router(stack: Stack, **env: Any) -> AsyncIterator[tuple[Any, str]]:
     """A router of its own on the stack's subgraphs (settings changed by `env`), served over a
     real socket: its app and its base URL."""
-    app = create_router(stack.settings.replace(**env))
+    settings = stack.settings.replace(**env)
+    app = create_router(settings, subgraph_urls(settings))
     server, task = await _serve(app, port := free_port())
     try:
         yield app, f"http://127.0.0.1:{port}"
@@ -213,7 +215,7 @@ async def stack(
         trace.set_tracer_provider(TracerProvider())
     spans.watch(trace.get_tracer_provider())  # relay, consumers and SQL use the global one
     auth, user = create_auth(configured), create_user(configured)
-    router = create_router(configured)
+    router = create_router(configured, subgraph_urls(configured))
     for provider in (
         auth.state.tracer_provider,
         user.state.tracer_provider,

@@ -26,6 +26,7 @@ from subgraphs.auth.app import create_app as create_auth
 from subgraphs.user.app import create_app as create_user
 from tests.e2e.stack import LOGIN, PASSWORD, UPDATE_PROFILE, Member, Stack, _serve, eventually
 from tests.router.subgraph_kit import free_port
+from unityplan.registry import subgraph_urls
 
 pytest_plugins = ["tests.e2e.stack"]
 
@@ -85,7 +86,7 @@ async def replica(stack: Stack) -> AsyncIterator[Replica]:
     )
     auth = create_auth(settings, run_outbox_relay=False)
     user = create_user(settings, run_outbox_relay=False, run_consumers=False)
-    router = create_router(settings)
+    router = create_router(settings, subgraph_urls(settings))
     running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
     try:
         running.append(await _serve(auth, ports["auth"]))

@@ -15,6 +15,7 @@ from router.supergraph import parse_supergraph
 from tests.router.subgraph_kit import serve
 from tests.router.supergraphs import FIXTURES
 from unityplan.cli.router_commands import compose_local
+from unityplan.registry import subgraph_urls
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +61,7 @@ async def test_router_composes_from_running_subgraphs_without_a_supergraph_file(
                 "ROUTER_SUBGRAPH_URLS": json.dumps({}),
             }
         )
-        state = RouterState(settings)
+        state = RouterState(settings, subgraph_urls(settings))
         await state.start()
         try:
             assert state.gateway is not None

@@ -4,9 +4,8 @@ clients see, `schema.graphql`) and `unityplan plan` (the query plan of an operat
 from __future__ import annotations
 
 import asyncio
-import importlib
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import click
 from graphql import GraphQLSyntaxError, parse
@@ -19,28 +18,21 @@ from router.planning import OperationError, PlanningError, normalize, plan_opera
 from router.supergraph import Supergraph, SupergraphError, parse_supergraph
 from unityplan.cli._settings import configured_settings
 from unityplan.devstack.discovery import with_running_stack
-
-# Our subgraphs' schemas, importable without running them: module and attribute (a strawberry
-# Schema, or a function building one).
-LOCAL_SUBGRAPHS = {
-    "auth": ("subgraphs.auth.schema", "schema"),
-    "user": ("subgraphs.user.schema", "build_schema"),
-}
+from unityplan.registry import subgraph_urls, subgraphs
 
 
 def local_subgraph_definitions() -> list[SubgraphDefinition]:
-    """The SDLs of our subgraphs, read in-process (URLs from the settings)."""
+    """The SDLs of the registry's subgraphs, read in-process (URLs from the settings)."""
     settings = configured_settings()
     found = []
-    for name, (module_name, attribute) in LOCAL_SUBGRAPHS.items():
-        schema: Any = getattr(importlib.import_module(module_name), attribute)
-        if not hasattr(schema, "execute_sync"):
-            schema = schema()
-        result = schema.execute_sync("{ _service { sdl } }")
+    for subgraph in subgraphs():
+        result = subgraph.schema().execute_sync("{ _service { sdl } }")
         if result.errors:
-            raise click.ClickException(f"{name}: cannot read its SDL: {result.errors[0].message}")
-        url = settings.services.subgraph_url(name)  # type: ignore[arg-type]
-        found.append(SubgraphDefinition(name, url, result.data["_service"]["sdl"]))
+            raise click.ClickException(
+                f"{subgraph.name}: cannot read its SDL: {result.errors[0].message}"
+            )
+        sdl = result.data["_service"]["sdl"] if result.data else ""
+        found.append(SubgraphDefinition(subgraph.name, subgraph.url(settings), sdl))
     return found
 
 
@@ -69,12 +61,12 @@ def _load_supergraph(path: str | None) -> Supergraph:
     "instead of reading their schemas in-process.",
 )
 def compose_command(running: bool) -> None:
-    """Print the supergraph SDL composed from the auth and user subgraphs."""
+    """Print the supergraph SDL composed from the registry's subgraphs."""
     if not running:
         click.echo(compose_local(), nl=False)
         return
     settings = with_running_stack(configured_settings())[0]
-    urls = {name: settings.services.subgraph_url(name) for name in ("auth", "user")}
+    urls = subgraph_urls(settings)
     try:
         signer = RouterSigner.from_settings(settings)
         definitions = asyncio.run(fetch_subgraphs(urls, signer=signer))

@@ -1,8 +1,7 @@
-"""`unityplan serve <service>`: run one service (auth, user or router) under uvicorn."""
+"""`unityplan serve <service>`: run one service of the registry under uvicorn."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
@@ -11,36 +10,13 @@ import click
 from unityplan.cli._failures import describe_failure
 from unityplan.cli._settings import command_settings, configured_settings
 from unityplan.devstack.processes import port_in_use
-from unityplan.devstack.replicas import PORT_VARIABLES
+from unityplan.registry import SERVICES, registered
 
-# Each service module exposes `create_app(settings) -> ASGI app`.
-SERVICES: dict[str, str] = {
-    "auth": "subgraphs.auth.app",
-    "user": "subgraphs.user.app",
-    "router": "router.server.app",
-}
-# The servers a service cannot start without (the router needs none of its own).
-NEEDS: dict[str, tuple[str, ...]] = {
-    "auth": ("DATABASE_URL", "REDIS_URL"),
-    "user": ("DATABASE_URL", "REDIS_URL"),
-}
 # What uvicorn logs when an app's start-up failed: we say why, in one line, instead.
 _STARTUP_FAILED_LOG = "Application startup failed. Exiting."
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
-
-
-def available_services() -> list[str]:
-    """The services whose app module can be imported in this checkout."""
-    found = []
-    for name, module in SERVICES.items():
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError:
-            continue
-        found.append(name)
-    return found
 
 
 class StartupWatch:
@@ -91,7 +67,7 @@ class _QuietStartupFailure(logging.Filter):
 
 
 @click.command()
-@click.argument("service", type=click.Choice(sorted(SERVICES)))
+@click.argument("service", type=click.Choice(sorted(entry.name for entry in SERVICES)))
 @click.option("--host", default=None, help="Interface to bind (default SERVICE_HOST).")
 @click.option(
     "--port",
@@ -113,26 +89,23 @@ def serve(service: str, host: str | None, port: int | None, supergraph: str | No
     """
     import uvicorn
 
-    if supergraph and service != "router":
+    entry = registered(service)
+    if supergraph and entry.is_subgraph:
         raise click.UsageError("--supergraph applies to the router only")
     configured = configured_settings()
     # Servers and the other services' ports may come from the running development stack; this
     # service's own port stays the configured one (the stack's copy already holds it).
-    own_port = {
-        "auth": configured.services.auth_port,
-        "user": configured.services.user_port,
-        "router": configured.services.router_port,
-    }[service]
-    overrides: dict[str, Any] = {PORT_VARIABLES[service]: own_port}
+    own_port = entry.port(configured)
+    overrides: dict[str, Any] = {entry.port_variable: own_port}
     if supergraph:
         overrides["SUPERGRAPH_PATH"] = supergraph
-    settings = command_settings(*NEEDS.get(service, ())).replace(**overrides)
+    settings = command_settings(*entry.needs).replace(**overrides)
     port = port or own_port
     if port_in_use(port):
         raise click.ClickException(
-            f"Port {port} is already in use: set {PORT_VARIABLES[service]} or --port to a free one"
+            f"Port {port} is already in use: set {entry.port_variable} or --port to a free one"
         )
-    app = StartupWatch(importlib.import_module(SERVICES[service]).create_app(settings))
+    app = StartupWatch(entry.create_app(settings))
     config = uvicorn.Config(
         app,
         host=host or settings.services.host,

@@ -1,4 +1,5 @@
-"""The demo data of `unityplan dev`: every migration, the territory `dk`, and the bootstrap admin.
+"""The demo data of `unityplan dev`: every migration, the territory `dk`, and what the services'
+bootstrap hooks (in the registry) add: the auth subgraph's platform admin and invitation.
 
 All steps are idempotent, so the second run of `make dev` finds and keeps the first run's data.
 """
@@ -6,11 +7,9 @@ All steps are idempotent, so the second run of `make dev` finds and keeps the fi
 from __future__ import annotations
 
 import dataclasses
-import importlib
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from core.config import Settings
+from unityplan.registry import SERVICES
 
 DEMO_TERRITORY: dict[str, str] = {
     "code": "dk",
@@ -20,7 +19,6 @@ DEMO_TERRITORY: dict[str, str] = {
     "locale": "da_DK",
     "default_language": "da",
 }
-BOOTSTRAP_MODULE = "subgraphs.auth.bootstrap"
 
 
 async def migrate_and_provision(settings: Settings) -> None:
@@ -47,25 +45,16 @@ async def migrate_and_provision(settings: Settings) -> None:
         await db.dispose()
 
 
-def _bootstrap_function() -> Callable[[Settings], Awaitable[Any]] | None:
-    """`bootstrap_demo` of the auth subgraph, once that subgraph provides one."""
-    try:
-        module = importlib.import_module(BOOTSTRAP_MODULE)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
-        if missing == BOOTSTRAP_MODULE or BOOTSTRAP_MODULE.startswith(missing + "."):
-            return None
-        raise  # the module exists but one of its own imports is broken: say so
-    function: Callable[[Settings], Awaitable[Any]] | None = getattr(module, "bootstrap_demo", None)
-    return function
-
-
 async def bootstrap(settings: Settings) -> list[str] | None:
-    """Create the platform admin and an invitation: lines describing them (None: not available)."""
-    function = _bootstrap_function()
-    if function is None:
+    """Run every service's bootstrap hook, in the registry's order (the auth subgraph's creates
+    the platform admin and an invitation): lines describing what they made (None: no hooks)."""
+    hooks = [service.bootstrap for service in SERVICES if service.bootstrap is not None]
+    if not hooks:
         return None
-    return describe(await function(settings))
+    lines: list[str] = []
+    for hook in hooks:
+        lines.extend(describe(await hook(settings)))
+    return lines
 
 
 def describe(result: object) -> list[str]:

@@ -19,8 +19,9 @@ from core.config import Settings
 from core.errors import ConfigError, InfrastructureError, UnityPlanError
 from unityplan.devstack import demo
 from unityplan.devstack.replicas import ReplicaSet, plan_replicas
-from unityplan.devstack.services import SERVICE_ORDER, Console, ServiceRunner
+from unityplan.devstack.services import Console, ServiceRunner
 from unityplan.devstack.stack import EmbeddedStack
+from unityplan.registry import SERVICES, subgraphs
 
 READY_MESSAGE = "UnityPlan dev stack is ready"
 
@@ -158,13 +159,6 @@ def run_dev(settings: Settings, stream: TextIO, replicas: int = 1) -> int:
             console.line("Stopped.")
 
 
-def _available_services() -> list[str]:
-    # `serve` owns the service registry; imported late because the CLI package imports us.
-    from unityplan.cli.serve import available_services
-
-    return available_services()
-
-
 def _start_services(
     runner: ServiceRunner, console: Console, replica_sets: list[ReplicaSet] | None = None
 ) -> list[str]:
@@ -174,15 +168,12 @@ def _start_services(
     A service that cannot start is reported and skipped rather than taking the others down:
     while one is being worked on, the rest of the stack stays usable.
     """
-    present = set(_available_services())
-    if not present:
-        console.line("No services in this checkout yet: infrastructure only.")
     failed: list[str] = []
     sets: list[ReplicaSet | None] = list(replica_sets) if replica_sets else [None]
     # The subgraphs do not need each other: start them together, the routers after them.
     for group in (
-        [name for name in SERVICE_ORDER if name != "router" and name in present],
-        ["router"] if "router" in present else [],
+        [service.name for service in subgraphs()],
+        [service.name for service in SERVICES if not service.is_subgraph],
     ):
         launched = []
         for replica in sets:

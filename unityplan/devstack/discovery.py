@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from core.config import Settings
+from core.config import ServiceSettings, Settings
 from unityplan.devstack.processes import ProcessRecord
 from unityplan.devstack.replicas import PORT_VARIABLES
 from unityplan.devstack.servers import SERVER_TYPES
@@ -74,7 +74,7 @@ _SERVER_URLS: dict[str, Callable[[Settings], str]] = {
     "NATS_URL": lambda s: s.nats.url,
     "REDIS_URL": lambda s: s.redis.url,
 }
-_PORT_FIELDS = {"AUTH_PORT": "auth_port", "USER_PORT": "user_port", "ROUTER_PORT": "router_port"}
+_PORT_FIELDS = {name: ServiceSettings.field_of(name) for name in PORT_VARIABLES.values()}
 
 
 def server_url(settings: Settings, variable: str) -> str:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from core.config import ServiceSettings
 from core.errors import ConfigError
+from unityplan.registry import SERVICES, subgraphs
 
 MAX_REPLICAS = 8
-SUBGRAPHS: tuple[str, ...] = ("auth", "user")
-PORT_VARIABLES = {"auth": "AUTH_PORT", "user": "USER_PORT", "router": "ROUTER_PORT"}
+SUBGRAPHS: tuple[str, ...] = tuple(subgraph.name for subgraph in subgraphs())
+PORT_VARIABLES = {service.name: service.port_variable for service in SERVICES}
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def plan_replicas(services: ServiceSettings, replicas: int) -> list[ReplicaSet]:
     """The `replicas` sets to run; ConfigError if the count or a port does not fit."""
     if not 1 <= replicas <= MAX_REPLICAS:
         raise ConfigError(f"Replicas must be between 1 and {MAX_REPLICAS}, not {replicas}")
-    base = {"auth": services.auth_port, "user": services.user_port, "router": services.router_port}
+    base = {service.name: services.port(service.name) for service in SERVICES}
     sets = [
         ReplicaSet(
             index=index + 1,

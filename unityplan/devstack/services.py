@@ -27,19 +27,15 @@ from unityplan.devstack.processes import (
     venv_executable,
 )
 from unityplan.devstack.replicas import PORT_VARIABLES, ReplicaSet
+from unityplan.registry import SERVICES
 
-# Start order: the router composes the subgraphs, so it comes last.
-SERVICE_ORDER: tuple[str, ...] = ("auth", "user", "router")
+# Start order, the registry's: the router composes the subgraphs, so it comes last.
+SERVICE_ORDER: tuple[str, ...] = tuple(service.name for service in SERVICES)
 HEALTH_TIMEOUT_SECONDS = 60.0
 
 
 def service_port(settings: Settings, name: str) -> int:
-    ports = {
-        "auth": settings.services.auth_port,
-        "user": settings.services.user_port,
-        "router": settings.services.router_port,
-    }
-    return ports[name]
+    return settings.services.port(name)
 
 
 def _serve_command(name: str) -> list[str]:
