@@ -36,7 +36,7 @@ from core.db import Database
 from core.db.migrations import migrate_global
 from core.db.provisioning import create_territory
 from subgraphs.auth.bootstrap import issue_invitation
-from subgraphs.auth.service._runtime import AuthRuntime
+from subgraphs.auth.runtime import AuthRuntime
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

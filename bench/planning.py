@@ -167,9 +167,7 @@ def main() -> None:
         if timings:
             p50 = max(t[0] for t in timings)
             p99 = max(t[1] for t in timings)
-            print(
-                f"audit: {len(timings)} operations planned, worst p50/p99 {p50:.2f}/{p99:.2f} ms"
-            )
+            print(f"audit: {len(timings)} operations planned, worst p50/p99 {p50:.2f}/{p99:.2f} ms")
     if worst is None or worst[1] > WORKLOAD_LIMIT_MS:
         sys.exit(f"the workload query must plan cold in at most {WORKLOAD_LIMIT_MS:g} ms")
 

@@ -58,7 +58,7 @@ from core.events.timing import (
     WRITTEN,
 )
 from subgraphs.auth.bootstrap import issue_invitation
-from subgraphs.auth.service._runtime import AuthRuntime
+from subgraphs.auth.runtime import AuthRuntime
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -21,8 +21,8 @@ from core.kit.graphql import Connection, graphql_controller
 from core.observability.health import database_checks, nats_check, redis_check
 from core.service import create_service_app
 from subgraphs.auth.context import AuthContext, build_context
+from subgraphs.auth.runtime import AuthRuntime
 from subgraphs.auth.schema import schema
-from subgraphs.auth.service._runtime import AuthRuntime
 from subgraphs.auth.service.secrets_at_rest import seal_stored_secrets
 from subgraphs.auth.service.sessions import purge_expired_sessions, restore_revocations
 

@@ -22,9 +22,10 @@ from sqlalchemy import select
 from core.cache import create_redis
 from core.config import Settings
 from core.db import Database
+from core.kit.repository import ClientInfo
 from subgraphs.auth.models import InvitationToken, User, UserIdentity
 from subgraphs.auth.repository import GlobalRepository, TerritoryRepository
-from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
+from subgraphs.auth.runtime import AuthRuntime, utcnow
 from subgraphs.auth.service.invitations import GROUP, audit_remote_invitation, new_invitation
 from subgraphs.auth.service.registration import check_username, identity_hash
 from subgraphs.auth.service.territories import grant_platform_admin

@@ -6,56 +6,31 @@ import ipaddress
 import uuid
 from typing import Any
 
-from redis.exceptions import RedisError
-from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
-from core.errors import (
-    SIGN_IN_UNAVAILABLE,
-    Forbidden,
-    ServiceUnavailable,
-    Unauthenticated,
-    UnityPlanError,
-)
+from core.errors import Forbidden
+from core.kit.context import ViewerContext, identify
 from core.kit.graphql import Connection
+from core.kit.repository import ClientInfo
 from core.security import Principal, authenticate
 from core.security.router_proof import CLIENT_ADDRESS_HEADER, CLIENT_AGENT_HEADER
 from subgraphs.auth.loaders import Loaders
-from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo
+from subgraphs.auth.runtime import AuthRuntime
 
 PLATFORM_ADMIN = "platform_admin"
 TERRITORY_ADMIN = "territory_admin"
 
 
-class AuthContext(BaseContext, kw_only=True):
+class AuthContext(ViewerContext, kw_only=True):
     rt: AuthRuntime
-    viewer: Principal | None
-    # Why the presented token was refused; raised by resolvers that need a caller, so public
-    # operations (login, register) still work with a stale header.
-    auth_error: UnityPlanError | None
     client: ClientInfo
     loaders: Loaders
-    # The `connection_init` payload of a WebSocket (strawberry fills it in).
-    connection_params: dict[str, Any] | None = None
-
-    def require_viewer(self) -> Principal:
-        if self.auth_error is not None:
-            raise self.auth_error
-        if self.viewer is None:
-            raise Unauthenticated()
-        return self.viewer
-
-    def optional_viewer(self) -> Principal | None:
-        if self.auth_error is not None:
-            raise self.auth_error
-        return self.viewer
 
     async def subscriber(self) -> Principal:
         """The caller of a subscription: `Authorization` of the connection_init payload,
         else of the HTTP upgrade request."""
-        params = self.connection_params or {}
-        header = params.get("Authorization") or params.get("authorization")
-        if isinstance(header, str):
+        header = self.subscription_token()
+        if header is not None:
             principal = await authenticate(header, self.rt.keyring, self.rt.revocations)
             if principal is not None:
                 return principal
@@ -116,16 +91,7 @@ def _valid_ip(value: str | None) -> IPAddress | None:
 
 
 async def build_context(rt: AuthRuntime, request: Connection) -> AuthContext:
-    viewer: Principal | None = None
-    error: UnityPlanError | None = None
-    try:
-        viewer = await authenticate(
-            request.headers.get("authorization"), rt.keyring, rt.revocations
-        )
-    except Unauthenticated as exc:
-        error = exc
-    except RedisError:  # fail closed: the caller is not known until the registry answers
-        error = ServiceUnavailable(SIGN_IN_UNAVAILABLE)
+    viewer, error = await identify(request.headers.get("authorization"), rt.keyring, rt.revocations)
     return AuthContext(
         rt=rt,
         viewer=viewer,

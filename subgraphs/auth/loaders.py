@@ -16,7 +16,7 @@ from strawberry.dataloader import DataLoader
 from core.errors import NotFound
 from subgraphs.auth.models import InvitationUse
 from subgraphs.auth.repository import GlobalRepository, TerritoryRepository
-from subgraphs.auth.service._runtime import Account, AuthRuntime
+from subgraphs.auth.runtime import Account, AuthRuntime
 
 HOME_CACHE_TTL_SECONDS = 3600
 

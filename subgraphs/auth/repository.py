@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from core.kit.repository import ClientInfo, Repository
 from subgraphs.auth.models import (
     AccountToken,
     AuditEntry,
@@ -33,17 +33,8 @@ from subgraphs.auth.models import (
 from subgraphs.auth.tokens import token_hash
 
 
-class TerritoryRepository:
+class TerritoryRepository(Repository):
     """Queries on one territory's schema."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def flush(self) -> None:
-        await self.session.flush()
-
-    def add(self, *rows: object) -> None:
-        self.session.add_all(rows)
 
     # ------------------------------------------------------------ users
 
@@ -303,9 +294,10 @@ class TerritoryRepository:
         resource_type: str | None = None,
         resource_id: str | None = None,
         changes: dict[str, Any] | None = None,
-        ip_address: str | None = None,
-        user_agent: str | None = None,
+        client: ClientInfo | None = None,
     ) -> None:
+        """An audit entry of `action`, with the device details of `client` (None: kept out, as
+        in a territory that is not the actor's home)."""
         self.add(
             AuditEntry(
                 id=uuid.uuid4(),
@@ -315,8 +307,8 @@ class TerritoryRepository:
                 resource_type=resource_type,
                 resource_id=resource_id,
                 changes=changes,
-                ip_address=ip_address,
-                user_agent=user_agent,
+                ip_address=client.ip_address if client is not None else None,
+                user_agent=client.user_agent if client is not None else None,
             )
         )
 
@@ -353,17 +345,8 @@ class TerritoryRepository:
         return (await self.session.execute(statement)).scalars().all()
 
 
-class GlobalRepository:
+class GlobalRepository(Repository):
     """Queries on the `global` schema: identities and roles."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def add(self, *rows: object) -> None:
-        self.session.add_all(rows)
-
-    async def flush(self) -> None:
-        await self.session.flush()
 
     async def identity_by_username(self, username: str) -> UserIdentity | None:
         statement = select(UserIdentity).where(

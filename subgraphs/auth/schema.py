@@ -24,11 +24,11 @@ from core.security import Principal
 from subgraphs.auth.context import Info
 from subgraphs.auth.loaders import load_accounts
 from subgraphs.auth.repository import GlobalRepository
+from subgraphs.auth.runtime import Account
 from subgraphs.auth.service import account as account_service
 from subgraphs.auth.service import invitations as invitation_service
 from subgraphs.auth.service import login as login_service
 from subgraphs.auth.service import recovery, registration, territories
-from subgraphs.auth.service._runtime import Account
 from subgraphs.auth.service.export import export_account
 from subgraphs.auth.types import (
     AuthPayload,

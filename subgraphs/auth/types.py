@@ -26,7 +26,7 @@ from subgraphs.auth.context import Info
 from subgraphs.auth.loaders import InvitationUseKey
 from subgraphs.auth.models import InvitationToken
 from subgraphs.auth.models import Session as SessionRow
-from subgraphs.auth.service._runtime import Account, utcnow
+from subgraphs.auth.runtime import Account, utcnow
 from subgraphs.auth.tokens import invitation_token_in_clear
 
 

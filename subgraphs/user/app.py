@@ -17,17 +17,16 @@ import orjson
 from litestar import Litestar, Request, Response
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
-from redis.exceptions import RedisError
 
 from core.cache import CacheNamespace, TerritoryCache, create_redis
 from core.config import Settings
 from core.db import Database
-from core.errors import SIGN_IN_UNAVAILABLE, ServiceUnavailable, Unauthenticated, UnityPlanError
 from core.events import EventBus, OutboxRelay
+from core.kit.context import identify
 from core.kit.graphql import Connection, graphql_controller
 from core.observability.health import database_checks, nats_check, redis_check
 from core.ratelimit import SlidingWindowLimiter
-from core.security import KeyRing, Principal, SessionRegistry, authenticate
+from core.security import KeyRing, SessionRegistry
 from core.service import create_service_app
 from subgraphs.user.avatar_routes import AVATARS_PREFIX, avatar_route
 from subgraphs.user.avatar_service import AvatarLinks
@@ -97,14 +96,7 @@ def create_app(
     bus: EventBus | None = None
 
     async def context_getter(request: Connection) -> UserContext:
-        viewer: Principal | None = None
-        error: UnityPlanError | None = None
-        try:
-            viewer = await authenticate(request.headers.get("authorization"), keyring, revocations)
-        except Unauthenticated as exc:
-            error = exc
-        except RedisError:  # fail closed: the caller is not known until the registry answers
-            error = ServiceUnavailable(SIGN_IN_UNAVAILABLE)
+        viewer, error = await identify(request.headers.get("authorization"), keyring, revocations)
         viewer_id = uuid.UUID(viewer.user_id) if viewer is not None else None
         return UserContext(
             rt=runtime, viewer=viewer, auth_error=error, loaders=Loaders(db, directory, viewer_id)

@@ -6,12 +6,11 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
 from core.config import Settings
 from core.db import Database
-from core.errors import Unauthenticated, UnityPlanError
+from core.kit.context import ViewerContext
 from core.ratelimit import SlidingWindowLimiter
 from core.security import KeyRing, Principal, SessionRegistry, authenticate
 from subgraphs.user.directory import UserDirectory
@@ -40,36 +39,17 @@ class UserRuntime:
     upload_limit: tuple[int, float] = (20, 3600.0)
 
 
-class UserContext(BaseContext, kw_only=True):
+class UserContext(ViewerContext, kw_only=True):
     rt: UserRuntime
-    viewer: Principal | None
-    # Why the presented token was refused; raised by every resolver that reads the caller, so
-    # a stale token never silently reads as "signed out".
-    auth_error: UnityPlanError | None
     loaders: Loaders
-    # The `connection_init` payload of a WebSocket (strawberry fills it in).
-    connection_params: dict[str, Any] | None = None
 
     async def subscriber(self) -> Principal | None:
         """The caller of a subscription: `Authorization` of the connection_init payload, else
         of the HTTP upgrade request; None when anonymous."""
-        params = self.connection_params or {}
-        header = params.get("Authorization") or params.get("authorization")
-        if isinstance(header, str):
+        header = self.subscription_token()
+        if header is not None:
             return await authenticate(header, self.rt.keyring, self.rt.revocations)
         return self.optional_viewer()
-
-    def require_viewer(self) -> Principal:
-        if self.auth_error is not None:
-            raise self.auth_error
-        if self.viewer is None:
-            raise Unauthenticated()
-        return self.viewer
-
-    def optional_viewer(self) -> Principal | None:
-        if self.auth_error is not None:
-            raise self.auth_error
-        return self.viewer
 
     def viewer_id(self) -> uuid.UUID | None:
         viewer = self.optional_viewer()

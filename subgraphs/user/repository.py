@@ -23,8 +23,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.kit.repository import Repository
 from subgraphs.user.models import user_blocks, user_connections, user_profiles, users
 from subgraphs.user.pagination import EdgeCursor
 from subgraphs.user.privacy import Relationship
@@ -50,9 +50,8 @@ PROFILE_DEFAULTS: dict[str, Any] = {
 }
 
 
-class UserRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class UserRepository(Repository):
+    """The user subgraph's queries on one territory's schema."""
 
     # ------------------------------------------------------------------ users
 

@@ -10,13 +10,14 @@ import uuid
 from collections.abc import Sequence
 
 from core.errors import BadUserInput, InvalidCredentials, NotFound
+from core.kit.repository import ClientInfo
 from core.security import Principal
 from subgraphs.auth import events
 from subgraphs.auth.models import InvitationToken, Session, User
 from subgraphs.auth.passwords import check_password
 from subgraphs.auth.repository import TerritoryRepository
+from subgraphs.auth.runtime import AuthRuntime, utcnow
 from subgraphs.auth.service import invitations, mfa
-from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
 from subgraphs.auth.service.sessions import end_sessions
 
 # Enough for any community organiser; a stolen token cannot flood the territory with invitations.
@@ -57,8 +58,7 @@ async def logout_all(rt: AuthRuntime, viewer: Principal, client: ClientInfo) -> 
             resource_type="user",
             resource_id=viewer.user_id,
             changes={"sessions": len(ended)},
-            ip_address=client.ip_address,
-            user_agent=client.user_agent,
+            client=client,
         )
         await events.user_event(session, code, "logged_out", _user_id(viewer), all=True)
     return len(ended)
@@ -87,8 +87,7 @@ async def revoke_session(
             user_id=_user_id(viewer),
             resource_type="session",
             resource_id=str(session_id),
-            ip_address=client.ip_address,
-            user_agent=client.user_agent,
+            client=client,
         )
 
 
@@ -128,8 +127,7 @@ async def change_password(
             resource_type="user",
             resource_id=str(user.id),
             changes={"sessionsEnded": len(ended)},
-            ip_address=client.ip_address,
-            user_agent=client.user_agent,
+            client=client,
         )
         await events.user_event(session, code, "password_changed", user.id)
 

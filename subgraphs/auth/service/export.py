@@ -10,7 +10,7 @@ from typing import Any
 from core.errors import NotFound
 from core.security import Principal
 from subgraphs.auth.repository import GlobalRepository, TerritoryRepository
-from subgraphs.auth.service._runtime import AuthRuntime, utcnow
+from subgraphs.auth.runtime import AuthRuntime, utcnow
 
 
 @dataclass(frozen=True)

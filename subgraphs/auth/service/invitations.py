@@ -11,11 +11,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from core.errors import BadUserInput, InvalidToken, NotFound
+from core.kit.repository import ClientInfo
 from core.security.secret_box import SecretBox
 from subgraphs.auth import events
 from subgraphs.auth.models import InvitationToken, InvitationUse
 from subgraphs.auth.repository import TerritoryRepository
-from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
+from subgraphs.auth.runtime import AuthRuntime, utcnow
 from subgraphs.auth.tokens import new_invitation_token, seal_invitation_token, token_hash
 
 # The audit `changes` key naming the territory a user invited into from another one.
@@ -226,8 +227,7 @@ async def create_invitation(
         resource_type="invitation",
         resource_id=str(invitation.id),
         changes=changes,
-        ip_address=None if remote else client.ip_address,
-        user_agent=None if remote else client.user_agent,
+        client=None if remote else client,
     )
     await repo.flush()
     await events.invitation_event(
@@ -262,8 +262,7 @@ def audit_remote_invitation(
             "maxUses": invitation.max_uses,
             INTO_TERRITORY: territory_code,
         },
-        ip_address=client.ip_address,
-        user_agent=client.user_agent,
+        client=client,
     )
 
 
@@ -293,8 +292,7 @@ async def revoke_invitation(
         resource_type="invitation",
         resource_id=str(invitation.id),
         changes={"creatorTerritory": caller_territory} if remote else None,
-        ip_address=None if remote else client.ip_address,
-        user_agent=None if remote else client.user_agent,
+        client=None if remote else client,
     )
     await repo.flush()
     await events.invitation_event(repo.session, territory_code, "revoked", invitation.id, caller_id)

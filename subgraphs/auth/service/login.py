@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import InvalidCredentials, InvalidToken, MfaRequired, NotFound, UnityPlanError
+from core.kit.repository import ClientInfo
 from core.ratelimit import Attempt
 from subgraphs.auth import events
 from subgraphs.auth.repository import GlobalRepository, TerritoryRepository
+from subgraphs.auth.runtime import Account, AuthRuntime, utcnow
 from subgraphs.auth.service import mfa
-from subgraphs.auth.service._runtime import Account, AuthRuntime, ClientInfo, utcnow
 from subgraphs.auth.service.sessions import (
     RefreshReused,
     TokenPair,
@@ -149,8 +150,7 @@ def _audit(
         resource_type="user",
         resource_id=str(user_id),
         changes=dict(changes) or None,
-        ip_address=client.ip_address,
-        user_agent=client.user_agent,
+        client=client,
     )
 
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import pyotp
 
 from core.errors import BadUserInput, Conflict
+from core.kit.repository import ClientInfo
 from core.security.secret_box import SecretBox
 from subgraphs.auth import events
 from subgraphs.auth.models import MfaSecret, User
 from subgraphs.auth.repository import TerritoryRepository
-from subgraphs.auth.service._runtime import ClientInfo, utcnow
+from subgraphs.auth.runtime import utcnow
 from subgraphs.auth.tokens import new_recovery_code, normalize_recovery_code, token_hash
 
 ISSUER = "UnityPlan"
@@ -144,8 +145,7 @@ async def confirm(
         user_id=user.id,
         resource_type="user",
         resource_id=str(user.id),
-        ip_address=client.ip_address,
-        user_agent=client.user_agent,
+        client=client,
     )
     await repo.flush()
     await events.user_event(repo.session, territory_code, "mfa_enabled", user.id)
@@ -169,8 +169,7 @@ async def disable(
         user_id=user.id,
         resource_type="user",
         resource_id=str(user.id),
-        ip_address=client.ip_address,
-        user_agent=client.user_agent,
+        client=client,
     )
     await repo.flush()
     await events.user_event(repo.session, territory_code, "mfa_disabled", user.id)

@@ -12,6 +12,7 @@ import uuid
 from datetime import timedelta
 
 from core.errors import BadUserInput, InvalidCredentials, InvalidToken, NotFound
+from core.kit.repository import ClientInfo
 from core.security import Principal
 from subgraphs.auth import events
 from subgraphs.auth.loaders import forget_home
@@ -19,7 +20,7 @@ from subgraphs.auth.mailer import Mail
 from subgraphs.auth.models import AccountToken
 from subgraphs.auth.passwords import check_password
 from subgraphs.auth.repository import GlobalRepository, TerritoryRepository
-from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
+from subgraphs.auth.runtime import AuthRuntime, utcnow
 from subgraphs.auth.service.invitations import INTO_TERRITORY
 from subgraphs.auth.service.sessions import end_sessions
 from subgraphs.auth.tokens import new_territory_token, territory_of, token_hash
@@ -64,8 +65,7 @@ async def request_password_reset(rt: AuthRuntime, username: str, client: ClientI
             user_id=user.id,
             resource_type="user",
             resource_id=str(user.id),
-            ip_address=client.ip_address,
-            user_agent=client.user_agent,
+            client=client,
         )
         minutes = rt.settings.auth.password_reset_ttl_seconds // 60
         mail = Mail(
@@ -146,8 +146,7 @@ async def reset_password(rt: AuthRuntime, raw: str, new_password: str, client: C
             resource_type="user",
             resource_id=str(user.id),
             changes={"sessionsEnded": len(ended)},
-            ip_address=client.ip_address,
-            user_agent=client.user_agent,
+            client=client,
         )
         await events.user_event(session, code, "password_changed", user.id, reset=True)
     await attempt.succeeded()
@@ -205,8 +204,7 @@ async def verify_email(rt: AuthRuntime, raw: str, client: ClientInfo) -> uuid.UU
             user_id=user.id,
             resource_type="user",
             resource_id=str(user.id),
-            ip_address=client.ip_address,
-            user_agent=client.user_agent,
+            client=client,
         )
         await events.user_event(session, code, "email_verified", user.id)
     await attempt.succeeded()

@@ -26,11 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Territory
 from core.errors import BadUserInput, Conflict
+from core.kit.repository import ClientInfo
 from subgraphs.auth import events
 from subgraphs.auth.models import User, UserIdentity
 from subgraphs.auth.passwords import check_password
 from subgraphs.auth.repository import GlobalRepository, TerritoryRepository
-from subgraphs.auth.service._runtime import Account, AuthRuntime, ClientInfo, utcnow
+from subgraphs.auth.runtime import Account, AuthRuntime, utcnow
 from subgraphs.auth.service.invitations import (
     InvalidReason,
     check_invitation,
@@ -201,8 +202,7 @@ async def _write_registration(
         resource_type="user",
         resource_id=str(user.id),
         changes=invited_by(invitation, territory.code),
-        ip_address=client.ip_address,
-        user_agent=client.user_agent,
+        client=client,
     )
     await events.user_event(session, territory.code, "registered", user.id, username=user.username)
     await events.publish_global(

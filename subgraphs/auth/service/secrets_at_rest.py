@@ -8,7 +8,7 @@ import logging
 
 from core.security.secret_box import SealedValueError, SecretBox
 from subgraphs.auth.repository import TerritoryRepository
-from subgraphs.auth.service._runtime import AuthRuntime
+from subgraphs.auth.runtime import AuthRuntime
 from subgraphs.auth.service.mfa import totp_secret
 from subgraphs.auth.tokens import invitation_token_in_clear, seal_invitation_token
 

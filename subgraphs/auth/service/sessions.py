@@ -19,11 +19,12 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import InvalidToken, ServiceUnavailable
+from core.kit.repository import ClientInfo
 from core.security import access_token_claims
 from subgraphs.auth import events
 from subgraphs.auth.models import RotatedRefreshToken, Session
 from subgraphs.auth.repository import GlobalRepository, TerritoryRepository
-from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo, utcnow
+from subgraphs.auth.runtime import AuthRuntime, utcnow
 from subgraphs.auth.tokens import (
     new_territory_token,
     open_as_holder,

@@ -13,12 +13,13 @@ from sqlalchemy.dialects.postgresql import insert
 from core.db import Territory
 from core.db.provisioning import create_territory as provision_territory
 from core.errors import BadUserInput, Conflict, Forbidden, NotFound
+from core.kit.repository import ClientInfo
 from core.security import Principal
 from subgraphs.auth import events
 from subgraphs.auth.loaders import home_territories
 from subgraphs.auth.models import RoleAssignment, TerritoryManager
 from subgraphs.auth.repository import TerritoryRepository
-from subgraphs.auth.service._runtime import AuthRuntime, ClientInfo
+from subgraphs.auth.runtime import AuthRuntime
 
 PLATFORM_ADMIN = "platform_admin"
 TERRITORY_ROLES = frozenset({"territory_admin", "moderator"})
@@ -69,8 +70,7 @@ async def create_territory(
             resource_type="territory",
             resource_id=created.code,
             changes={"type": created.type.value, "podId": created.pod_id},
-            ip_address=client.ip_address,
-            user_agent=client.user_agent,
+            client=client,
         )
         await events.publish(
             session, created.code, "territory", "created", {"territoryCode": created.code}
@@ -112,8 +112,7 @@ async def grant_territory_role(
             resource_type="user",
             resource_id=str(user_id),
             changes={"role": role},
-            ip_address=client.ip_address,
-            user_agent=client.user_agent,
+            client=client,
         )
         await events.publish(
             session,

@@ -24,7 +24,7 @@ from core.db.migrations import migrate_global
 from core.db.provisioning import create_territory
 from subgraphs.auth.app import create_app
 from subgraphs.auth.bootstrap import issue_invitation
-from subgraphs.auth.service._runtime import AuthRuntime
+from subgraphs.auth.runtime import AuthRuntime
 from tests.conftest import SECOND_POD
 from tests.lifespan import running
 from tests.signing import SignedAsRouter

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from subgraphs.auth.models import InvitationToken
-from subgraphs.auth.service._runtime import utcnow
+from subgraphs.auth.runtime import utcnow
 from subgraphs.auth.tokens import token_hash
 from tests.subgraphs.auth.conftest import (
     LOGIN,

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from core.db.tables import outbox
 from subgraphs.auth.models import AuditEntry, RotatedRefreshToken
-from subgraphs.auth.service._runtime import utcnow
+from subgraphs.auth.runtime import utcnow
 from subgraphs.auth.tokens import token_hash
 from tests.subgraphs.auth.conftest import LOGIN, AuthApp, Member, Territories, register_member
 

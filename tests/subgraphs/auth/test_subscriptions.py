@@ -7,12 +7,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from core.kit.repository import ClientInfo
 from core.security import authenticate
 from subgraphs.auth.context import AuthContext
 from subgraphs.auth.loaders import Loaders
 from subgraphs.auth.repository import GlobalRepository
 from subgraphs.auth.schema import schema
-from subgraphs.auth.service._runtime import ClientInfo
 from tests.subgraphs.auth.conftest import (
     LOGIN,
     AuthApp,

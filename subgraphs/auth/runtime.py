@@ -26,18 +26,6 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
-class ClientInfo:
-    """Where a request came from (personal data: kept in the home territory only)."""
-
-    ip_address: str | None = None
-    user_agent: str | None = None
-    # The address per-IP limits count against; None when the real client is unknown (a hop
-    # inside our network without a trusted X-Forwarded-For): one shared bucket for every
-    # client behind the router would let a few failures lock everybody out.
-    limit_ip: str | None = None
-
-
-@dataclass(frozen=True)
 class Account:
     """A user's account as the API shows it (before field privacy is applied)."""
 
