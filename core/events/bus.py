@@ -227,12 +227,25 @@ class EventBus:
     ) -> list[PubAck | Exception]:
         """Publish several serialized CloudEvents pipelined (all sent, then all acks awaited),
         in order; one result per document, an exception where that one failed."""
+        return await self._pipelined(outgoing, validate=True)
+
+    async def publish_live(self, copies: Sequence[OutgoingDocument]) -> list[PubAck | Exception]:
+        """The realtime copies of events (`rt.user.<id>.<domain>.<action>`, built by
+        `realtime_user_subject`) into the realtime stream, pipelined like `publish_documents`:
+        kept only briefly, for the live feeds (see `core.events.live`), which resume from it
+        after a NATS outage. `event_id` must be unique per copy (JetStream drops repeats)."""
+        return await self._pipelined(copies, validate=False)
+
+    async def _pipelined(
+        self, outgoing: Sequence[OutgoingDocument], *, validate: bool
+    ) -> list[PubAck | Exception]:
         pending: list[asyncio.Future[PubAck] | Exception] = []
         for item in outgoing:
             try:
+                subject = validate_subject(item.subject) if validate else item.subject
                 pending.append(
                     await self.js.publish_async(
-                        self.namespace.wire_subject(validate_subject(item.subject)),
+                        self.namespace.wire_subject(subject),
                         item.payload,
                         headers={**trace_headers(item.headers), MSG_ID_HEADER: item.event_id},
                         # No stall timeout: it would yield to the flusher after every message
@@ -254,19 +267,6 @@ class EventBus:
             except Exception as exc:  # a timeout, an API error, no stream
                 results.append(exc)
         return results
-
-    async def publish_live(
-        self, subjects: Sequence[str], payload: bytes, headers: Mapping[str, str] | None = None
-    ) -> None:
-        """Send a serialized CloudEvent on core NATS to each of `subjects` (logical): no stream
-        keeps it and nothing acknowledges it, it reaches whoever listens right now."""
-        if self._client is None:
-            raise InfrastructureError("The event bus is not connected")
-        wire_headers = trace_headers(headers) or None
-        for subject in subjects:
-            await self._client.publish(
-                self.namespace.wire_subject(subject), payload, headers=wire_headers
-            )
 
     # ------------------------------------------------------------------ consuming
 

@@ -423,10 +423,11 @@ class OutboxRelay:
     async def _publish_live(
         self, due: Sequence[Any], outgoing: Sequence[OutgoingDocument], results: Sequence[object]
     ) -> None:
-        """The realtime copy of each published event with an audience: one core NATS message
-        per user on `rt.user.<id>.<domain>.<action>`. Sent only once JetStream holds the event,
-        so a live subscriber never sees what the stream lost; a republish after a crash may
-        repeat it (live subscriptions are at-least-once, like the stream's consumers)."""
+        """The realtime copy of each published event with an audience: one message per user on
+        `rt.user.<id>.<domain>.<action>`, into the realtime stream the live feeds read. Sent only
+        once JetStream holds the event, so a live subscriber never sees what the stream lost; a
+        republish after a crash repeats the same copy ids, which the stream drops."""
+        copies: list[OutgoingDocument] = []
         for row, document, result in zip(due, outgoing, results, strict=True):
             audience = audience_of(row.headers)
             if isinstance(result, Exception) or not audience:
@@ -435,12 +436,22 @@ class OutboxRelay:
                 parsed = parse_subject(row.subject)
                 if parsed.domain is None:
                     continue
-                subjects = [
-                    realtime_user_subject(user, parsed.domain, parsed.action) for user in audience
-                ]
-                await self._bus.publish_live(subjects, document.payload, document.headers)
-            except Exception as exc:  # the durable event is out: a lost live copy is no failure
+                subjects = {
+                    user: realtime_user_subject(user, parsed.domain, parsed.action)
+                    for user in audience
+                }
+            except ValueError as exc:
                 log.warning("outbox event %s: no realtime copy sent: %s", row.id, exc)
+                continue
+            copies.extend(
+                OutgoingDocument(subject, document.payload, f"{row.id}:{user}", document.headers)
+                for user, subject in subjects.items()
+            )
+        if not copies:
+            return
+        for copy, outcome in zip(copies, await self._bus.publish_live(copies), strict=True):
+            if isinstance(outcome, Exception):  # the durable event is out: no failure of it
+                log.warning("realtime copy %s not sent: %s", copy.event_id, outcome)
 
     async def _record_failure(
         self, session: AsyncSession, row_id: uuid.UUID, attempts: int, exc: Exception

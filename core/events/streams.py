@@ -12,7 +12,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from core.config import NatsSettings
 from core.db.territories import validate_territory_code
-from core.events.subjects import Namespace, StreamName, territory_stream
+from core.events.subjects import REALTIME_USER_PREFIX, Namespace, StreamName, territory_stream
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,21 @@ def cross_stream(settings: NatsSettings) -> StreamSpec:
     )
 
 
+# Realtime copies only have to outlive a NATS outage until the live feeds have resumed.
+REALTIME_RETENTION_SECONDS = 600.0
+
+
+def realtime_stream(settings: NatsSettings) -> StreamSpec:
+    namespace = Namespace.from_settings(settings)
+    return StreamSpec(
+        name=namespace.stream(StreamName.REALTIME),
+        subjects=(namespace.wire_subject(f"{REALTIME_USER_PREFIX}.>"),),
+        max_age_seconds=REALTIME_RETENTION_SECONDS,
+        duplicate_window_seconds=_duplicate_window(settings, REALTIME_RETENTION_SECONDS),
+        description="Realtime copies of events for the users they concern (live feeds only)",
+    )
+
+
 def territory_stream_spec(settings: NatsSettings, code: str) -> StreamSpec:
     namespace = Namespace.from_settings(settings)
     code = validate_territory_code(code)
@@ -99,8 +114,8 @@ def territory_stream_spec(settings: NatsSettings, code: str) -> StreamSpec:
 
 
 def stream_specs(settings: NatsSettings, territory_codes: Iterable[str]) -> list[StreamSpec]:
-    """Every stream the platform needs: global, cross-territory, one per territory."""
-    specs = [global_stream(settings), cross_stream(settings)]
+    """Every stream the platform needs: global, cross-territory, realtime, one per territory."""
+    specs = [global_stream(settings), cross_stream(settings), realtime_stream(settings)]
     specs.extend(territory_stream_spec(settings, code) for code in sorted(set(territory_codes)))
     return specs
 

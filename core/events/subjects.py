@@ -32,6 +32,7 @@ class StreamName(StrEnum):
 
     GLOBAL = "GLOBAL_EVENTS"
     CROSS = "CROSS_TERRITORY"
+    REALTIME = "REALTIME"
 
 
 @dataclass(frozen=True)

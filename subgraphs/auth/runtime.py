@@ -11,12 +11,12 @@ from redis.asyncio import Redis
 from core.cache import TerritoryCache
 from core.config import Settings
 from core.db import Database
+from core.events.live import LiveFeed
 from core.ratelimit import AttemptGuard, LockoutPolicy, SlidingWindowLimiter
 from core.security import KeyRing, PasswordHasher, SessionRegistry
 from core.security.secret_box import SecretBox
 from subgraphs.auth.mailer import MailQueue, create_mailer
 from subgraphs.auth.models import User
-from subgraphs.auth.realtime import EventFeed
 
 EVENT_SOURCE = "unityplan/auth"
 
@@ -87,7 +87,7 @@ class AuthRuntime:
     guards: Guards
     mail: MailQueue
     cache: TerritoryCache
-    feed: EventFeed
+    feed: LiveFeed
     # Seals the secrets stored to be read back (TOTP), DATA_ENCRYPTION_KEYS.
     secret_box: SecretBox
 
@@ -126,6 +126,6 @@ class AuthRuntime:
             ),
             mail=MailQueue(create_mailer(auth.smtp_url, auth.mail_from, settings.devstack.dir)),
             cache=TerritoryCache.from_settings(redis, settings.redis),
-            feed=EventFeed(settings.nats),
+            feed=LiveFeed(settings.nats, "auth-subscriptions"),
             secret_box=SecretBox.from_settings(settings),
         )

@@ -22,6 +22,7 @@ from core.cache import CacheNamespace, TerritoryCache, create_redis
 from core.config import Settings
 from core.db import Database
 from core.events import EventBus, OutboxRelay
+from core.events.live import LiveFeed
 from core.kit.context import identify
 from core.kit.graphql import Connection, graphql_controller
 from core.observability.health import database_checks, nats_check, redis_check
@@ -35,7 +36,6 @@ from subgraphs.user.context import UserContext, UserRuntime
 from subgraphs.user.directory import UserDirectory
 from subgraphs.user.events import UserEventHandlers, consume_account_events
 from subgraphs.user.loaders import Loaders
-from subgraphs.user.realtime import EventFeed
 from subgraphs.user.s3 import S3BlobStore
 from subgraphs.user.schema import build_schema
 from subgraphs.user.storage import BlobStore, LocalBlobStore
@@ -86,7 +86,7 @@ def create_app(
         directory=directory,
         blobs=store,
         links=AvatarLinks(avatar_public_base_url(settings)),
-        feed=EventFeed(settings.nats),
+        feed=LiveFeed(settings.nats, "user-subscriptions"),
         keyring=keyring,
         revocations=revocations,
         limiter=SlidingWindowLimiter(redis, settings.redis.key_prefix),

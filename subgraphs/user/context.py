@@ -10,12 +10,12 @@ from strawberry.types import Info as StrawberryInfo
 
 from core.config import Settings
 from core.db import Database
+from core.events.live import LiveFeed
 from core.kit.context import ViewerContext
 from core.ratelimit import SlidingWindowLimiter
 from core.security import KeyRing, Principal, SessionRegistry, authenticate
 from subgraphs.user.directory import UserDirectory
 from subgraphs.user.loaders import Loaders
-from subgraphs.user.realtime import EventFeed
 from subgraphs.user.storage import BlobStore
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class UserRuntime:
     directory: UserDirectory
     blobs: BlobStore
     links: AvatarLinks
-    feed: EventFeed
+    feed: LiveFeed
     keyring: KeyRing
     revocations: SessionRegistry
     limiter: SlidingWindowLimiter

@@ -1,5 +1,6 @@
-"""The realtime fan-out: an event naming its audience reaches each of those users' core NATS
-subjects `rt.user.<id>.<domain>.<action>` after JetStream holds it, and no one else's."""
+"""The realtime fan-out: an event naming its audience reaches each of those users' subjects
+`rt.user.<id>.<domain>.<action>` after JetStream holds it, and no one else's; the realtime
+stream keeps the copies for the live feeds to resume from."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from prometheus_client import CollectorRegistry
 from core.config import Settings
 from core.db import Database
 from core.events import EventBus, OutboxRelay, enqueue, realtime_user_subject
-from core.events.subjects import Namespace, cross_subject, territory_stream, territory_subject
+from core.events.bus import OutgoingDocument
+from core.events.subjects import (
+    Namespace,
+    StreamName,
+    cross_subject,
+    territory_stream,
+    territory_subject,
+)
 from tests.core.test_events_fixtures import EventTerritories, eventually, stored_messages
 
 pytest_plugins = ["tests.core.test_events_fixtures"]
@@ -117,7 +125,9 @@ async def test_the_relay_sends_each_audience_member_a_live_copy_and_nobody_else(
     while await relay.run_once():
         pass
     # The same connection as the relay's, so once this arrives everything before it has too.
-    await bus.publish_live([realtime_user_subject(sentinel, "test", "done")], b"{}")
+    done = realtime_user_subject(sentinel, "test", "done")
+    [ack] = await bus.publish_live([OutgoingDocument(done, b"{}", str(uuid.uuid4()))])
+    assert not isinstance(ack, Exception), ack
     await eventually(
         lambda: _arrived(listener.received[everyone], "done"), what="the sentinel event"
     )
@@ -140,6 +150,12 @@ async def test_the_relay_sends_each_audience_member_a_live_copy_and_nobody_else(
     stored = {m.event_id: m.subject for m in await stored_messages(bus, stream)}
     assert stored[str(greeted.id)] == wire(territory_subject(code, "test", "greeted"))
     assert str(unaddressed.id) in stored
+    # The realtime stream keeps each copy once, under an id of its own.
+    realtime = Namespace.from_settings(settings.nats).stream(StreamName.REALTIME)
+    copies = [m for m in await stored_messages(bus, realtime) if m.event_id == str(greeted.id)]
+    assert sorted(m.headers["Nats-Msg-Id"] for m in copies) == sorted(
+        f"{greeted.id}:{user}" for user in (alice, bob)
+    )
 
 
 async def _arrived(messages: list[Msg], action: str) -> bool:
