@@ -21,6 +21,11 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     # A dependency (database, Redis) is down: nothing was changed, retry after `retryAfter`.
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    # The router's outage codes, also with `retryAfter`: a subgraph could not be reached (or
+    # gave no GraphQL answer), or did not answer within its timeout. A write that got either
+    # may or may not have happened: send it again (the platform's writes are idempotent).
+    SUBREQUEST_HTTP_ERROR = "SUBREQUEST_HTTP_ERROR"
+    GATEWAY_TIMEOUT = "GATEWAY_TIMEOUT"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 

@@ -13,10 +13,16 @@ from router.execution.client import SubgraphClient, SubgraphFailure
 from router.execution.entity_cache import CachedEntityFetch, EntityCache
 from router.execution.response_merge import Path, deep_merge, objects_with_paths, rename_keys
 from router.planning import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
+from router.pipeline.outcome import RETRY_AFTER_SECONDS
 from router.planning.cache import LruCache
 
 # Documents that combine several entity fetches to one subgraph into one request.
 _COMBINED: LruCache[tuple[str, ...], str] = LruCache(max_size=2048)
+
+
+# What the router says when a subgraph cannot be reached or does not answer in time: an
+# outage, so the client is told when to try again (as subgraphs do with SERVICE_UNAVAILABLE).
+SUBGRAPH_OUTAGE_CODES = frozenset({"SUBREQUEST_HTTP_ERROR", "GATEWAY_TIMEOUT"})
 
 
 def _error(message: str, subgraph: str, code: str, path: list[Any] | None = None) -> dict[str, Any]:
@@ -24,6 +30,8 @@ def _error(message: str, subgraph: str, code: str, path: list[Any] | None = None
     if path:
         error["path"] = path
     error["extensions"] = {"code": code, "serviceName": subgraph}
+    if code in SUBGRAPH_OUTAGE_CODES:
+        error["extensions"]["retryAfter"] = RETRY_AFTER_SECONDS
     return error
 
 

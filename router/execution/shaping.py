@@ -166,6 +166,9 @@ class Shaper:
         self.variables = variables
         self.errors = errors
         self.error_paths = {tuple(e["path"]) for e in errors if e.get("path")}
+        # A root fetch that failed as a whole (its subgraph unreachable, say) is reported
+        # without a path: the root fields it leaves empty need no error of their own.
+        self.root_fetch_failed = any(not e.get("path") for e in errors)
 
     def root(self, shape: Shape, data: dict[str, Any], typename: str) -> dict[str, Any] | None:
         result = self.object(shape, data, typename, [])
@@ -255,6 +258,8 @@ class Shaper:
         here = tuple(path)
         if any(here[: len(p)] == p or p[: len(here)] == here for p in self.error_paths):
             return  # the subgraph already reported why this value is missing
+        if len(here) == 1 and self.root_fetch_failed:
+            return
         self.errors.append(
             {
                 "message": (

@@ -282,7 +282,11 @@ async def test_partial_data_when_a_subgraph_is_down(stack: Stack) -> None:
     assert partial["data"] == {"me": {"username": member.username, "profile": None}}, partial
     [error] = partial["errors"]
     assert error["path"] == ["me"]
-    assert error["extensions"] == {"code": "SUBREQUEST_HTTP_ERROR", "serviceName": "user"}
+    assert error["extensions"] == {
+        "code": "SUBREQUEST_HTTP_ERROR",
+        "serviceName": "user",
+        "retryAfter": 5,
+    }
 
     # followerCount is non-null: its null reaches the nearest nullable parent, `me`.
     nulled = await _through_router_without_user_subgraph(

@@ -397,9 +397,23 @@ async def test_failing_subgraph_gives_partial_data(gateway: Gateway, shop: Any) 
     assert response["errors"][0]["extensions"] == {
         "code": "SUBREQUEST_HTTP_ERROR",
         "serviceName": "stock",
+        "retryAfter": 5,
     }
     assert response["errors"][0]["path"] == ["products", 0]  # where data is missing
     assert "_entities" not in json.dumps(response)
+
+
+async def test_an_unreachable_root_subgraph_is_the_only_error(gateway: Gateway, shop: Any) -> None:
+    shop[0]["catalog"].fail_with_status = 502
+    response = await run(gateway, "{ products(first: 1) { sku } }")  # `[Product!]!`
+    assert response["data"] is None
+    # The failed fetch explains the missing non-null field: no second error says it again.
+    [error] = response["errors"]
+    assert error["extensions"] == {
+        "code": "SUBREQUEST_HTTP_ERROR",
+        "serviceName": "catalog",
+        "retryAfter": 5,
+    }
 
 
 async def test_timed_out_subgraph_gives_partial_data(gateway: Gateway, shop: Any) -> None:
@@ -409,6 +423,7 @@ async def test_timed_out_subgraph_gives_partial_data(gateway: Gateway, shop: Any
     assert response["errors"][0]["extensions"] == {
         "code": "GATEWAY_TIMEOUT",
         "serviceName": "stock",
+        "retryAfter": 5,
     }
 
 
