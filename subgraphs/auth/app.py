@@ -16,6 +16,7 @@ from litestar import Litestar, MediaType, get
 from core.cache import create_redis
 from core.config import Settings
 from core.db import Database
+from core.errors import is_outage
 from core.events import OutboxRelay
 from core.kit.graphql import Connection, graphql_controller
 from core.observability.health import database_checks, nats_check, redis_check
@@ -85,8 +86,11 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
         # Secrets from before sealing, or under a key being rotated out, sealed with the newest.
         try:
             sealed = await seal_stored_secrets(runtime)
-        except Exception:  # a territory's pod may be away; rows are sealed on their next use
-            logger.exception("sealing stored secrets at start-up failed")
+        except Exception as exc:  # a territory's pod may be away; rows are sealed on next use
+            if is_outage(exc):
+                logger.warning("sealing stored secrets postponed, a database is away: %s", exc)
+            else:
+                logger.error("sealing stored secrets failed: %s: %s", type(exc).__name__, exc)
             return
         if sealed:
             logger.info("sealed %d stored secrets with the newest data encryption key", sealed)

@@ -252,6 +252,9 @@ async def test_dev_brings_up_the_demo_territory_stops_cleanly_and_keeps_data(
     down = _unityplan_run(tmp_path, dev_env, "infra", "down")
     assert down.returncode == 1
     assert "A development stack already runs" in down.stderr
+    up = _unityplan_run(tmp_path, dev_env, "infra", "up")  # neither restarts nor adopts them
+    assert up.returncode == 1
+    assert "A development stack already runs" in up.stderr
     # A second terminal: the commands find the running stack without being configured.
     listed = _unityplan(tmp_path, dev_env, "territory", "list")
     assert "territory_dk" in listed

@@ -173,6 +173,13 @@ class ServiceRunner:
             if (code := service.process.poll()) is not None
         ]
 
+    def pid(self, name: str) -> int | None:
+        """The process id of launched service `name`, None when it is not running."""
+        for service in self._services:
+            if service.name == name and service.process.poll() is None:
+                return service.process.pid
+        return None
+
     def restart(self, name: str) -> None:
         """Start service `name` again (it stopped on its own), on the same port and settings."""
         old = next(service for service in self._services if service.name == name)

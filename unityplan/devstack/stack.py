@@ -155,18 +155,23 @@ class EmbeddedStack:
     def stop(self) -> None:
         """Stop every server this stack started, newest first, and wait until they are gone."""
         for name in reversed(list(self._started)):
-            started = self._started.pop(name)
-            terminate(
-                started.process.pid,
-                stop_signal=started.server.stop_signal,
-                child=started.process,
-            )
-            started.log.close()
-            record = ProcessRecord.load(self.root, name)
-            if record is not None and record.pid == started.process.pid:
-                record.forget(self.root)
+            self.stop_server(name)
         self._reused.clear()
         _untrack(self)
+
+    def stop_server(self, name: str) -> None:
+        """Stop the one server `name` this stack started and wait until it is gone; the
+        others keep running, and `restart(name)` starts it again on the same data."""
+        started = self._started.pop(name, None)
+        if started is None:
+            return
+        terminate(
+            started.process.pid, stop_signal=started.server.stop_signal, child=started.process
+        )
+        started.log.close()
+        record = ProcessRecord.load(self.root, name)
+        if record is not None and record.pid == started.process.pid:
+            record.forget(self.root)
 
     def detach(self) -> None:
         """Leave the started servers running after we exit; later stacks on `root` reuse them."""

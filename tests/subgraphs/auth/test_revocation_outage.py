@@ -6,6 +6,7 @@ Redis comes back empty."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,11 +15,19 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.config import Settings
-from tests.subgraphs.auth.conftest import AuthApp, Territories, register_member, serving
+from subgraphs.auth.mailer import DevMailSink
+from tests.subgraphs.auth.conftest import (
+    AuthApp,
+    Territories,
+    register_member,
+    serving,
+    unique_username,
+)
 from unityplan.devstack import EmbeddedStack, free_port
 
 ME = "{ me { id } }"
 LOGOUT = "mutation Logout($token: String!) { logout(refreshToken: $token) }"
+RESET = "mutation Reset($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }"
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +88,34 @@ async def test_logout_in_an_outage_changes_nothing_and_revocations_survive_an_em
         await client.aclose()
     seen = await _until(auth, token, "UNAUTHENTICATED")
     assert seen <= {"SERVICE_UNAVAILABLE", "UNAUTHENTICATED"}, seen
+
+
+async def test_a_password_reset_in_an_outage_changes_nothing_then_ends_every_session(
+    auth: AuthApp, territories: Territories, redis_server: EmbeddedStack
+) -> None:
+    code = territories.home.code
+    email = f"{unique_username()}@example.org"
+    member = await register_member(auth, code, email=email)
+    request = "mutation R($u: String!) { requestPasswordReset(username: $u) }"
+    assert await _code(auth, request, {"u": member.username}, "") == "OK"
+    await auth.runtime.mail.drain()
+    mailer = auth.runtime.mail.mailer
+    assert isinstance(mailer, DevMailSink)
+    [mail] = mailer.mails_to(email)
+    match = re.search(rf"^({re.escape(code)}\.[A-Za-z0-9_-]{{40,}})$", mail.get_content(), re.M)
+    assert match, mail.get_content()
+    reset = {"t": match.group(1), "p": "a brand new passphrase"}
+
+    redis_server.stop()
+    try:
+        # Resetting ends every session, which needs the denylist: without Redis, nothing.
+        assert await _code(auth, RESET, reset, "") == "SERVICE_UNAVAILABLE"
+    finally:
+        redis_server.start(["redis"])
+    await _until(auth, member.access_token, "OK")  # the old password's session lives on
+    # The reset link was not used up by the failed attempt: it works now, and ends it all.
+    assert await _code(auth, RESET, reset, "") == "OK"
+    assert await _code(auth, ME, {}, member.access_token) == "UNAUTHENTICATED"
 
 
 async def _until(auth: AuthApp, token: str, wanted: str, within: float = 20.0) -> set[str]:
