@@ -24,7 +24,7 @@ async def test_only_the_namespace_streams_are_deleted(settings: Settings) -> Non
         deleted = await drop_scratch_namespace(settings.nats.url, mine)
         assert sorted(deleted) == sorted(
             Namespace(mine).stream(base)
-            for base in ("GLOBAL_EVENTS", "CROSS_TERRITORY", "TERRITORY_DK")
+            for base in ("GLOBAL_EVENTS", "CROSS_TERRITORY", "REALTIME", "TERRITORY_DK")
         )
         names = {info.config.name for info in await js.streams_info()}
         assert not any(name and name.startswith(mine.upper() + "_") for name in names)

@@ -27,6 +27,7 @@ async def test_streams_created_twice_keep_the_same_config(
     assert [info.config.name for info in first] == [
         f"{prefix}_GLOBAL_EVENTS",
         f"{prefix}_CROSS_TERRITORY",
+        f"{prefix}_REALTIME",
         f"{prefix}_TERRITORY_EVS_{run_id.upper()}",
     ]
     for before, after in zip(first, second, strict=True):
@@ -41,15 +42,18 @@ async def test_streams_created_twice_keep_the_same_config(
     assert by_name[f"{prefix}_GLOBAL_EVENTS"].max_age == settings.nats.global_retention_days * DAY
     assert by_name[f"{prefix}_CROSS_TERRITORY"].subjects == [f"{run_id}.cross.>"]
     assert by_name[f"{prefix}_CROSS_TERRITORY"].max_age == settings.nats.cross_retention_days * DAY
+    # Realtime copies only have to outlive an outage until the live feeds resume.
+    assert by_name[f"{prefix}_REALTIME"].subjects == [f"{run_id}.rt.user.>"]
+    assert by_name[f"{prefix}_REALTIME"].max_age == 600
 
 
 async def test_changed_retention_updates_the_stream_in_place(
     settings: Settings, bus: EventBus, run_id: str
 ) -> None:
     code = f"evr-{run_id}"
-    (created,) = await ensure_streams(bus.js, stream_specs(settings.nats, [code])[2:])
+    (created,) = await ensure_streams(bus.js, stream_specs(settings.nats, [code])[3:])
     shorter = settings.replace(TERRITORY_EVENTS_RETENTION_DAYS=2)
-    (updated,) = await ensure_streams(bus.js, stream_specs(shorter.nats, [code])[2:])
+    (updated,) = await ensure_streams(bus.js, stream_specs(shorter.nats, [code])[3:])
     assert updated.config.name == created.config.name
     assert updated.created == created.created
     assert updated.config.max_age == 2 * DAY
@@ -95,7 +99,7 @@ async def test_services_starting_together_agree_on_the_streams(
     code = f"evc-{run_id}"
     # Two versions of a service disagree on retention, and all start at once.
     specs = [
-        stream_specs(settings.replace(TERRITORY_EVENTS_RETENTION_DAYS=days).nats, [code])[2]
+        stream_specs(settings.replace(TERRITORY_EVENTS_RETENTION_DAYS=days).nats, [code])[3]
         for days in (3, 3, 4, 3, 4)
     ]
     infos = await asyncio.gather(*(ensure_streams(bus.js, [spec]) for spec in specs))
