@@ -106,7 +106,7 @@ class EventBus:
                 within_seconds,
             )
         except (TimeoutError, OSError, nats.errors.Error) as exc:
-            await _abandon(client)
+            await abandon(client)
             raise InfrastructureError(f"NATS is not reachable at {redacted(url)}") from exc
         self._client = client
         self._js = client.jetstream(timeout=self._publish_timeout)
@@ -125,7 +125,7 @@ class EventBus:
             try:
                 await asyncio.wait_for(client.drain(), 5.0)
             except (TimeoutError, nats.errors.Error, OSError):
-                await _abandon(client)
+                await abandon(client)
             finally:
                 self._closing = False
 
@@ -328,7 +328,8 @@ class EventBus:
         return fanout
 
 
-async def _abandon(client: NatsClient) -> None:
+async def abandon(client: NatsClient) -> None:
+    """Close a client that failed or is being given up on, without waiting long for it."""
     try:
         await asyncio.wait_for(client.close(), 2.0)
     except (TimeoutError, nats.errors.Error, OSError):

@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import nats
+import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -25,6 +26,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from core.config import NatsSettings
+from core.errors import ServiceUnavailable
+from core.events.bus import abandon
 from core.events.cloudevents import Event, EventFormatError
 from core.events.streams import StreamSpec, ensure_stream, realtime_stream, territory_stream_spec
 from core.events.subjects import REALTIME_USER_PREFIX, Namespace
@@ -32,6 +35,9 @@ from core.events.timing import note_received
 
 log = logging.getLogger(__name__)
 
+LIVE_EVENTS_UNAVAILABLE = "Live events cannot be followed right now, try again"
+
+_CONNECT_SECONDS = 5.0
 # An abandoned consumer (its process died) is removed by the server after this long.
 _INACTIVE_SECONDS = 60.0
 # Local subscribers slower than this many events behind are cut off rather than slowing the rest.
@@ -188,12 +194,16 @@ class LiveFeed:
         listener = _Listener(pattern)
         spec = self._stream_of(subject)
         async with self._lock:
-            await self._connect()
-            tap = self._taps.get(spec.name)
-            if tap is None:
-                tap = _Tap(self, spec)
-                await tap.open()
-                self._taps[spec.name] = tap
+            try:
+                await self._connect()
+                tap = self._taps.get(spec.name)
+                if tap is None:
+                    tap = _Tap(self, spec)
+                    await tap.open()
+                    self._taps[spec.name] = tap
+            except (nats.errors.Error, OSError, TimeoutError) as exc:
+                log.warning("live feed: cannot follow %s now: %s", spec.name, exc)
+                raise ServiceUnavailable(LIVE_EVENTS_UNAVAILABLE) from None
             tap.add(listener)
         self.listening += 1
         try:
@@ -223,16 +233,27 @@ class LiveFeed:
     async def _connect(self) -> None:
         if self._client is not None and not self._client.is_closed:
             return
-        self._client = await nats.connect(
-            self._settings.url,
-            name=self._name,
-            connect_timeout=5,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            error_cb=self._on_error,
-            disconnected_cb=self._on_disconnected,
-            reconnected_cb=self._on_reconnected,
-        )
+        client = NatsClient()
+        try:
+            # Unlimited reconnects keep the feed through an outage; the timeout bounds the
+            # first attempt, which would otherwise retry forever.
+            await asyncio.wait_for(
+                client.connect(
+                    servers=[self._settings.url],
+                    name=self._name,
+                    connect_timeout=2,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                ),
+                _CONNECT_SECONDS,
+            )
+        except BaseException:
+            await abandon(client)
+            raise
+        self._client = client
 
     async def _on_error(self, exc: Exception) -> None:
         # Connection errors while NATS is away are expected: one line, never a traceback.

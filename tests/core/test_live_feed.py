@@ -101,3 +101,16 @@ def test_only_realtime_and_territory_subjects_have_a_feed(settings: Settings) ->
     feed = LiveFeed(settings.nats, "live-feed-tests")
     with pytest.raises(ValueError, match="No live feed"):
         feed._stream_of("global.identity.created")
+
+
+async def test_without_nats_a_subscription_is_refused_as_an_outage(settings: Settings) -> None:
+    from core.devstack import free_port
+    from core.errors import ServiceUnavailable
+
+    away = settings.replace(NATS_URL=f"nats://127.0.0.1:{free_port()}")
+    feed = LiveFeed(away.nats, "live-feed-tests")
+    events = feed.events(realtime_user_subject(uuid.uuid4(), "user"))
+    with pytest.raises(ServiceUnavailable) as refused:
+        await anext(events)
+    assert refused.value.extensions["retryAfter"] >= 1
+    assert feed.listening == 0
