@@ -12,8 +12,8 @@ from router.execution.batches import EntityBatch, build_batches
 from router.execution.client import SubgraphClient, SubgraphFailure
 from router.execution.entity_cache import CachedEntityFetch, EntityCache
 from router.execution.response_merge import Path, deep_merge, objects_with_paths, rename_keys
-from router.planning import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
 from router.pipeline.outcome import RETRY_AFTER_SECONDS
+from router.planning import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
 from router.planning.cache import LruCache
 
 # Documents that combine several entity fetches to one subgraph into one request.

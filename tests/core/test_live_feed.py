@@ -104,8 +104,8 @@ def test_only_realtime_and_territory_subjects_have_a_feed(settings: Settings) ->
 
 
 async def test_without_nats_a_subscription_is_refused_as_an_outage(settings: Settings) -> None:
-    from unityplan.devstack import free_port
     from core.errors import ServiceUnavailable
+    from unityplan.devstack import free_port
 
     away = settings.replace(NATS_URL=f"nats://127.0.0.1:{free_port()}")
     feed = LiveFeed(away.nats, "live-feed-tests")
