@@ -24,8 +24,8 @@ from sqlalchemy.engine import make_url
 from core.config import Settings, load_settings
 from core.events import drop_scratch_namespace
 
-# The e2e and fault tests import their stack's helpers before naming the module a plugin: its asserts are
-# rewritten all the same (and pytest does not warn that it could not).
+# The e2e and fault tests import their stack's helpers before naming the module a plugin: its
+# asserts are rewritten all the same (and pytest does not warn that it could not).
 pytest.register_assert_rewrite("tests.e2e.stack", "tests.faults.stack")
 
 
