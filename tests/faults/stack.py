@@ -14,9 +14,8 @@ import os
 import shutil
 import signal
 import tempfile
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,25 +25,12 @@ import pytest
 
 from core.config import Settings, load_settings
 from subgraphs.auth.bootstrap import bootstrap_territory
+from tests.e2e.stack import PASSWORD, REGISTER, Member, eventually
 from unityplan.devstack import EmbeddedStack, free_port
 from unityplan.devstack.demo import migrate_and_provision
 from unityplan.devstack.services import Console, ServiceRunner
 
 TERRITORY = "dk"  # the demo territory `make dev` provisions
-PASSWORD = "correct horse battery staple"
-REGISTER = """
-mutation Register($input: RegisterInput!) {
-  register(input: $input) { accessToken refreshToken user { id username } }
-}
-"""
-
-
-@dataclass
-class Member:
-    id: str
-    username: str
-    access_token: str
-    refresh_token: str
 
 
 @dataclass
@@ -144,16 +130,6 @@ class FaultStack:
                     return False
 
             await eventually(answers, what=f"{name} ready", within=60.0)
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 30.0, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

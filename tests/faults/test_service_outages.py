@@ -20,7 +20,8 @@ from sqlalchemy.engine import make_url
 from websockets.asyncio.client import ClientConnection, connect
 
 from core.db import schema_for
-from tests.faults.stack import TERRITORY, Answer, FaultStack, Member, eventually
+from tests.e2e.stack import Member, eventually
+from tests.faults.stack import TERRITORY, Answer, FaultStack
 
 pytest_plugins = ["tests.faults.stack"]
 
@@ -103,7 +104,9 @@ async def test_writes_during_a_nats_outage_reach_subscribers_once_and_in_order(
     async with subscribed(fault_stack, NEW_FOLLOWER, {}, target.access_token) as watch:
         # The subscription is live once a first event arrives through it.
         await follow_and_unfollow(0, "before")
-        await eventually(lambda: _async(len(watch.payloads) == 1), what="the first event")
+        await eventually(
+            lambda: _async(len(watch.payloads) == 1), within=30.0, what="the first event"
+        )
         for n in range(1, 10):
             await follow_and_unfollow(n, "before")
         await asyncio.to_thread(fault_stack.servers.stop_server, "nats")
