@@ -1,4 +1,5 @@
-"""What a subgraph can resolve by itself, and what it can reach through entity keys."""
+"""What a subgraph can resolve by itself, and what it can reach through entity keys: questions
+answered by walking the federated query graph (`query_graph.py`)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ from dataclasses import replace
 from router.planning.groups import field_set_selections
 from router.planning.operation import Fragment, Selection
 from router.planning.options import PlanningBudget
+from router.planning.query_graph import Node, QueryGraph
 from router.supergraph import FieldSet, FieldSetItem, Supergraph
 
 
 class Capabilities:
     """Questions the planner asks about the supergraph; pure functions of it."""
 
-    def __init__(self, supergraph: Supergraph, budget: PlanningBudget) -> None:
+    def __init__(self, supergraph: Supergraph, graph: QueryGraph, budget: PlanningBudget) -> None:
         self.budget = budget
         self.sg = supergraph
+        self.graph = graph
         self._resolves: dict[tuple[str, str, str], bool] = {}
         self.types = supergraph.types
         self.order = {name: index for index, name in enumerate(supergraph.subgraphs)}
@@ -35,17 +38,10 @@ class Capabilities:
         return found
 
     def _can_resolve(self, type_name: str, field_name: str, subgraph: str) -> bool:
-        info = self.types[type_name].fields.get(field_name)
-        if info is None:
-            return False
-        source = info.source(subgraph)
-        if subgraph in info.resolvable_in and (
-            source is None or not (source.requires or source.context_arguments)
-        ):
-            return True
-        # A key field the subgraph marks @external is not one it can answer.
-        external = source is not None and source.external
-        return not external and self.is_key_field(type_name, field_name, subgraph)
+        """Whether the subgraph's node of the type has an edge for the field with no
+        conditions to fetch first."""
+        edge = self.graph.field_edge(Node(type_name, subgraph), field_name)
+        return edge is not None and not edge.conditions and not edge.context
 
     def field_set_local(
         self, type_name: str, field_set: FieldSet, subgraph: str, provided: FieldSet | None
@@ -128,29 +124,27 @@ class Capabilities:
     ) -> bool:
         """Whether an object of `type_name` in `subgraph` can be fetched from `target` by a key
         it has, or can fetch first from elsewhere."""
-        for key in self.types[type_name].keys_in(target):
-            if not key.resolvable:
+        for edge in self.graph.jumps(Node(type_name, subgraph)):
+            if edge.kind != "key" or edge.tail is None or edge.tail.subgraph != target:
                 continue
-            if self.field_set_local(type_name, key.fields, subgraph, provided):
+            if self.field_set_local(type_name, edge.conditions, subgraph, provided):
                 return True
             if depth < 3 and self.reachable(
-                type_name, field_set_selections(key.fields), subgraph, provided, depth + 2
+                type_name, field_set_selections(edge.conditions), subgraph, provided, depth + 2
             ):
                 return True
         return False
 
     def interface_object_reachable(self, type_name: str, field_name: str, subgraph: str) -> bool:
         """Whether a field of `type_name` comes from an `@interfaceObject` reachable by key."""
-        for interface in self.types[type_name].interfaces:
-            info = self.types.get(interface)
-            if info is None or field_name not in info.fields:
-                continue
-            for other in info.interface_object_in & info.fields[field_name].resolvable_in:
-                if any(
-                    key.resolvable and self.field_set_local(type_name, key.fields, subgraph, None)
-                    for key in info.keys_in(other)
-                ):
-                    return True
+        for edge in self.graph.jumps(Node(type_name, subgraph)):
+            if (
+                edge.kind == "interface_object"
+                and edge.tail is not None
+                and self.graph.field_edge(edge.tail, field_name) is not None
+                and self.field_set_local(type_name, edge.conditions, subgraph, None)
+            ):
+                return True
         return False
 
     def split(

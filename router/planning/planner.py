@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import NamedTuple
 
 from router.planning.capabilities import Capabilities, provided_at, selection_size
 from router.planning.contexts import ContextUses, plan_contexts, rename_variable
@@ -25,6 +26,7 @@ from router.planning.operation import (
     Selection,
 )
 from router.planning.options import PlanningBudget, PlanningOptions
+from router.planning.query_graph import Node, QueryGraph, build_query_graph
 from router.planning.selections import OutSelections
 from router.planning.tree import build_plan
 from router.supergraph import EntityKey, FieldInfo, FieldSet, FieldSource, Supergraph
@@ -37,9 +39,13 @@ class _Planner(Capabilities):
     """The planning of one operation: fetch groups grow as fields are placed."""
 
     def __init__(
-        self, supergraph: Supergraph, operation: NormalizedOperation, budget: PlanningBudget
+        self,
+        supergraph: Supergraph,
+        graph: QueryGraph,
+        operation: NormalizedOperation,
+        budget: PlanningBudget,
     ) -> None:
-        super().__init__(supergraph, budget)
+        super().__init__(supergraph, graph, budget)
         self.operation = operation
         self.groups: list[FetchGroup] = []
         self.touched: list[set[int]] = []
@@ -337,35 +343,47 @@ class _Planner(Capabilities):
         conditions: tuple[ConditionTerm, ...],
         optional: bool = False,
     ) -> bool:
-        """Fetch `selection` by an entity fetch; with `optional`, False when impossible."""
+        """Fetch `selection` by an entity fetch; with `optional`, False when impossible.
+
+        The candidates are the paths of the query graph from the object's node in the current
+        subgraph: a key edge to a subgraph, then that subgraph's edge for the field (a key
+        edge back to the current subgraph when the field has conditions to fetch first). The
+        cheapest by `JumpCost` is taken."""
         info = self.types[type_name].fields[selection.name]
-        best: tuple[tuple[int, int, int, int, int], str, EntityKey, bool] | None = None
-        for subgraph in sorted(info.resolvable_in, key=self.order.__getitem__):
-            source = info.source(subgraph)
-            if subgraph == group.subgraph and not (
-                source and (source.requires or source.context_arguments)
+        best: tuple[JumpCost, str, EntityKey, bool] | None = None
+        reachable: dict[str, bool] = {}
+        for edge in self.graph.jumps(Node(type_name, group.subgraph)):
+            if edge.kind != "key" or edge.tail is None:
+                continue
+            subgraph = edge.tail.subgraph
+            field_edge = self.graph.field_edge(edge.tail, selection.name)
+            if (
+                field_edge is None
+                or subgraph not in info.resolvable_in
+                or (
+                    subgraph == group.subgraph and not (field_edge.conditions or field_edge.context)
+                )
             ):
                 continue
-            if not self.reachable(info.type_name, selection.selections, subgraph, None):
-                continue
-            siblings = self.sibling_coverage(type_name, group.subgraph, subgraph)
-            for key in self.types[type_name].keys_in(subgraph):
-                self.budget.spend()
-                if not key.resolvable:
-                    continue
-                key_local = self.field_set_local(type_name, key.fields, group.subgraph, provided)
-                existing = self.find_dependent(subgraph, path, conditions, {group.id})
-                score = (
-                    0 if key_local else 1,
-                    0 if existing else 1,
-                    # Fewest fetches: the subgraph that also has most of the fields beside
-                    # this one that the current subgraph lacks.
-                    -siblings,
-                    -self.coverage(info.type_name, selection.selections, subgraph),
-                    self.order[subgraph],
+            if subgraph not in reachable:
+                reachable[subgraph] = self.reachable(
+                    info.type_name, selection.selections, subgraph, None
                 )
-                if best is None or score < best[0]:
-                    best = (score, subgraph, key, key_local)
+            if not reachable[subgraph]:
+                continue
+            self.budget.spend()
+            key = EntityKey(subgraph, edge.conditions)
+            key_local = self.field_set_local(type_name, key.fields, group.subgraph, provided)
+            existing = self.find_dependent(subgraph, path, conditions, {group.id})
+            cost = JumpCost(
+                fetches=(0 if existing else 1) + (0 if key_local else 1),
+                steps=1 if key_local else 2,
+                left_behind=-self.sibling_coverage(type_name, group.subgraph, subgraph),
+                uncovered=-self.coverage(info.type_name, selection.selections, subgraph),
+                order=self.order[subgraph],
+            )
+            if best is None or cost < best[0]:
+                best = (cost, subgraph, key, key_local)
         if best is None and self.jump_in_parts(
             group, out, type_name, selection, path, provided, conditions, optional
         ):
@@ -594,6 +612,21 @@ class _Planner(Capabilities):
         )
 
 
+class JumpCost(NamedTuple):
+    """What an entity fetch costs the plan, compared in this order: new fetches (none when a
+    fetch planned at this path already goes there, one more when the key must be fetched
+    first), sequential steps, then the fetches it saves later: fields beside this one the
+    current subgraph lacks and the target has (`left_behind`, negated), fields of its own
+    selection the target resolves itself (`uncovered`, negated); the supergraph's subgraph
+    order decides a tie."""
+
+    fetches: int
+    steps: int
+    left_behind: int
+    uncovered: int
+    order: int
+
+
 def _flat_fields(selections: tuple[Selection, ...]) -> Iterator[Field]:
     for selection in selections:
         if isinstance(selection, Fragment):
@@ -673,5 +706,22 @@ def _plan(
     supergraph: Supergraph, operation: NormalizedOperation, options: PlanningOptions
 ) -> QueryPlan:
     graph = supergraph.with_override_labels(options.override_labels)
-    planner = _Planner(graph, operation, PlanningBudget(options))
+    planner = _Planner(
+        graph, query_graph(graph, options.override_labels), operation, PlanningBudget(options)
+    )
     return build_plan(operation, planner.plan_roots(), graph)
+
+
+def query_graph(supergraph: Supergraph, labels: frozenset[str]) -> QueryGraph:
+    """The query graph of `supergraph` with the override `labels` in force, built once."""
+    key = (supergraph.hash, labels)
+    found = _GRAPHS.get(key)
+    if found is None:
+        if len(_GRAPHS) > 64:
+            _GRAPHS.clear()
+        found = _GRAPHS[key] = build_query_graph(supergraph)
+    return found
+
+
+# Query graphs per (supergraph hash, override labels in force).
+_GRAPHS: dict[tuple[str, frozenset[str]], QueryGraph] = {}
