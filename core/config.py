@@ -310,7 +310,8 @@ class RouterSettings(_Group):
     planning_timeout_seconds: float = Field(
         2.0, gt=0, validation_alias=_env("ROUTER_PLANNING_TIMEOUT_SECONDS")
     )
-    # Progressive `@override(label:)` labels in force (comma-separated), e.g. `percent(25)`.
+    # Progressive `@override(label:)` labels in force for every request (comma-separated), e.g.
+    # `percent(25),beta`; a `percent(N)` label not listed is drawn per request.
     override_labels: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("ROUTER_OVERRIDE_LABELS")
     )

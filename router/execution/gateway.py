@@ -3,7 +3,9 @@ prepared documents, variable coercion and plan execution. Swapped whole on reloa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from graphql import GraphQLSchema, build_schema
@@ -19,10 +21,11 @@ from router.execution.response_merge import deep_merge
 from router.execution.shaping import Shaper
 from router.pipeline.document import DocumentRules, PreparedOperation, prepare_document
 from router.pipeline.outcome import Refused, Stage
+from router.pipeline.override_labels import OverrideLabels
 from router.planning import LruCache, PlanningOptions
 from router.supergraph import Supergraph
 
-PreparedKey = tuple[str, str, str | None, tuple[tuple[str, bool], ...]]
+PreparedKey = tuple[str, str, str | None, tuple[tuple[str, bool], ...], frozenset[str]]
 
 
 class Gateway:
@@ -38,6 +41,7 @@ class Gateway:
         suggestions: bool = True,
         entity_cache: EntityCache | None = None,
         planning: PlanningOptions | None = None,
+        draw: Callable[[], float] | None = None,
     ) -> None:
         self.entity_cache = entity_cache
         self.supergraph = supergraph
@@ -46,6 +50,10 @@ class Gateway:
         self.rules = DocumentRules(self.limits, suggestions, planning or PlanningOptions())
         self.schema: GraphQLSchema = build_schema(supergraph.api_sdl)
         self.plans: LruCache[PreparedKey, PreparedOperation | Refused] = LruCache(plan_cache_size)
+        # `draw` (a number in [0, 1) per sampled label) is for tests that need a fixed sequence.
+        self.override_labels = OverrideLabels(
+            supergraph, self.rules.planning.override_labels, draw or random.random
+        )
 
     def prepare(
         self,
@@ -55,21 +63,30 @@ class Gateway:
     ) -> PreparedOperation:
         """The parsed, measured, validated and planned operation, cached by supergraph,
         document and operation name (and, for `@defer` documents, the boolean variables that
-        may switch it); `Refused` when it cannot run."""
+        may switch it), and by the progressive override labels drawn for this request;
+        `Refused` when it cannot run."""
+        labels = self.override_labels.for_request()
         found = self.plans.get_or_build(
-            (self.supergraph.hash, query, operation_name, defer_switches),
-            lambda: self._prepare(query, operation_name, dict(defer_switches)),
+            (self.supergraph.hash, query, operation_name, defer_switches, labels),
+            lambda: self._prepare(query, operation_name, dict(defer_switches), labels),
         )
         if isinstance(found, Refused):
             raise found
         return found
 
     def _prepare(
-        self, query: str, operation_name: str | None, switches: Mapping[str, bool]
+        self,
+        query: str,
+        operation_name: str | None,
+        switches: Mapping[str, bool],
+        labels: frozenset[str],
     ) -> PreparedOperation | Refused:
+        rules = self.rules
+        if labels != rules.planning.override_labels:
+            rules = replace(rules, planning=replace(rules.planning, override_labels=labels))
         try:
             return prepare_document(
-                self.supergraph, self.schema, self.rules, query, operation_name, switches
+                self.supergraph, self.schema, rules, query, operation_name, switches
             )
         except Refused as refused:
             return refused

@@ -3,7 +3,8 @@ printed plan and its execution against small real subgraphs (schemas of our own)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
@@ -12,6 +13,7 @@ from graphql import parse
 
 from router.execution import Gateway, SubgraphClient
 from router.pipeline.outcome import Refused
+from router.pipeline.override_labels import OverrideLabels
 from router.planning import PlanningError, PlanningOptions, normalize, plan_operation, print_plan
 from router.supergraph import Supergraph, parse_supergraph
 from tests.router.subgraph_kit import ReferenceResolver, Resolver, make_subgraph, serve
@@ -40,6 +42,7 @@ async def execute(
     subgraphs: Subgraphs,
     query: str,
     options: PlanningOptions | None = None,
+    draw: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     served = {
         name: make_subgraph(graph, name, resolvers, references)
@@ -49,7 +52,7 @@ async def execute(
         urls = {n: stack.enter_context(serve(s.app)) + "/graphql" for n, s in served.items()}
         client = SubgraphClient(urls)
         try:
-            gateway = Gateway(graph, client, planning=options)
+            gateway = Gateway(graph, client, planning=options, draw=draw)
             try:
                 prepared = gateway.prepare(query, None)
             except Refused as refused:
@@ -687,17 +690,62 @@ type Query @join__type(graph: LEGACY) @join__type(graph: MODERN) {
 )
 
 
-async def test_progressive_override_follows_the_labels_in_force() -> None:
+def served_by(gateway: Gateway) -> str:
+    """The subgraph a request for `score` is planned to, with the labels drawn for it."""
+    plan = print_plan(gateway.prepare("{ score }", None).plan)
+    return "modern" if 'service: "modern"' in plan else "legacy"
+
+
+async def test_progressive_override_is_drawn_per_request() -> None:
+    # Each request draws `percent(25)`: about a quarter are planned with `modern`, and the
+    # two plans are each cached once.
+    # A fixed seed: the same 400 draws every run. Not a secret, so not `secrets`.
+    sample = random.Random(25)  # noqa: S311
+    gateway = Gateway(SCORES, SubgraphClient({}), draw=sample.random)
+    served = [served_by(gateway) for _ in range(400)]
+    assert 70 <= served.count("modern") <= 130
+    assert len(gateway.plans) == 2
     data: Subgraphs = {
         "legacy": ({"Query.score": lambda *_: 1}, {}),
         "modern": ({"Query.score": lambda *_: 2}, {}),
     }
-    assert 'service: "legacy"' in plan_text(SCORES, "{ score }")
+    # A draw under 0.25 puts the label in force.
+    assert await execute(SCORES, data, "{ score }", draw=lambda: 0.1) == {"data": {"score": 2}}
+    assert await execute(SCORES, data, "{ score }", draw=lambda: 0.9) == {"data": {"score": 1}}
+
+
+async def test_a_configured_override_label_is_in_force_for_every_request() -> None:
     labelled = PlanningOptions(override_labels=frozenset({"percent(25)"}))
+    assert 'service: "legacy"' in plan_text(SCORES, "{ score }")
     plan = plan_operation(SCORES, normalize(parse("{ score }"), None), labelled)
     assert 'service: "modern"' in print_plan(plan)
-    assert await execute(SCORES, data, "{ score }") == {"data": {"score": 1}}
-    assert await execute(SCORES, data, "{ score }", labelled) == {"data": {"score": 2}}
+    gateway = Gateway(SCORES, SubgraphClient({}), planning=labelled, draw=lambda: 0.99)
+    assert {served_by(gateway) for _ in range(20)} == {"modern"}
+
+
+# `rank` moves under `percent(12.5)`, `badge` under a label of the operators' own.
+LABELS = supergraph(
+    "legacy modern",
+    """
+type Query @join__type(graph: LEGACY) @join__type(graph: MODERN) {
+  rank: Int @join__field(graph: LEGACY) @join__field(graph: MODERN, override: "legacy", overrideLabel: "percent(12.5)")
+  badge: Int @join__field(graph: LEGACY) @join__field(graph: MODERN, override: "legacy", overrideLabel: "beta")
+}
+""",
+)
+
+
+def test_only_percent_labels_not_configured_are_drawn() -> None:
+    draws: list[float] = []
+
+    def draw() -> float:
+        draws.append(0.1)
+        return 0.1
+
+    assert OverrideLabels(LABELS, frozenset(), draw).for_request() == {"percent(12.5)"}
+    assert draws == [0.1]  # `beta` is never drawn: it is in force only when configured
+    configured = OverrideLabels(LABELS, frozenset({"beta"}), lambda: 0.2)
+    assert configured.for_request() == {"beta"}
 
 
 # -- bounded planning -----------------------------------------------------------------------
