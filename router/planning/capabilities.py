@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from router.planning.groups import field_set_selections
-from router.planning.operation import Fragment, Selection
+from router.planning.operation import Field, Fragment, Selection
 from router.planning.options import PlanningBudget
-from router.planning.query_graph import Node, QueryGraph
-from router.supergraph import FieldSet, FieldSetItem, Supergraph
+from router.planning.query_graph import Edge, Node, QueryGraph
+from router.supergraph import FieldInfo, FieldSet, FieldSetItem, Supergraph
 
 
 class Capabilities:
@@ -102,17 +102,38 @@ class Capabilities:
                 field.type_name, selection.selections, subgraph, sub_provided, depth + 1
             ):
                 continue
-            # Otherwise the object must be fetched by a key this subgraph can provide from a
-            # subgraph that has the field.
+            # Otherwise a path leaves this subgraph: a jump to one answering the field.
             if not any(
-                other in field.resolvable_in
-                and self.key_reachable(type_name, subgraph, other, provided, depth)
-                and self.reachable(field.type_name, selection.selections, other, None, depth + 1)
-                for other in field.resolvable_in
-                if other != subgraph
-            ) and not self.interface_object_reachable(type_name, selection.name, subgraph):
+                self.jump_reaches(edge, selection, field, provided, depth)
+                for edge in self.graph.jumps(Node(type_name, subgraph))
+            ):
                 return False
         return True
+
+    def jump_reaches(
+        self,
+        edge: Edge,
+        selection: Field,
+        field: FieldInfo,
+        provided: FieldSet | None,
+        depth: int,
+    ) -> bool:
+        """Whether the entity fetch `edge` leads to a subgraph answering `selection` (by key,
+        also the selection below it), with a key the node it leaves can resolve."""
+        head, tail = edge.head, edge.tail
+        if tail is None or tail.subgraph == head.subgraph:
+            return False
+        if edge.kind == "interface_object":
+            return self.graph.field_edge(tail, selection.name) is not None and self.field_set_local(
+                head.type_name, edge.conditions, head.subgraph, None
+            )
+        return (
+            tail.subgraph in field.resolvable_in
+            and self.key_resolvable(edge, provided, depth)
+            and self.reachable(
+                field.type_name, selection.selections, tail.subgraph, None, depth + 1
+            )
+        )
 
     def key_reachable(
         self,
@@ -124,28 +145,27 @@ class Capabilities:
     ) -> bool:
         """Whether an object of `type_name` in `subgraph` can be fetched from `target` by a key
         it has, or can fetch first from elsewhere."""
-        for edge in self.graph.jumps(Node(type_name, subgraph)):
-            if edge.kind != "key" or edge.tail is None or edge.tail.subgraph != target:
-                continue
-            if self.field_set_local(type_name, edge.conditions, subgraph, provided):
-                return True
-            if depth < 3 and self.reachable(
-                type_name, field_set_selections(edge.conditions), subgraph, provided, depth + 2
-            ):
-                return True
-        return False
+        return any(
+            edge.kind == "key"
+            and edge.tail is not None
+            and edge.tail.subgraph == target
+            and self.key_resolvable(edge, provided, depth)
+            for edge in self.graph.jumps(Node(type_name, subgraph))
+        )
 
-    def interface_object_reachable(self, type_name: str, field_name: str, subgraph: str) -> bool:
-        """Whether a field of `type_name` comes from an `@interfaceObject` reachable by key."""
-        for edge in self.graph.jumps(Node(type_name, subgraph)):
-            if (
-                edge.kind == "interface_object"
-                and edge.tail is not None
-                and self.graph.field_edge(edge.tail, field_name) is not None
-                and self.field_set_local(type_name, edge.conditions, subgraph, None)
-            ):
-                return True
-        return False
+    def key_resolvable(self, edge: Edge, provided: FieldSet | None, depth: int) -> bool:
+        """Whether the key of the jump `edge` can be had where it starts: locally, or (within
+        a few jumps) fetched first from elsewhere."""
+        head = edge.head
+        if self.field_set_local(head.type_name, edge.conditions, head.subgraph, provided):
+            return True
+        return depth < 3 and self.reachable(
+            head.type_name,
+            field_set_selections(edge.conditions),
+            head.subgraph,
+            provided,
+            depth + 2,
+        )
 
     def split(
         self,

@@ -580,7 +580,7 @@ class _Planner(Capabilities):
             return [(subgraph, root_field)]
         parts: list[tuple[str, Field]] = []
         rest = root_field.selections
-        candidates = set(info.resolvable_in)
+        candidates = set(self.root_entries(root_type, root_field))
         while rest:
             best: tuple[int, str, tuple[Selection, ...], tuple[Selection, ...]] | None = None
             for candidate in sorted(candidates, key=self.order.__getitem__):
@@ -598,12 +598,24 @@ class _Planner(Capabilities):
             return [(subgraph, root_field)]
         return parts
 
-    def root_subgraph(self, root_type: str, root_field: Field, chosen: list[str]) -> str:
-        info = self.types[root_type].fields.get(root_field.name)
-        if info is None or not info.resolvable_in:
+    def root_entries(self, root_type: str, root_field: Field) -> list[str]:
+        """The subgraphs whose root entry point of this operation has an edge for the field."""
+        entries = [
+            node.subgraph
+            for node in self.graph.roots.get(self.operation.kind, ())
+            if node.type_name == root_type and self.graph.field_edge(node, root_field.name)
+        ]
+        if not entries:
             raise PlanningError(f"No subgraph resolves {root_type}.{root_field.name}")
+        return entries
+
+    def root_subgraph(self, root_type: str, root_field: Field, chosen: list[str]) -> str:
+        """Where a root field starts: the entry point resolving most of its selection itself
+        (fewest entity fetches after it), then one already queried (no new fetch)."""
+        entries = self.root_entries(root_type, root_field)
+        info = self.types[root_type].fields[root_field.name]
         return min(
-            info.resolvable_in,
+            entries,
             key=lambda s: (
                 -self.coverage(info.type_name, root_field.selections, s),
                 s not in chosen,
