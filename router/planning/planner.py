@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from router.planning.capabilities import Capabilities, provided_at, selection_size
 from router.planning.contexts import ContextUses, plan_contexts, rename_variable
+from router.planning.cost import Cost, CostModel
 from router.planning.errors import PlanningError
 from router.planning.groups import FetchGroup, field_set_selections, unique_conditions
 from router.planning.interface_objects import jump_to_interface_object, resolve_concrete_type
@@ -46,6 +47,7 @@ class _Planner(Capabilities):
         budget: PlanningBudget,
     ) -> None:
         super().__init__(supergraph, graph, budget)
+        self.costs = CostModel(self)
         self.operation = operation
         self.groups: list[FetchGroup] = []
         self.touched: list[set[int]] = []
@@ -275,6 +277,23 @@ class _Planner(Capabilities):
                 optional=True,
             ):
                 selection = replace(selection, selections=part)
+        elif selection.selections and len(info.resolvable_in) > 1:
+            # Resolvable here, but its selection may take fewer fetches from another subgraph
+            # that has the field too: the cheaper path wins, a tie stays here.
+            here = self.costs.cost(
+                info.type_name_in(group.subgraph),
+                selection.selections,
+                group.subgraph,
+                sub_provided,
+            )
+            if (
+                here is not None
+                and here.fetches
+                and self.jump(
+                    group, out, type_name, selection, path, provided, conditions, True, here
+                )
+            ):
+                return
         self.place(group, out, selection, info, path, sub_provided, conditions)
 
     def place(
@@ -342,48 +361,16 @@ class _Planner(Capabilities):
         provided: FieldSet | None,
         conditions: tuple[ConditionTerm, ...],
         optional: bool = False,
+        within: Cost | None = None,
     ) -> bool:
-        """Fetch `selection` by an entity fetch; with `optional`, False when impossible.
-
-        The candidates are the paths of the query graph from the object's node in the current
-        subgraph: a key edge to a subgraph, then that subgraph's edge for the field (a key
-        edge back to the current subgraph when the field has conditions to fetch first). The
-        cheapest by `JumpCost` is taken."""
-        info = self.types[type_name].fields[selection.name]
-        best: tuple[JumpCost, str, EntityKey, bool] | None = None
-        reachable: dict[str, bool] = {}
-        for edge in self.graph.jumps(Node(type_name, group.subgraph)):
-            if edge.kind != "key" or edge.tail is None:
-                continue
-            subgraph = edge.tail.subgraph
-            field_edge = self.graph.field_edge(edge.tail, selection.name)
-            if (
-                field_edge is None
-                or subgraph not in info.resolvable_in
-                or (
-                    subgraph == group.subgraph and not (field_edge.conditions or field_edge.context)
-                )
-            ):
-                continue
-            if subgraph not in reachable:
-                reachable[subgraph] = self.reachable(
-                    info.type_name, selection.selections, subgraph, None
-                )
-            if not reachable[subgraph]:
-                continue
-            self.budget.spend()
-            key = EntityKey(subgraph, edge.conditions)
-            key_local = self.field_set_local(type_name, key.fields, group.subgraph, provided)
-            existing = self.find_dependent(subgraph, path, conditions, {group.id})
-            cost = JumpCost(
-                fetches=(0 if existing else 1) + (0 if key_local else 1),
-                steps=1 if key_local else 2,
-                left_behind=-self.sibling_coverage(type_name, group.subgraph, subgraph),
-                uncovered=-self.coverage(info.type_name, selection.selections, subgraph),
-                order=self.order[subgraph],
-            )
-            if best is None or cost < best[0]:
-                best = (cost, subgraph, key, key_local)
+        """Fetch `selection` by an entity fetch; with `optional`, False when impossible; with
+        `within`, only by a jump cheaper than that (else False). The cheapest of
+        `jump_options` is taken; with none, the field is fetched in parts from several
+        subgraphs, or through an `@interfaceObject`."""
+        options = self.jump_options(group, type_name, selection, path, provided, conditions)
+        best = min(options, key=lambda option: option[0]) if options else None
+        if within is not None and (best is None or best[0][:2] >= within):
+            return False
         if best is None and self.jump_in_parts(
             group, out, type_name, selection, path, provided, conditions, optional
         ):
@@ -398,6 +385,7 @@ class _Planner(Capabilities):
                 f"'{group.subgraph}': no subgraph resolving it has a usable @key on {type_name}"
             )
         _, target, key, key_local = best
+        info = self.types[type_name].fields[selection.name]
         deps = {group.id}
         out.field("__typename", "__typename")
         if key_local:
@@ -428,6 +416,59 @@ class _Planner(Capabilities):
         sub_provided = source.provides if source is not None and source.provides else None
         self.place(dependent, fragment.selections, selection, info, path, sub_provided, conditions)
         return True
+
+    def jump_options(
+        self,
+        group: FetchGroup,
+        type_name: str,
+        selection: Field,
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+    ) -> list[tuple[JumpCost, str, EntityKey, bool]]:
+        """The ways to fetch `selection` by an entity fetch, with their costs: paths of the
+        query graph from the object's node in the current subgraph, a key edge then the target
+        subgraph's edge for the field (a key edge back to the current subgraph when the field
+        has conditions to fetch first)."""
+        info = self.types[type_name].fields[selection.name]
+        options: list[tuple[JumpCost, str, EntityKey, bool]] = []
+        below: dict[str, Cost | None] = {}
+        for edge in self.graph.jumps(Node(type_name, group.subgraph)):
+            if edge.kind != "key" or edge.tail is None:
+                continue
+            subgraph = edge.tail.subgraph
+            field_edge = self.graph.field_edge(edge.tail, selection.name)
+            if (
+                field_edge is None
+                or subgraph not in info.resolvable_in
+                or (
+                    subgraph == group.subgraph and not (field_edge.conditions or field_edge.context)
+                )
+            ):
+                continue
+            if subgraph not in below:
+                below[subgraph] = None
+                if self.reachable(info.type_name, selection.selections, subgraph, None):
+                    found = self.costs.cost(info.type_name, selection.selections, subgraph, None)
+                    # None: reached through an interface object, which the model does not
+                    # search; counted as resolved there.
+                    below[subgraph] = found if found is not None else Cost(0, 0)
+            then = below[subgraph]
+            if then is None:
+                continue
+            self.budget.spend()
+            key = EntityKey(subgraph, edge.conditions)
+            key_local = self.field_set_local(type_name, key.fields, group.subgraph, provided)
+            existing = self.find_dependent(subgraph, path, conditions, {group.id})
+            cost = JumpCost(
+                fetches=(0 if existing else 1) + (0 if key_local else 1) + then.fetches,
+                steps=(1 if key_local else 2) + then.steps,
+                left_behind=-self.sibling_coverage(type_name, group.subgraph, subgraph),
+                uncovered=-self.coverage(info.type_name, selection.selections, subgraph),
+                order=self.order[subgraph],
+            )
+            options.append((cost, subgraph, key, key_local))
+        return options
 
     def sibling_coverage(self, type_name: str, here: str, target: str) -> int:
         """How many fields selected on the object being planned `target` resolves and the
@@ -610,18 +651,30 @@ class _Planner(Capabilities):
         return entries
 
     def root_subgraph(self, root_type: str, root_field: Field, chosen: list[str]) -> str:
-        """Where a root field starts: the entry point resolving most of its selection itself
-        (fewest entity fetches after it), then one already queried (no new fetch)."""
+        """Where a root field starts: the entry point whose plan costs the fewest fetches (one
+        more unless that subgraph is already queried), then the fewest sequential steps; a tie
+        goes to the one resolving most of the selection itself, then the subgraph order."""
         entries = self.root_entries(root_type, root_field)
+        if len(entries) == 1:
+            return entries[0]
         info = self.types[root_type].fields[root_field.name]
-        return min(
-            entries,
-            key=lambda s: (
-                -self.coverage(info.type_name, root_field.selections, s),
-                s not in chosen,
-                self.order[s],
-            ),
-        )
+
+        def cost(subgraph: str) -> tuple[int, int, int, int]:
+            type_name = info.type_name_in(subgraph)
+            found = self.costs.cost(type_name, root_field.selections, subgraph, None)
+            fetches, steps = found if found is not None else _UNREACHABLE
+            return (
+                fetches + (subgraph not in chosen),
+                steps,
+                -self.coverage(info.type_name, root_field.selections, subgraph),
+                self.order[subgraph],
+            )
+
+        return min(entries, key=cost)
+
+
+# What a selection some field of which no path reaches costs: more than any other.
+_UNREACHABLE = Cost(1 << 20, 1 << 20)
 
 
 class JumpCost(NamedTuple):

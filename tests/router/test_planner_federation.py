@@ -796,6 +796,83 @@ type Item @join__type(graph: BASE, key: "id") @join__type(graph: LEFT, key: "id"
     assert 'Fetch(service: "middle")' in plan
 
 
+# A seller's name is in `people` and its rating in `scores`; `market` has both, but only on
+# the product's seller (it cannot fetch a seller by key). From `catalog`, where the product
+# starts, the seller's fields are two fetches (people and scores); the product's seller taken
+# from `market` is one.
+MARKET = supergraph(
+    "catalog market people scores",
+    """
+type Query @join__type(graph: CATALOG) @join__type(graph: MARKET) @join__type(graph: PEOPLE)
+  @join__type(graph: SCORES) {
+  product: Product @join__field(graph: CATALOG)
+}
+type Product @join__type(graph: CATALOG, key: "id") @join__type(graph: MARKET, key: "id") {
+  id: ID!
+  seller: Seller @join__field(graph: CATALOG) @join__field(graph: MARKET)
+}
+type Seller @join__type(graph: CATALOG, key: "id")
+  @join__type(graph: MARKET, key: "id", resolvable: false) @join__type(graph: PEOPLE, key: "id") @join__type(graph: SCORES, key: "id") {
+  id: ID!
+  name: String @join__field(graph: MARKET) @join__field(graph: PEOPLE)
+  rating: Int @join__field(graph: MARKET) @join__field(graph: SCORES)
+}
+""",
+)
+
+
+def test_a_field_both_subgraphs_have_is_taken_where_its_selection_costs_fewer_fetches() -> None:
+    assert (
+        plan_text(MARKET, "{ product { seller { name rating } } }")
+        == """\
+QueryPlan {
+  Sequence {
+    Fetch(service: "catalog") {
+      {
+        product {
+          __typename
+          id
+        }
+      }
+    },
+    Flatten(path: "product") {
+      Fetch(service: "market") {
+        {
+          ... on Product {
+            __typename
+            id
+          }
+        } =>
+        query ($representations: [_Any!]!) {
+          _entities(representations: $representations) {
+            ... on Product {
+              seller {
+                name
+                rating
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}"""
+    )
+
+
+async def test_the_cheaper_path_answers_the_same() -> None:
+    data: Subgraphs = {
+        "catalog": ({"Query.product": lambda *_: {"id": "p1", "seller": {"id": "s1"}}}, {}),
+        "market": (
+            {},
+            {"Product": lambda rep: {"id": rep["id"], "seller": {"name": "Ada", "rating": 5}}},
+        ),
+    }
+    assert await execute(MARKET, data, "{ product { seller { name rating } } }") == {
+        "data": {"product": {"seller": {"name": "Ada", "rating": 5}}}
+    }
+
+
 # -- the planner's own check of every fetch -------------------------------------------------
 
 
