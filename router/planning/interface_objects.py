@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from router.planning.groups import FetchGroup
 from router.planning.operation import ConditionTerm, Field, Selection
+from router.planning.query_graph import Node
 from router.planning.selections import OutSelections
 
 if TYPE_CHECKING:
@@ -29,26 +30,27 @@ def resolve_concrete_type(
     if group.subgraph not in info.interface_object_in:
         return False
     own_keys = list(info.keys_in(group.subgraph))
-    for subgraph in planner.sg.subgraphs:
-        if subgraph in info.interface_object_in or not info.is_entity_in(subgraph):
+    # The key edges from this interface object to the subgraphs that have the interface.
+    for edge in planner.graph.jumps(Node(interface, group.subgraph)):
+        if (
+            edge.kind != "key"
+            or edge.tail is None
+            or edge.tail.subgraph in info.interface_object_in
+            or not planner.field_set_local(interface, edge.conditions, group.subgraph, None)
+        ):
             continue
-        for key in info.keys_in(subgraph):
-            if not key.resolvable or not planner.field_set_local(
-                interface, key.fields, group.subgraph, None
-            ):
-                continue
-            out.field("__typename", "__typename")
-            out.add_field_set(key.fields)
-            for own in own_keys:
-                out.add_field_set(own.fields)
-            dependent = planner.dependent(subgraph, path, conditions, {group.id})
-            dependent.add_requirement(interface, key.fields, key.fields)
-            dependent.refines_typename = True
-            fragment = dependent.selections.fragment(interface)
-            planner.plan_value(
-                dependent, fragment.selections, interface, selections, path, None, conditions
-            )
-            return True
+        out.field("__typename", "__typename")
+        out.add_field_set(edge.conditions)
+        for own in own_keys:
+            out.add_field_set(own.fields)
+        dependent = planner.dependent(edge.tail.subgraph, path, conditions, {group.id})
+        dependent.add_requirement(interface, edge.conditions, edge.conditions)
+        dependent.refines_typename = True
+        fragment = dependent.selections.fragment(interface)
+        planner.plan_value(
+            dependent, fragment.selections, interface, selections, path, None, conditions
+        )
+        return True
     return False
 
 
@@ -61,42 +63,40 @@ def jump_to_interface_object(
     path: tuple[str, ...],
     conditions: tuple[ConditionTerm, ...],
 ) -> bool:
-    """Fetch a field an implementation gets from an interface object (`@interfaceObject`)."""
-    for interface in planner.types[type_name].interfaces:
-        info = planner.types.get(interface)
-        if info is None or selection.name not in info.fields:
+    """Fetch a field an implementation gets from an interface object (`@interfaceObject`):
+    the first interface-object edge of the query graph to a subgraph resolving it, with a key
+    the current subgraph has."""
+    for edge in planner.graph.jumps(Node(type_name, group.subgraph)):
+        if edge.kind != "interface_object" or edge.tail is None:
             continue
-        field = info.fields[selection.name]
-        for subgraph in sorted(info.interface_object_in, key=planner.order.__getitem__):
-            if subgraph not in field.resolvable_in:
-                continue
-            for key in info.keys_in(subgraph):
-                if not key.resolvable or not planner.field_set_local(
-                    type_name, key.fields, group.subgraph, None
-                ):
-                    continue
-                out.field("__typename", "__typename")
-                out.add_field_set(key.fields)
-                source = field.source(subgraph)
-                requires, deps = planner.plan_requires(
-                    group, out, type_name, source, path, None, conditions
-                )
-                deps.add(group.id)
-                requirement = key.fields + requires
-                dependent = planner.dependent(
-                    subgraph, path, conditions, deps, (type_name, requirement)
-                )
-                dependent.add_requirement(type_name, requirement, key.fields)
-                dependent.typename_rewrites[type_name] = interface
-                fragment = dependent.selections.fragment(interface)
-                planner.place(
-                    dependent,
-                    fragment.selections,
-                    selection,
-                    field,
-                    path,
-                    source.provides if source is not None and source.provides else None,
-                    conditions,
-                )
-                return True
+        interface, subgraph, key = edge.name, edge.tail.subgraph, edge.conditions
+        field = planner.types[interface].fields.get(selection.name)
+        if (
+            field is None
+            or subgraph not in field.resolvable_in
+            or not planner.field_set_local(type_name, key, group.subgraph, None)
+        ):
+            continue
+        out.field("__typename", "__typename")
+        out.add_field_set(key)
+        source = field.source(subgraph)
+        requires, deps = planner.plan_requires(
+            group, out, type_name, source, path, None, conditions
+        )
+        deps.add(group.id)
+        requirement = key + requires
+        dependent = planner.dependent(subgraph, path, conditions, deps, (type_name, requirement))
+        dependent.add_requirement(type_name, requirement, key)
+        dependent.typename_rewrites[type_name] = interface
+        fragment = dependent.selections.fragment(interface)
+        planner.place(
+            dependent,
+            fragment.selections,
+            selection,
+            field,
+            path,
+            source.provides if source is not None and source.provides else None,
+            conditions,
+        )
+        return True
     return False
