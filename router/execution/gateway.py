@@ -23,6 +23,7 @@ from router.pipeline.document import DocumentRules, PreparedOperation, prepare_d
 from router.pipeline.outcome import Refused, Stage
 from router.pipeline.override_labels import OverrideLabels
 from router.planning import LruCache, PlanningOptions
+from router.planning.planner import query_graph
 from router.supergraph import Supergraph
 
 PreparedKey = tuple[str, str, str | None, tuple[tuple[str, bool], ...], frozenset[str]]
@@ -50,6 +51,8 @@ class Gateway:
         self.rules = DocumentRules(self.limits, suggestions, planning or PlanningOptions())
         self.schema: GraphQLSchema = build_schema(supergraph.api_sdl)
         self.plans: LruCache[PreparedKey, PreparedOperation | Refused] = LruCache(plan_cache_size)
+        # Built with the supergraph rather than by the first request's planning.
+        query_graph(supergraph, self.rules.planning.override_labels)
         # `draw` (a number in [0, 1) per sampled label) is for tests that need a fixed sequence.
         self.override_labels = OverrideLabels(
             supergraph, self.rules.planning.override_labels, draw or random.random

@@ -122,9 +122,10 @@ class CostModel:
                 continue
             fetches |= _under(selection.response_key, inner.fetches)
             steps = max(steps, inner.steps)
+        targets = self._jump_targets(type_name, subgraph, provided) if missing else []
         while missing:
             best: tuple[int, str, list[Field], _Paths] | None = None
-            for target, extra in self._jump_targets(type_name, subgraph, provided):
+            for target, extra in targets:
                 caps.budget.spend()
                 covered: list[Field] = []
                 below = _LOCAL
@@ -132,8 +133,10 @@ class CostModel:
                     field = info.fields[selection.name]
                     if target not in field.resolvable_in:
                         continue
-                    inner = self._paths(
-                        field.type_name, selection.selections, target, None, depth + 1
+                    inner = (
+                        self._paths(field.type_name, selection.selections, target, None, depth + 1)
+                        if selection.selections
+                        else _LOCAL
                     )
                     if inner is None:
                         continue

@@ -772,19 +772,20 @@ def _plan(
 ) -> QueryPlan:
     graph = supergraph.with_override_labels(options.override_labels)
     planner = _Planner(
-        graph, query_graph(graph, options.override_labels), operation, PlanningBudget(options)
+        graph, query_graph(supergraph, options.override_labels), operation, PlanningBudget(options)
     )
     return build_plan(operation, planner.plan_roots(), graph)
 
 
 def query_graph(supergraph: Supergraph, labels: frozenset[str]) -> QueryGraph:
-    """The query graph of `supergraph` with the override `labels` in force, built once."""
+    """The query graph of `supergraph` with the progressive override `labels` in force, built
+    once (the router builds it when it loads a supergraph)."""
     key = (supergraph.hash, labels)
     found = _GRAPHS.get(key)
     if found is None:
         if len(_GRAPHS) > 64:
             _GRAPHS.clear()
-        found = _GRAPHS[key] = build_query_graph(supergraph)
+        found = _GRAPHS[key] = build_query_graph(supergraph.with_override_labels(labels))
     return found
 
 
