@@ -279,10 +279,31 @@ class EventBus:
         batch_size: int = 16,
         ack_wait_seconds: float = 30.0,
     ) -> Consumer:
-        """Start a durable consumer; see `Consumer`. It stops when the bus closes."""
+        """Start a durable pull consumer; see `Consumer`. It stops when the bus closes."""
+        consumer = self.consumer(
+            durable_name,
+            subject_filter,
+            handler,
+            batch_size=batch_size,
+            ack_wait_seconds=ack_wait_seconds,
+        )
+        await consumer.start()
+        self._consumers.append(consumer)
+        return consumer
+
+    def consumer(
+        self,
+        durable_name: str,
+        subject_filter: str,
+        handler: Handler,
+        *,
+        batch_size: int = 16,
+        ack_wait_seconds: float = 30.0,
+    ) -> Consumer:
+        """A consumer not started: it handles the messages it is given (`Consumer.deliver`)."""
         if self._db is None:
             raise InfrastructureError("Consumers need the database: EventBus(settings, db)")
-        consumer = Consumer(
+        return Consumer(
             js=self.js,
             db=self._db,
             namespace=self.namespace,
@@ -294,9 +315,6 @@ class EventBus:
             max_retry_delay=self._settings.nats.outbox_max_backoff_seconds,
             registry=self._registry,
         )
-        await consumer.start()
-        self._consumers.append(consumer)
-        return consumer
 
     async def consume_territories(
         self,
@@ -304,10 +322,11 @@ class EventBus:
         subject_tail: str,
         handler: Handler,
         *,
-        refresh_seconds: float = 30.0,
+        refresh_seconds: float = 5.0,
     ) -> TerritoryConsumers:
         """Consume `territory.<code>.<subject_tail>` (`user.registered`, `user.*`) in every
-        active territory, including territories provisioned later; see `TerritoryConsumers`."""
+        active territory, including territories provisioned later (looked for every
+        `refresh_seconds`, from the cached registry); see `TerritoryConsumers`."""
         db = self._db
         if db is None:
             raise InfrastructureError("Consumers need the database: EventBus(settings, db)")

@@ -75,6 +75,11 @@ class Consumer:
         self._stopping = False
         self._busy = False
 
+    @property
+    def wire_filter(self) -> str:
+        """The subject filter as the server knows it (within the namespace)."""
+        return self._filter
+
     async def start(self) -> None:
         """Create (or update) the durable consumer on the server and start pulling."""
         await self._declare()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 from sqlalchemy import func, select
@@ -65,3 +66,95 @@ async def test_territories_provisioned_later_are_consumed_too(
         namespace = Namespace.from_settings(settings.nats)
         for code, name in names.items():
             await bus.js.delete_consumer(namespace.stream(territory_stream(code)), name)
+
+
+async def test_a_territory_created_while_consuming_gets_its_events_consumed(
+    settings: Settings,
+    db: Database,
+    bus: EventBus,
+    event_territories: EventTerritories,
+    run_id: str,
+) -> None:
+    seen: list[uuid.UUID] = []
+
+    async def handler(event: Event, session: AsyncSession) -> None:
+        seen.append(event.id)
+
+    prefix = f"fan-{uuid.uuid4().hex[:8]}"
+    # Following the registry by itself (nothing calls refresh here).
+    fanout = await bus.consume_territories(prefix, "test.joined", handler, refresh_seconds=0.1)
+    newcomer_code = f"evj-{run_id}"
+    try:
+        await create_territory(
+            settings, db, code=newcomer_code, name="Joined", type=TerritoryType.COUNTRY
+        )
+        event = Event(
+            type="org.unityplan.test.joined",
+            source="/tests/fanout",
+            subject=territory_subject(newcomer_code, "test", "joined"),
+            territory=newcomer_code,
+        )
+        # Published as soon as the stream exists, possibly before its consumer: the consumer
+        # starts from the beginning of the stream, so the event is not missed either way.
+        await bus.ensure_territory_stream(newcomer_code)
+        await bus.publish(event)
+
+        async def handled() -> bool:
+            return event.id in seen
+
+        await eventually(handled, what="the new territory's event to be handled")
+        assert seen.count(event.id) == 1
+        assert newcomer_code in fanout.consumers
+    finally:
+        names = {code: consumer.durable_name for code, consumer in fanout.consumers.items()}
+        await fanout.stop()
+        namespace = Namespace.from_settings(settings.nats)
+        for code, name in names.items():
+            await bus.js.delete_consumer(namespace.stream(territory_stream(code)), name)
+
+
+async def test_pull_consumers_of_an_earlier_release_carry_on_without_handling_an_event_twice(
+    settings: Settings, db: Database, bus: EventBus, event_territories: EventTerritories
+) -> None:
+    code = event_territories.home.code
+    prefix = f"fan-{uuid.uuid4().hex[:8]}"
+    seen: list[uuid.UUID] = []
+
+    async def handler(event: Event, session: AsyncSession) -> None:
+        seen.append(event.id)
+
+    def fanned(n: int) -> Event:
+        return Event(
+            type="org.unityplan.test.moved",
+            source="/tests/fanout",
+            subject=territory_subject(code, "test", "moved"),
+            territory=code,
+            data={"n": n},
+        )
+
+    # A pull consumer of the same name handled the first event.
+    first, second = fanned(1), fanned(2)
+    await bus.publish(first)
+    pull = await bus.consume(f"{prefix}-{code}", f"territory.{code}.test.moved", handler)
+
+    async def first_handled() -> bool:
+        return first.id in seen
+
+    await eventually(first_handled, what="the pull consumer to handle the first event")
+    await pull.stop()
+    await bus.publish(second)
+    fanout = await bus.consume_territories(prefix, "test.moved", handler, refresh_seconds=3600)
+    try:
+
+        async def second_handled() -> bool:
+            return second.id in seen
+
+        await eventually(second_handled, what="the push consumer to handle the second event")
+        info = await bus.js.consumer_info(pull.stream, pull.durable_name)
+        assert info.config.deliver_subject is not None
+    finally:
+        await fanout.stop()
+        with contextlib.suppress(Exception):
+            await bus.js.delete_consumer(pull.stream, pull.durable_name)
+    # The first event is not handled again (its position, or else its processed-record).
+    assert seen == [first.id, second.id]
