@@ -416,3 +416,17 @@ async def test_a_commit_wakes_the_relay_which_publishes_it_without_waiting_for_t
     written = Event.from_dict(published.document)
     assert written.publishtime is not None
     assert written.time <= written.publishtime
+
+
+async def test_an_idle_relay_is_connected_to_nats(settings: Settings, db: Database) -> None:
+    # Readiness reports the relay's connection, and the first event must not wait for it.
+    relay = OutboxRelay(settings.replace(OUTBOX_SWEEP_SECONDS=3600), db, registry=None)
+    await relay.start()
+    try:
+
+        async def connected() -> bool:
+            return relay.bus.connected
+
+        await eventually(connected, what="the idle relay to connect")
+    finally:
+        await relay.stop()
