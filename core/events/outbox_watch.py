@@ -5,6 +5,7 @@ over every outbox, finding what a missed notification left behind and what is du
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -62,15 +63,21 @@ class OutboxListener:
                 continue
             self._attempted[pod] = time.monotonic()
             url = make_url(self._db.engine(pod).url).set(drivername="postgresql")
+            connection = None
             try:
                 connection = await asyncpg.connect(
                     url.render_as_string(hide_password=False),
                     timeout=_CONNECT_TIMEOUT_SECONDS,
                     server_settings={"application_name": "unityplan:outbox-listener"},
                 )
-                await connection.add_listener(OUTBOX_CHANNEL, partial(self._heard, pod))
-            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                await asyncio.wait_for(
+                    connection.add_listener(OUTBOX_CHANNEL, partial(self._heard, pod)),
+                    _CONNECT_TIMEOUT_SECONDS,
+                )
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("outbox relay cannot listen on pod %s (polling instead): %s", pod, exc)
+                if connection is not None:
+                    connection.terminate()
                 continue
             connection.add_termination_listener(partial(self._lost, pod))
             self._connections[pod] = connection
@@ -86,7 +93,10 @@ class OutboxListener:
         connections, self._connections = self._connections, {}
         for connection in connections.values():
             if not connection.is_closed():
-                await connection.close()
+                try:
+                    await connection.close(timeout=_CONNECT_TIMEOUT_SECONDS)
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    connection.terminate()
 
     def _heard(self, pod: str, _connection: Any, _pid: int, _channel: str, schema: str) -> None:
         self._notified.add((pod, schema))

@@ -181,14 +181,14 @@ class OutboxRelay:
         next_sweep = 0.0
         while not self._stop.is_set():
             self._wake.clear()
-            # Connected while idle too: readiness reports the connection, and the first event
-            # should not wait for it.
-            await self._ensure_connected()
-            if await self._listener.listen():
-                self._sweep_now = True  # notifications before listening were missed
             now = time.monotonic()
             published = 0
             try:
+                # Connected while idle too: readiness reports the connection, and the first
+                # event should not wait for it.
+                await self._ensure_connected()
+                if await self._listener.listen():
+                    self._sweep_now = True  # notifications before listening were missed
                 if self._sweep_now or now >= next_sweep:
                     self._sweep_now = False
                     await self._sweep()
