@@ -25,17 +25,18 @@ from subgraphs.user.types import User, UserEdge
 UPDATE_ACTIONS = frozenset({events.PROFILE_UPDATED, events.PRIVACY_CHANGED, events.AVATAR_CHANGED})
 
 
-async def _may_see(info: Info, viewer_id: uuid.UUID | None, owner: uuid.UUID) -> bool:
-    # Fresh loaders every time: privacy, follows and blocks change while a subscription lives.
-    rt = info.context.rt
-    return (await Loaders(rt.db, rt.directory, viewer_id).owners.load(owner)).visible
-
-
-def _fresh_loaders(info: Info, viewer_id: uuid.UUID | None) -> None:
-    # The context lives as long as the WebSocket: without new loaders every event would show
-    # the profile as it was cached for the first one.
+def _fresh_loaders(info: Info, viewer_id: uuid.UUID | None) -> Loaders:
+    """New loaders for one event, which become the context's: privacy, follows and blocks change
+    while a subscription lives, and the context lives as long as the WebSocket (without new
+    loaders every event would show the profile as it was cached for the first one). The event's
+    privacy check and its fields read the same snapshot, once."""
     rt = info.context.rt
     info.context.loaders = Loaders(rt.db, rt.directory, viewer_id)
+    return info.context.loaders
+
+
+async def _may_see(info: Info, viewer_id: uuid.UUID | None, owner: uuid.UUID) -> bool:
+    return (await _fresh_loaders(info, viewer_id).owners.load(owner)).visible
 
 
 @strawberry.type
@@ -57,8 +58,7 @@ class Subscription:
             if action not in UPDATE_ACTIONS or data.get("userId") != str(owner):
                 continue
             if await _may_see(info, viewer_id, owner):
-                _fresh_loaders(info, viewer_id)
-                yield User.of(owner)
+                yield User.of(owner)  # its fields read the loaders the check just filled
 
     # Someone followed the signed-in user (in any territory).
     @strawberry.subscription
@@ -78,13 +78,9 @@ class Subscription:
                 at = datetime.fromisoformat(str(data.get("at")))
             except ValueError:
                 continue
-            rt = info.context.rt
-            blocked = await Loaders(rt.db, rt.directory, me).blocked_with_viewer(
-                viewer.territory_code
-            )
+            blocked = await _fresh_loaders(info, me).blocked_with_viewer(viewer.territory_code)
             if follower in blocked:
                 continue
-            _fresh_loaders(info, me)
             yield UserEdge(
                 node=User.of(follower),
                 cursor=EdgeCursor(at=at, user_id=follower).encode(),
