@@ -24,6 +24,7 @@ from core.events.bus import EventBus
 log = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL_SECONDS = 5.0
+FULL_SAMPLE_SECONDS = 300.0
 
 StreamSample = dict[str, tuple[float, float]]  # stream -> (messages, bytes)
 ConsumerSample = dict[tuple[str, str], tuple[float, float]]  # (stream, consumer) -> pending, acks
@@ -46,6 +47,12 @@ class StreamSampler(Collector):
         self.streams: StreamSample = {}
         self.consumers: ConsumerSample = {}
         self._task: asyncio.Task[None] | None = None
+        # Consumers are listed once per stream (no call covers many): a stream whose last
+        # sequence did not move and whose consumers had nothing waiting keeps its sample, and
+        # every stream is listed afresh every FULL_SAMPLE_SECONDS (new or deleted consumers).
+        self._last_seq: dict[str, int] = {}
+        self._rounds = 0
+        self._full_every = max(1, round(FULL_SAMPLE_SECONDS / interval_seconds))
         # One sampler per registry: a relay created again (a restarted app) takes over.
         previous = _SAMPLERS.get(registry)
         if previous is not None:
@@ -66,12 +73,27 @@ class StreamSampler(Collector):
         js = self._bus.js
         streams: StreamSample = {}
         consumers: ConsumerSample = {}
+        full = self._rounds % self._full_every == 0
+        self._rounds += 1
+        before: dict[str, ConsumerSample] = {}
+        for key, value in self.consumers.items():
+            before.setdefault(key[0], {})[key] = value
+        last_seq: dict[str, int] = {}
         for info in await _all_streams(js):
             name = info.config.name or ""
             base = self._base_name(name)
             if base is None:
                 continue
             streams[base] = (float(info.state.messages), float(info.state.bytes))
+            last_seq[base] = int(info.state.last_seq or 0)
+            kept = before.get(base, {})
+            if (
+                not full
+                and self._last_seq.get(base) == last_seq[base]
+                and all(value == (0.0, 0.0) for value in kept.values())
+            ):
+                consumers.update(kept)
+                continue
             for consumer in await js.consumers_info(name):
                 durable = consumer.config.durable_name or consumer.name
                 if durable:
@@ -79,7 +101,7 @@ class StreamSampler(Collector):
                         float(consumer.num_pending or 0),
                         float(consumer.num_ack_pending or 0),
                     )
-        self.streams, self.consumers = streams, consumers
+        self.streams, self.consumers, self._last_seq = streams, consumers, last_seq
 
     async def _run(self) -> None:
         while True:
