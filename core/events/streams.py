@@ -157,10 +157,13 @@ async def delete_namespace_streams(js: JetStreamContext, namespace: Namespace) -
     if not namespace.prefix:
         raise ValueError("Only the streams of a named namespace can be deleted")
     marker = namespace.stream("")
+    names: list[str] = []
+    # The server answers a page at a time (256 streams); a shared server holds more.
+    while page := await js.streams_info(offset=len(names)):
+        names.extend(info.config.name or "" for info in page)
     deleted = []
-    for info in await js.streams_info():
-        name = info.config.name
-        if name and name.startswith(marker):
+    for name in names:
+        if name.startswith(marker):
             await js.delete_stream(name)
             deleted.append(name)
     return deleted
