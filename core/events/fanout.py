@@ -36,6 +36,7 @@ _MAX_ACK_PENDING = 256
 _ACK_WAIT_SECONDS = 30.0
 # Events of one subject are handled by one worker, in order; subjects spread over the workers.
 _WORKERS = 4
+_DECLARING_AT_ONCE = 16
 
 
 class TerritoryConsumers:
@@ -108,12 +109,16 @@ class TerritoryConsumers:
 
     async def refresh(self) -> list[str]:
         """Declare consumers for territories that have none yet; returns their codes."""
-        added: list[str] = []
-        for code in sorted(await self._territories()):
-            if code in self.consumers:
-                continue
-            self.consumers[code] = await self._declare(code)
-            added.append(code)
+        added = [code for code in sorted(await self._territories()) if code not in self.consumers]
+        # Declared a few at a time: a service starting with a thousand territories waits for
+        # round trips to NATS, not for NATS to work.
+        slots = asyncio.Semaphore(_DECLARING_AT_ONCE)
+
+        async def declare(code: str) -> None:
+            async with slots:
+                self.consumers[code] = await self._declare(code)
+
+        await asyncio.gather(*(declare(code) for code in added))
         return added
 
     async def _declare(self, code: str) -> Consumer:
