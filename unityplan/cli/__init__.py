@@ -1,14 +1,11 @@
 """The `unityplan` command: run the stack, migrate, manage territories, serve and compose.
 
 Each module of this package contributes its commands through a module-level `COMMANDS` list,
-so a concern's commands live beside each other and the entry point never needs editing. Every
-command ends a failure in one line (see `_failures`).
+so a concern's commands live beside each other; `_register` names the modules. Every command
+ends a failure in one line (see `_failures`).
 """
 
 from __future__ import annotations
-
-import importlib
-import pkgutil
 
 import click
 
@@ -32,11 +29,11 @@ def main(ctx: click.Context, traceback: bool) -> None:
 
 
 def _register() -> None:
-    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if module_info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
-        for command in getattr(module, "COMMANDS", []):
+    # Imported here, after `main` exists: the command modules are this package's own.
+    from unityplan.cli import admin, db, demo, dev, events, retention, router_commands, serve
+
+    for module in (admin, db, demo, dev, events, retention, router_commands, serve):
+        for command in module.COMMANDS:
             main.add_command(command)
 
 
