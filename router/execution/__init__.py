@@ -1,6 +1,5 @@
-"""Plan execution: subgraph HTTP, entity batching, result merging and response shaping."""
+"""Plan execution: subgraph HTTP, entity batching, result merging and response shaping.
 
-from router.execution.client import SubgraphClient, SubgraphFailure
-from router.execution.gateway import Gateway
-
-__all__ = ["Gateway", "SubgraphClient", "SubgraphFailure"]
+Import from the modules (`router.execution.gateway`, `router.execution.client`): the package
+itself imports nothing, so the pipeline can use `router.execution.introspection` without
+pulling in the gateway that depends on the pipeline."""

@@ -16,9 +16,10 @@ from router.composition import CompositionError, compose
 from router.composition.remote import SubgraphUnavailable, fetch_subgraphs
 from router.edge.http_rules import HeaderRules
 from router.edge.limits import OperationLimits
-from router.execution import Gateway, SubgraphClient
+from router.execution.client import SubgraphClient
 from router.execution.entity_cache import EntityCache
 from router.execution.entity_invalidation import EntityInvalidation
+from router.execution.gateway import Gateway
 from router.planning import PlanningOptions
 from router.supergraph import Supergraph, SupergraphError, parse_supergraph
 

@@ -17,8 +17,8 @@ from core.events.timing import HOPS, ROUTER_RECEIVED, ROUTER_SENT, TIMING_EXTENS
 from core.security import KeyRing, SessionRegistry, authenticate
 from core.security.router_proof import RouterSigner
 from router.edge.authentication import EdgeAuthenticator
-from router.execution import Gateway
 from router.execution.executor import PlanRun
+from router.execution.gateway import Gateway
 from router.execution.response_merge import rename_keys
 from router.execution.shaping import Shaper
 from router.pipeline.document import PreparedOperation

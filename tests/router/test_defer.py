@@ -14,7 +14,8 @@ import pytest
 from graphql import parse
 
 from core.config import RouterSettings, load_settings
-from router.execution import Gateway, SubgraphClient
+from router.execution.client import SubgraphClient
+from router.execution.gateway import Gateway
 from router.planning import Fetch, PlanNode
 from router.planning.defer import split_deferred
 from router.server.app import create_app

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from router.edge.limits import OperationLimits
-from router.execution import Gateway, SubgraphClient
+from router.execution.client import SubgraphClient
+from router.execution.gateway import Gateway
 from router.pipeline.outcome import Refused
 from router.supergraph import parse_supergraph
 from tests.router.supergraphs import bench_supergraph

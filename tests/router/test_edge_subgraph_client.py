@@ -11,8 +11,7 @@ import pytest
 
 from core.config import load_settings
 from router.edge.http_rules import HeaderRules
-from router.execution import SubgraphClient
-from router.execution.client import SubgraphFailure
+from router.execution.client import SubgraphClient, SubgraphFailure
 
 ANSWER = b'{"data":{"ok":true}}'
 

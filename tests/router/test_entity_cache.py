@@ -14,9 +14,10 @@ import pytest
 from core.cache import create_redis
 from core.config import Settings
 from core.events import Event, EventBus
-from router.execution import Gateway, SubgraphClient
+from router.execution.client import SubgraphClient
 from router.execution.entity_cache import EntityCache
 from router.execution.entity_invalidation import EntityInvalidation
+from router.execution.gateway import Gateway
 from tests.router.subgraph_kit import FakeSubgraph, serve
 from tests.router.test_execution import SHOP_GRAPH, shop_subgraphs
 

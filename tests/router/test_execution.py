@@ -11,7 +11,8 @@ import orjson
 import pytest
 from graphql import GraphQLError
 
-from router.execution import Gateway, SubgraphClient
+from router.execution.client import SubgraphClient
+from router.execution.gateway import Gateway
 from router.supergraph import parse_supergraph
 from tests.router.subgraph_kit import FakeSubgraph, make_subgraph, serve
 from tests.router.supergraphs import FIXTURES, SHOP, bench_supergraph

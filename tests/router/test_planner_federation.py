@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from graphql import parse
 
-from router.execution import Gateway, SubgraphClient
+from router.execution.client import SubgraphClient
+from router.execution.gateway import Gateway
 from router.pipeline.outcome import Refused
 from router.pipeline.override_labels import OverrideLabels
 from router.planning import PlanningError, PlanningOptions, normalize, plan_operation, print_plan
