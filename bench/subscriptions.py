@@ -83,6 +83,30 @@ HOP_LABELS = {
 }
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += _cpu_seconds(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a backend that ended meanwhile
+    return total
+
+
+async def _backends(admin: asyncpg.Connection, database: str) -> list[int]:
+    rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)
+    return [int(row["pid"]) for row in rows]
+
+
 def _plain(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -224,7 +248,13 @@ async def _subscriber(
     return socket_
 
 
-async def _measure(router: str, invitation: str, args: argparse.Namespace) -> None:
+def _cpu_by_service(services: dict[str, int]) -> dict[str, float]:
+    return {name: _cpu_of([pid]) for name, pid in services.items()}
+
+
+async def _measure(
+    router: str, invitation: str, args: argparse.Namespace, services: dict[str, int], database: str
+) -> None:
     async with httpx.AsyncClient(base_url=router, timeout=60) as client:
         owner, owner_token = await _register(client, invitation)
         viewers = [(await _register(client, invitation))[1] for _ in range(args.signed_in)]
@@ -258,6 +288,10 @@ async def _measure(router: str, invitation: str, args: argparse.Namespace) -> No
             if warm >= 10:
                 raise RuntimeError("not every subscriber received the warm-up events")
         print(f"{len(tokens)} subscribers ({args.signed_in} signed in, the rest anonymous) ready")
+        admin = await asyncpg.connect(_plain(ADMIN_URL))
+        backends = await _backends(admin, database)
+        cpu_before = {**_cpu_by_service(services), "PostgreSQL": _cpu_of(backends)}
+        cpu_before["this client"] = time.process_time()
         committed: dict[str, float] = {}
         first = time.time()
         for n in range(args.events):
@@ -270,6 +304,9 @@ async def _measure(router: str, invitation: str, args: argparse.Namespace) -> No
             len(arrivals.get(about, ())) < len(tokens) for about in committed
         ):
             await asyncio.sleep(0.1)
+        cpu_after = {**_cpu_by_service(services), "PostgreSQL": _cpu_of(backends)}
+        cpu_after["this client"] = time.process_time()
+        await admin.close()
         delivered = [t for about in committed for t in arrivals.get(about, ())]
         latencies = sorted(
             (t - committed[about]) * 1000 for about in committed for t in arrivals.get(about, ())
@@ -283,6 +320,13 @@ async def _measure(router: str, invitation: str, args: argparse.Namespace) -> No
             f"{statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms"
         )
         _print_breakdown([timing for about in committed for timing in timings.get(about, ())])
+        # Independent of the machine's other load, unlike the latencies: the work each event
+        # costs (the PostgreSQL figure counts the backends open when the events began).
+        spent = ", ".join(
+            f"{name} {1000 * (cpu_after[name] - cpu_before[name]) / len(committed):.1f}"
+            for name in cpu_before
+        )
+        print(f"CPU per event (ms, every subscriber's delivery included): {spent}")
         for socket_ in sockets:
             await socket_.close()
 
@@ -324,7 +368,13 @@ async def main(args: argparse.Namespace) -> None:
                 )
                 processes.append(process)
                 await _wait_healthy(f"http://127.0.0.1:{ports[service]}", process, service)
-            await _measure(f"http://127.0.0.1:{ports['router']}", invitation, args)
+            services = {
+                service: process.pid
+                for service, process in zip(("auth", "user", "router"), processes, strict=True)
+            }
+            await _measure(
+                f"http://127.0.0.1:{ports['router']}", invitation, args, services, database
+            )
         finally:
             for process in reversed(processes):
                 if process.returncode is None:

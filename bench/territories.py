@@ -34,6 +34,8 @@ from sqlalchemy.engine import make_url
 from subscriptions import (  # bench/ is the script's directory
     ADMIN_URL,
     NATS_URL,
+    _backends,
+    _cpu_of,
     _environment,
     _free_port,
     _graphql,
@@ -48,28 +50,11 @@ from core.db.migrations import migrate_global
 from core.db.provisioning import create_territory
 from core.events import drop_scratch_namespace
 from subgraphs.auth.bootstrap import issue_invitation
-from subgraphs.auth.service._runtime import AuthRuntime
+from subgraphs.auth.runtime import AuthRuntime
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 REGISTER = """
 mutation R($input: RegisterInput!) { register(input: $input) { user { id } } }
 """
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def _cpu_of(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            total += _cpu_seconds(pid)
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # a backend that ended meanwhile
-    return total
 
 
 async def _provision(settings: Settings, count: int, parallel: int) -> list[float]:
@@ -93,11 +78,6 @@ async def _provision(settings: Settings, count: int, parallel: int) -> list[floa
     finally:
         await db.dispose()
     return durations
-
-
-async def _backends(admin: asyncpg.Connection, database: str) -> list[int]:
-    rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)
-    return [int(row["pid"]) for row in rows]
 
 
 async def _transactions(admin: asyncpg.Connection, database: str) -> int:

@@ -4,20 +4,24 @@ format. Each failure is a BAD_USER_INPUT naming the field.
 
 A subgraph lists an `InputRule` for every String and ID argument and input field of its schema
 (by coordinate, `Query.user(id:)` or `RegisterInput.username`); `missing_rules` finds the ones
-it forgot. The checks run as a validation rule with the request's variables, so literals and
+it forgot. The checks run with validation, on the request's variables, so literals and
 variables, queries, mutations and subscriptions are all held to the same rules.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from typing import Any, ClassVar
 
 from graphql import (
+    ASTValidationRule,
     DirectiveNode,
+    DocumentNode,
     GraphQLError,
     GraphQLInputObjectType,
     GraphQLInputType,
@@ -29,14 +33,14 @@ from graphql import (
     ListValueNode,
     Node,
     ObjectValueNode,
-    ValidationContext,
     ValidationRule,
     ValueNode,
     VariableNode,
     get_named_type,
+    validate,
 )
 from graphql.language import ArgumentNode, IntValueNode, StringValueNode
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 
 from core.db.territories import MAX_TERRITORY_CODE_LENGTH, TERRITORY_CODE_PATTERN
 from core.errors import ErrorCode
@@ -112,17 +116,13 @@ def string_problem(value: str, rule: InputRule | None) -> str | None:
 
 
 class _Checker:
-    """Walks one argument's value (literal or from variables) with its input type."""
+    """Walks argument values (literal or from variables) with their input types, collecting
+    one BAD_USER_INPUT error per refused string."""
 
-    def __init__(
-        self,
-        rules: Mapping[str, InputRule],
-        variables: Mapping[str, Any],
-        context: ValidationContext,
-    ) -> None:
+    def __init__(self, rules: Mapping[str, InputRule], variables: Mapping[str, Any]) -> None:
         self.rules = rules
         self.variables = variables
-        self.context = context
+        self.errors: list[GraphQLError] = []
 
     def node(self, node: ValueNode, type_: GraphQLInputType, coordinate: str, field: str) -> None:
         if isinstance(node, VariableNode):
@@ -184,7 +184,7 @@ class _Checker:
         rule = self.rules.get(coordinate) if coordinate is not None else None
         problem = string_problem(value, rule)
         if problem is not None:
-            self.context.report_error(
+            self.errors.append(
                 GraphQLError(
                     f"`{field}` {problem}",
                     node,
@@ -193,40 +193,123 @@ class _Checker:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class _ArgumentSite:
+    """An argument of the document with its input type: what the checks walk per request."""
+
+    value: ValueNode
+    type_: GraphQLInputType
+    coordinate: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckedDocument:
+    """What a document's validation found, kept while the document is reused."""
+
+    document: DocumentNode
+    rules: tuple[type[ASTValidationRule], ...]
+    errors: tuple[GraphQLError, ...]
+    arguments: tuple[_ArgumentSite, ...]
+
+
+def _argument_sites(schema: GraphQLSchema, document: DocumentNode) -> tuple[_ArgumentSite, ...]:
+    found: list[_ArgumentSite] = []
+
+    class ArgumentSites(ValidationRule):
+        def enter_argument(self, node: ArgumentNode, *args: Any) -> Any:
+            ancestors = args[-1] if args else ()
+            if ancestors and isinstance(ancestors[-1], DirectiveNode):
+                return self.SKIP
+            argument = self.context.get_argument()
+            parent = self.context.get_parent_type()
+            field = ancestors[-1] if ancestors else None
+            if argument is None or parent is None or field is None:
+                return self.SKIP
+            name = node.name.value
+            coordinate = f"{parent.name}.{field.name.value}({name}:)"
+            found.append(_ArgumentSite(node.value, argument.type, coordinate, name))
+            return self.SKIP
+
+    validate(schema, document, [ArgumentSites])
+    return tuple(found)
+
+
+class _ValidatedDocuments:
+    """The validation of the documents seen last (at most `size`), by document identity: the
+    parser cache hands out the same document object for the same text, so the router's
+    repeated documents are validated and scanned for arguments once."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._found: OrderedDict[int, _CheckedDocument] = OrderedDict()
+
+    def get(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        rules: tuple[type[ASTValidationRule], ...],
+    ) -> _CheckedDocument:
+        key = id(document)
+        found = self._found.get(key)
+        if found is not None and found.document is document and found.rules == rules:
+            self._found.move_to_end(key)
+            return found
+        errors = tuple(validate(schema, document, rules))
+        checked = _CheckedDocument(
+            document, rules, errors, () if errors else _argument_sites(schema, document)
+        )
+        self._found[key] = checked
+        if len(self._found) > self.size:
+            self._found.popitem(last=False)
+        return checked
+
+
+# Documents kept parsed and validated: the router sends the same few documents again and again
+# (an `_entities` fetch for every subscription event, say), and validating one costs more than
+# executing it. Bounded, so documents a client varies cannot grow the caches.
+DOCUMENT_CACHE_SIZE = 512
+
+
 class InputChecks(SchemaExtension):
-    """Adds the checks to the validation of each operation; subclass with `rules` set (see
-    `input_checks`)."""
+    """The validation of each operation, the checks included: the document's own validation
+    and argument sites are cached per document; the checks run on every request with its
+    variables. Subclass with `rules` set (see `input_checks`)."""
 
     rules: ClassVar[Mapping[str, InputRule]] = {}
+    documents: ClassVar[_ValidatedDocuments]
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        variables = context.variables or {}
-        rules = self.rules
-
-        class CheckedInputs(ValidationRule):
-            def __init__(self, validation: ValidationContext) -> None:
-                super().__init__(validation)
-                self.checker = _Checker(rules, variables, validation)
-
-            def enter_argument(self, node: ArgumentNode, *args: Any) -> Any:
-                ancestors = args[-1] if args else ()
-                if ancestors and isinstance(ancestors[-1], DirectiveNode):
-                    return self.SKIP
-                argument = self.context.get_argument()
-                parent = self.context.get_parent_type()
-                field = ancestors[-1] if ancestors else None
-                if argument is None or parent is None or field is None:
-                    return self.SKIP
-                name = node.name.value
-                coordinate = f"{parent.name}.{field.name.value}({name}:)"
-                self.checker.node(node.value, argument.type, coordinate, name)
-                return self.SKIP
-
-        context.validation_rules = (*context.validation_rules, CheckedInputs)
+        document = context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
+            checked = self.documents.get(
+                context.schema._schema, document, tuple(context.validation_rules)
+            )
+            errors = list(checked.errors)
+            if not errors:
+                checker = _Checker(self.rules, context.variables or {})
+                for site in checked.arguments:
+                    checker.node(site.value, site.type_, site.coordinate, site.name)
+                errors = checker.errors
+            # Set, so strawberry does not validate again.
+            context.pre_execution_errors = errors
         yield
 
 
 def input_checks(rules: Mapping[str, InputRule]) -> type[InputChecks]:
-    """The schema extension applying `rules` (one per String and ID input of the schema)."""
-    return type("SubgraphInputChecks", (InputChecks,), {"rules": dict(rules)})
+    """The schema extension validating operations and applying `rules` (one per String and ID
+    input of the schema)."""
+    return type(
+        "SubgraphInputChecks",
+        (InputChecks,),
+        {"rules": dict(rules), "documents": _ValidatedDocuments(DOCUMENT_CACHE_SIZE)},
+    )
+
+
+def subgraph_extensions(
+    rules: Mapping[str, InputRule],
+) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
+    """The schema extensions every subgraph runs: cached parsing, then validation with the
+    input checks of `rules` (see `InputChecks`)."""
+    return [partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE), input_checks(rules)]

@@ -19,7 +19,7 @@ from core.db.territories import validate_territory_code
 from core.errors import Forbidden, NotFound
 from core.events import realtime_user_subject, territory_subject
 from core.graphql import FederationSchema
-from core.input_checks import input_checks
+from core.input_checks import subgraph_extensions
 from core.security import Principal
 from subgraphs.auth.context import Info
 from subgraphs.auth.loaders import load_accounts
@@ -388,5 +388,5 @@ schema = FederationSchema(
     subscription=Subscription,
     types=[User, Territory, DataExport],
     federation_version="2.5",
-    extensions=[input_checks(INPUT_RULES)],
+    extensions=subgraph_extensions(INPUT_RULES),
 )

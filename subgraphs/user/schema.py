@@ -10,7 +10,7 @@ from strawberry.file_uploads import Upload
 
 from core.errors import BadUserInput, NotFound
 from core.graphql import FederationSchema
-from core.input_checks import input_checks
+from core.input_checks import subgraph_extensions
 from subgraphs.user.avatar_service import delete_avatar, upload_avatar
 from subgraphs.user.avatars import MAX_UPLOAD_BYTES
 from subgraphs.user.context import Info
@@ -244,5 +244,5 @@ def build_schema() -> FederationSchema:
         subscription=Subscription,
         types=[User, DataExport, AvatarSize],
         federation_version="2.5",
-        extensions=[input_checks(INPUT_RULES)],
+        extensions=subgraph_extensions(INPUT_RULES),
     )

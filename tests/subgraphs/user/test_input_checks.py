@@ -61,3 +61,22 @@ async def test_bad_strings_and_ids_are_refused_at_the_edge(
 
 def test_every_string_input_has_a_rule() -> None:
     assert missing_rules(build_schema()._schema, INPUT_RULES) == []
+
+
+async def test_a_repeated_document_is_checked_with_each_requests_variables(
+    user_app: UserApp, territories: Territories
+) -> None:
+    """The document's validation is kept between requests; its variables are not."""
+    who = await user_app.people.create(territories.home.code)
+    for _ in range(2):
+        fine = await _post(user_app, who.token, SEARCH, {"q": "alice"})
+        assert fine["data"]["searchUsers"]["totalCount"] >= 0
+        bad = await _post(user_app, who.token, SEARCH, {"q": "a" * 101})
+        assert bad["data"] is None
+        assert bad["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "query"}
+    invalid = "query { searchUsers(query: 1) { noSuchField } }"
+    for _ in range(2):
+        body = await _post(user_app, who.token, invalid, {})
+        codes = {error["extensions"]["code"] for error in body["errors"]}
+        assert codes == {"GRAPHQL_VALIDATION_FAILED"}, body
+        assert len(body["errors"]) == 2, body
