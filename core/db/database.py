@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -26,6 +28,16 @@ from core.db.territories import (
     validate_territory_code,
 )
 from core.errors import BadUserInput, InfrastructureError, NotFound
+
+
+def _refuse_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """The pool's check of a connection it hands out, without a round trip to the server: a
+    connection the server ended (a restart, an idle timeout, `pg_terminate_backend`) is
+    already closed on this side, and the pool replaces it with a new one. A connection lost
+    without a word fails its first statement instead, and the pool is refilled after it."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the server closed this connection")
 
 
 class Database:
@@ -62,13 +74,15 @@ class Database:
             url,
             pool_size=self._settings.pool_size,
             max_overflow=self._settings.pool_size,
-            pool_pre_ping=True,
+            # No ping on every checkout (a round trip per transaction): `_refuse_closed`.
+            pool_pre_ping=False,
             echo=self._settings.echo,
             # A failed statement's error (and so any log of it) names no values: they may be
             # passwords, tokens or personal data.
             hide_parameters=True,
             connect_args={"server_settings": {"application_name": f"unityplan:{pod_id}"}},
         )
+        event.listen(engine.sync_engine.pool, "checkout", _refuse_closed)
         self._engines[pod_id] = engine
         return engine
 

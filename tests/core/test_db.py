@@ -174,3 +174,20 @@ async def test_malicious_codes_never_reach_the_database(settings: Settings, code
         async with broken.territory_session(code):
             pass
     await broken.dispose()
+
+
+async def test_a_connection_the_server_ended_is_replaced_without_an_error(
+    settings: Settings, db: Database
+) -> None:
+    """Connections are not pinged on checkout; one the server closed is never handed out."""
+    async with db.global_session() as session:
+        first = await session.scalar(select(func.pg_backend_pid()))
+    admin = await asyncpg.connect(_plain(settings.database.url))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", first) is True
+    finally:
+        await admin.close()
+    for _ in range(3):
+        async with db.global_session() as session:
+            again = await session.scalar(select(func.pg_backend_pid()))
+        assert again != first
