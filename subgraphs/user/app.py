@@ -34,6 +34,7 @@ from subgraphs.user.avatar_service import AvatarLinks
 from subgraphs.user.avatars import MAX_UPLOAD_BYTES
 from subgraphs.user.context import UserContext, UserRuntime
 from subgraphs.user.directory import UserDirectory
+from subgraphs.user.event_views import EventViews
 from subgraphs.user.events import UserEventHandlers, consume_account_events
 from subgraphs.user.loaders import Loaders
 from subgraphs.user.s3 import S3BlobStore
@@ -87,6 +88,7 @@ def create_app(
         blobs=store,
         links=AvatarLinks(avatar_public_base_url(settings)),
         feed=LiveFeed(settings.nats, "user-subscriptions"),
+        event_views=EventViews(db, directory),
         keyring=keyring,
         revocations=revocations,
         limiter=SlidingWindowLimiter(redis, settings.redis.key_prefix),

@@ -15,6 +15,7 @@ from core.kit.context import ViewerContext
 from core.ratelimit import SlidingWindowLimiter
 from core.security import KeyRing, Principal, SessionRegistry, authenticate
 from subgraphs.user.directory import UserDirectory
+from subgraphs.user.event_views import EventViews
 from subgraphs.user.loaders import Loaders
 from subgraphs.user.storage import BlobStore
 
@@ -32,6 +33,7 @@ class UserRuntime:
     blobs: BlobStore
     links: AvatarLinks
     feed: LiveFeed
+    event_views: EventViews
     keyring: KeyRing
     revocations: SessionRegistry
     limiter: SlidingWindowLimiter

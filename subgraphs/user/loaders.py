@@ -32,6 +32,23 @@ class OwnerView:
     def visible(self) -> bool:
         return self.profile is not None
 
+    @classmethod
+    def seen_by(
+        cls,
+        viewer_id: UUID | None,
+        user_id: UUID,
+        territory: str | None,
+        profile: ProfileRecord | None,
+        relationship: Relationship,
+    ) -> OwnerView:
+        """The owner as `viewer_id` may see them: the profile hidden unless its visibility and
+        their relationship allow it."""
+        if profile is not None and not may_view_profile(
+            profile.visibility, owner_id=user_id, viewer_id=viewer_id, relationship=relationship
+        ):
+            profile = None
+        return cls(user_id, territory, profile, relationship)
+
 
 @dataclass(frozen=True)
 class PageRequest:
@@ -91,19 +108,16 @@ class Loaders:
                 if self._viewer_id is not None
                 else {}
             )
-        views = []
-        for user_id in members:
-            profile = profiles.get(user_id)
-            relationship = relationships.get(user_id, NO_RELATIONSHIP)
-            if profile is not None and not may_view_profile(
-                profile.visibility,
-                owner_id=user_id,
-                viewer_id=self._viewer_id,
-                relationship=relationship,
-            ):
-                profile = None
-            views.append(OwnerView(user_id, territory, profile, relationship))
-        return views
+        return [
+            OwnerView.seen_by(
+                self._viewer_id,
+                user_id,
+                territory,
+                profiles.get(user_id),
+                relationships.get(user_id, NO_RELATIONSHIP),
+            )
+            for user_id in members
+        ]
 
     async def _load_counts(self, user_ids: Sequence[UUID]) -> list[Counts]:
         groups = await self._by_territory(user_ids)

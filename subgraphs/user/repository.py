@@ -3,7 +3,7 @@ one territory's schema."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -126,17 +126,30 @@ class UserRepository(Repository):
                 ),
             )
         )
-        flags: dict[UUID, set[str]] = {}
-        for kind, owner_id in rows:
-            flags.setdefault(owner_id, set()).add(kind)
-        return {
-            owner_id: Relationship(
-                viewer_follows_owner="follows" in kinds,
-                viewer_blocked_owner="viewer_blocked" in kinds,
-                owner_blocked_viewer="owner_blocked" in kinds,
+        return _relationships(rows)
+
+    async def relationships_towards(
+        self, owner_id: UUID, viewer_ids: Collection[UUID]
+    ) -> dict[UUID, Relationship]:
+        """How each viewer stands towards one owner, in one query (keyed by viewer)."""
+        if not viewer_ids:
+            return {}
+        viewers = list(viewer_ids)
+        c, b = user_connections, user_blocks
+        rows = await self.session.execute(
+            union_all(
+                select(literal("follows"), c.c.follower_id).where(
+                    c.c.following_id == owner_id, c.c.follower_id.in_(viewers)
+                ),
+                select(literal("viewer_blocked"), b.c.blocker_id).where(
+                    b.c.blocked_id == owner_id, b.c.blocker_id.in_(viewers)
+                ),
+                select(literal("owner_blocked"), b.c.blocked_id).where(
+                    b.c.blocker_id == owner_id, b.c.blocked_id.in_(viewers)
+                ),
             )
-            for owner_id, kinds in flags.items()
-        }
+        )
+        return _relationships(rows)
 
     # ------------------------------------------------------------------ follows
 
@@ -394,3 +407,18 @@ class UserRepository(Repository):
 def literal_column_xmax_is_zero() -> ColumnElement[bool]:
     """True on the row an upsert inserted, false on one it updated (PostgreSQL's xmax)."""
     return literal_column("xmax = 0")
+
+
+def _relationships(rows: Iterable[Any]) -> dict[UUID, Relationship]:
+    """Relationships from (kind, other user) rows, the kinds named as in the queries above."""
+    flags: dict[UUID, set[str]] = {}
+    for kind, other in rows:
+        flags.setdefault(other, set()).add(kind)
+    return {
+        other: Relationship(
+            viewer_follows_owner="follows" in kinds,
+            viewer_blocked_owner="viewer_blocked" in kinds,
+            owner_blocked_viewer="owner_blocked" in kinds,
+        )
+        for other, kinds in flags.items()
+    }

@@ -57,8 +57,11 @@ class Subscription:
             action = event.subject.rsplit(".", 1)[-1]
             if action not in UPDATE_ACTIONS or data.get("userId") != str(owner):
                 continue
-            if await _may_see(info, viewer_id, owner):
-                yield User.of(owner)  # its fields read the loaders the check just filled
+            # Read once for every subscription this event reaches (see EventViews).
+            view = await info.context.rt.event_views.view(event.id, owner, viewer_id)
+            if view.visible:
+                _fresh_loaders(info, viewer_id).owners.prime(owner, view)
+                yield User.of(owner)  # its fields read the view the check just read
 
     # Someone followed the signed-in user (in any territory).
     @strawberry.subscription

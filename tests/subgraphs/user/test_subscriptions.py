@@ -224,3 +224,68 @@ def test_websocket_takes_the_token_from_connection_init(user_settings: Settings)
             ws.send_json({"type": "ping"})
             assert ws.receive_json(timeout=5.0) == {"type": "pong"}
             ws.send_json({"id": "signed-in", "type": "complete"})
+
+
+async def test_one_event_is_read_once_for_all_its_subscribers_each_seeing_what_it_may(
+    live_app: UserApp, territories: Territories, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three subscriptions on one profile (anonymous, a follower, a viewer the owner then
+    blocks): the event's profile and relationships are read in one batch for all three, and
+    the blocked viewer alone hears nothing."""
+    owner = await live_app.people.create(territories.home.code)
+    fan = await live_app.people.create(territories.home.code)
+    shunned = await live_app.people.create(territories.home.code)
+    await follow(live_app, fan, owner)
+    views = live_app.runtime.event_views
+    batches: list[int] = []
+    load = views._load
+
+    async def counted(owner_id: uuid.UUID, viewers: Any) -> Any:
+        batches.append(len(viewers))
+        return await load(owner_id, viewers)
+
+    monkeypatch.setattr(views, "_load", counted)
+    feed = live_app.runtime.feed
+    before = feed.listening
+    heard: dict[str, list[Any]] = {"anonymous": [], "fan": [], "shunned": []}
+    tasks: list[asyncio.Future[None]] = []
+    streams: list[Any] = []
+    for name, who in (("anonymous", None), ("fan", fan), ("shunned", shunned)):
+        stream = await SCHEMA.subscribe(
+            USER_UPDATED,
+            variable_values={"id": owner.id},
+            context_value=await context(live_app, who, over_websocket=True),
+        )
+        assert isinstance(stream, AsyncIterator)
+        streams.append(stream)
+
+        async def collect(stream: AsyncIterator[Any] = stream, name: str = name) -> None:
+            async for result in stream:
+                assert not result.errors, result.errors
+                heard[name].append(result.data["userUpdated"]["profile"]["about"])
+
+        tasks.append(asyncio.ensure_future(collect()))
+    deadline = time.monotonic() + 5
+    while feed.listening < before + 3:
+        assert time.monotonic() < deadline, "the subscriptions never started listening"
+        await asyncio.sleep(0.02)
+    try:
+        await block(live_app, owner, shunned)
+        await live_app.client(owner).data(UPDATE_PROFILE, {"input": {"about": "news"}})
+        deadline = time.monotonic() + 10
+        while not (heard["anonymous"] and heard["fan"]):
+            assert time.monotonic() < deadline, heard
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.5)  # time for anything the blocked viewer should not get
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for stream in streams:
+            await stream.aclose()
+        for _ in range(250):  # the feed lets go of the subscriptions: at most 5 seconds
+            if feed.listening <= before:
+                break
+            await asyncio.sleep(0.02)
+    assert heard == {"anonymous": ["news"], "fan": ["news"], "shunned": []}
+    assert batches == [3]
