@@ -398,6 +398,11 @@ class RouterSettings(_Group):
     subscription_keepalive_seconds: float = Field(
         12.0, gt=0, validation_alias=_env("ROUTER_SUBSCRIPTION_KEEPALIVE_SECONDS")
     )
+    # permessage-deflate on client WebSockets: off, since compressing every small event once
+    # per client costs the router more than it saves on the wire.
+    websocket_compression: bool = Field(
+        False, validation_alias=_env("ROUTER_WEBSOCKET_COMPRESSION")
+    )
     subscription_revocation_check_seconds: float = Field(
         0.5, gt=0, validation_alias=_env("ROUTER_SUBSCRIPTION_REVOCATION_CHECK_SECONDS")
     )

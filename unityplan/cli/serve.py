@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from core.config import Settings
 from unityplan.cli._failures import describe_failure
 from unityplan.cli._settings import command_settings, configured_settings
 from unityplan.devstack.processes import port_in_use
 from unityplan.registry import SERVICES, registered
+
+if TYPE_CHECKING:
+    import uvicorn
 
 # What uvicorn logs when an app's start-up failed: we say why, in one line, instead.
 _STARTUP_FAILED_LOG = "Application startup failed. Exiting."
@@ -66,6 +70,25 @@ class _QuietStartupFailure(logging.Filter):
         return record.getMessage() != _STARTUP_FAILED_LOG
 
 
+def server_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """How uvicorn serves a service."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        # uvicorn would otherwise take X-Forwarded-For from any local peer as the client:
+        # the router decides that itself (TRUSTED_PROXIES), the subgraphs believe the router.
+        proxy_headers=False,
+        # Only the router serves WebSockets to clients (subgraphs only to the router, which
+        # never asks for compression).
+        ws_per_message_deflate=settings.router.websocket_compression,
+    )
+
+
 @click.command()
 @click.argument("service", type=click.Choice(sorted(entry.name for entry in SERVICES)))
 @click.option("--host", default=None, help="Interface to bind (default SERVICE_HOST).")
@@ -106,16 +129,7 @@ def serve(service: str, host: str | None, port: int | None, supergraph: str | No
             f"Port {port} is already in use: set {entry.port_variable} or --port to a free one"
         )
     app = StartupWatch(entry.create_app(settings))
-    config = uvicorn.Config(
-        app,
-        host=host or settings.services.host,
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        # uvicorn would otherwise take X-Forwarded-For from any local peer as the client:
-        # the router decides that itself (TRUSTED_PROXIES), the subgraphs believe the router.
-        proxy_headers=False,
-    )
+    config = server_config(app, settings, host or settings.services.host, port)
     logging.getLogger("uvicorn.error").addFilter(_QuietStartupFailure())
     server = uvicorn.Server(config)
     try:
