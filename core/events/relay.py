@@ -414,8 +414,16 @@ class OutboxRelay:
                 await session.execute(
                     update(outbox).where(outbox.c.id.in_(sent)).values(sent_at=func.now())
                 )
-            if len(due) < self._batch_size or self._gauges_stale(source):
-                # Counting the backlog costs a scan of it: not after every full batch.
+            drained = (
+                len(due) < self._batch_size
+                and len(sent) == len(due)
+                and source.label not in self._retry_at
+            )
+            if drained:
+                # Nothing due is left and nothing waits for a retry: no scan to say so.
+                self._set_gauges(source, 0, 0.0)
+            elif self._gauges_stale(source):
+                # Counting the backlog costs a scan of it: at most once a second.
                 await self._refresh_gauges(session, source)
         # Counted after the commit: an event is "published" once it is also marked sent.
         batch.published = len(sent)
@@ -497,7 +505,6 @@ class OutboxRelay:
         return time.monotonic() - self._gauges_refreshed.get(source.label, 0.0) > 1.0
 
     async def _refresh_gauges(self, session: AsyncSession, source: OutboxSource) -> None:
-        self._gauges_refreshed[source.label] = time.monotonic()
         backlog, oldest_age = (
             await session.execute(
                 select(
@@ -508,12 +515,16 @@ class OutboxRelay:
                 ).where(outbox.c.sent_at.is_(None))
             )
         ).one()
+        self._set_gauges(source, int(backlog), float(oldest_age))
+
+    def _set_gauges(self, source: OutboxSource, backlog: int, oldest_age: float) -> None:
+        self._gauges_refreshed[source.label] = time.monotonic()
         self.metrics.backlog.labels(territory=source.label).set(backlog)
         # Counters of every outbox exist from its first pass (at 0), so rates and alerts on
         # publish failures see a series before the first failure happens.
         self.metrics.published.labels(territory=source.label)
         self.metrics.failures.labels(territory=source.label)
-        self.metrics.lag.labels(territory=source.label).set(float(oldest_age))
+        self.metrics.lag.labels(territory=source.label).set(oldest_age)
 
 
 def _event_specific(exc: Exception) -> bool:
