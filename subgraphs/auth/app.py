@@ -13,14 +13,10 @@ from typing import Any
 
 from litestar import Litestar, MediaType, get
 
-from core.cache import create_redis
 from core.config import Settings
-from core.db import Database
 from core.errors import is_outage
-from core.events import OutboxRelay
-from core.kit.graphql import Connection, graphql_controller
-from core.observability.health import database_checks, nats_check, redis_check
-from core.service import create_service_app
+from core.kit.app import SubgraphClients, create_subgraph_app
+from core.kit.graphql import Connection
 from subgraphs.auth.context import AuthContext, build_context
 from subgraphs.auth.runtime import AuthRuntime
 from subgraphs.auth.schema import schema
@@ -36,31 +32,17 @@ logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar:
-    db = Database(settings.database)
-    redis = create_redis(settings.redis)
-    runtime = AuthRuntime.create(settings, db, redis)
-    relay: OutboxRelay | None = None
-    janitor: asyncio.Task[None] | None = None
-    restorer: asyncio.Task[None] | None = None
-    sealer: asyncio.Task[None] | None = None
+    clients = SubgraphClients.open(settings)
+    runtime = AuthRuntime.create(settings, clients.db, clients.redis)
+    tasks: list[asyncio.Task[None]] = []
 
     async def context_getter(request: Connection) -> AuthContext:
         return await build_context(runtime, request)
-
-    graphql = graphql_controller(
-        schema, context_getter=context_getter, graphql_ide=not settings.is_production
-    )
 
     @get(JWKS_PATH, sync_to_thread=False, media_type=MediaType.JSON)
     def jwks() -> dict[str, Any]:
         """The public keys access tokens are verified with (old keys stay while tokens live)."""
         return runtime.keyring.jwks()
-
-    async def start_relay(app: Litestar) -> None:
-        nonlocal relay
-        if run_outbox_relay and settings.nats.url:
-            relay = OutboxRelay(settings, db, registry=app.state.metrics.registry)
-            await relay.start()
 
     async def purge_sessions_periodically() -> None:
         while True:
@@ -96,42 +78,32 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
             logger.info("sealed %d stored secrets with the newest data encryption key", sealed)
 
     async def start_janitor(app: Litestar) -> None:
-        nonlocal janitor, restorer, sealer
-        janitor = asyncio.create_task(purge_sessions_periodically(), name="session-janitor")
+        tasks.append(asyncio.create_task(purge_sessions_periodically(), name="session-janitor"))
         with contextlib.suppress(Exception):  # the loop below says why, and keeps trying
             await restore_revocations(runtime)  # before the first request is served
-        restorer = asyncio.create_task(keep_denylist_complete(), name="denylist-restorer")
-        sealer = asyncio.create_task(seal_secrets(), name="seal-secrets")
+        tasks.append(asyncio.create_task(keep_denylist_complete(), name="denylist-restorer"))
+        tasks.append(asyncio.create_task(seal_secrets(), name="seal-secrets"))
 
     async def stop(app: Litestar) -> None:
-        for task in (janitor, restorer, sealer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if relay is not None:
-            await relay.stop()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await runtime.feed.close()
         await runtime.mail.drain()
-        await asyncio.gather(db.dispose(), redis.aclose())
 
-    readiness = {**database_checks(db), "redis": redis_check(redis)}
-    if run_outbox_relay and settings.nats.url:
-        # The outbox relay's connection, created at start-up.
-        readiness["nats"] = nats_check(lambda: relay.bus.client if relay is not None else None)
-
-    app = create_service_app(
+    relaying = run_outbox_relay and bool(settings.nats.url)
+    app = create_subgraph_app(
         SERVICE_NAME,
-        settings,
-        route_handlers=[graphql, jwks],
-        on_startup=[start_relay, start_janitor],
+        clients,
+        schema=schema,
+        context_getter=context_getter,
+        route_handlers=[jwks],
+        on_startup=[start_janitor],
         on_shutdown=[stop],
-        readiness=readiness,
-        # Without Redis tokens cannot be checked (requests get SERVICE_UNAVAILABLE) and
-        # without NATS events wait in the outbox: every replica shares both, so neither takes
-        # one out of rotation; only the database does.
-        degrading=frozenset({"redis", "nats"}),
-        router_only=True,
+        run_outbox_relay=run_outbox_relay,
+        # Without NATS events wait in the outbox: the relay's connection is the one to check.
+        nats=clients.relay_client if relaying else None,
         open_paths=(JWKS_PATH,),
     )
     app.state.auth_runtime = runtime

@@ -18,8 +18,8 @@ from litestar.params import FromPath, FromQuery
 from core.errors import Unauthenticated
 from core.security import authenticate
 from subgraphs.user.avatars import OUTPUT_CONTENT_TYPE, AvatarSize
-from subgraphs.user.context import UserRuntime
 from subgraphs.user.loaders import Loaders
+from subgraphs.user.runtime import UserRuntime
 from subgraphs.user.storage import avatar_key
 
 _VERSION = re.compile(r"^[0-9a-f]{32}$")

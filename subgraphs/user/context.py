@@ -3,42 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
 
-from core.config import Settings
-from core.db import Database
-from core.events.live import LiveFeed
-from core.kit.context import ViewerContext
-from core.ratelimit import SlidingWindowLimiter
-from core.security import KeyRing, Principal, SessionRegistry, authenticate
-from subgraphs.user.directory import UserDirectory
-from subgraphs.user.event_views import EventViews
+from core.kit.context import ViewerContext, identify
+from core.kit.graphql import Connection
+from core.security import Principal, authenticate
 from subgraphs.user.loaders import Loaders
-from subgraphs.user.storage import BlobStore
-
-if TYPE_CHECKING:
-    from subgraphs.user.avatar_service import AvatarLinks
-
-
-@dataclass(frozen=True)
-class UserRuntime:
-    """What lives as long as the app: settings, database, caches, avatar storage."""
-
-    settings: Settings
-    db: Database
-    directory: UserDirectory
-    blobs: BlobStore
-    links: AvatarLinks
-    feed: LiveFeed
-    event_views: EventViews
-    keyring: KeyRing
-    revocations: SessionRegistry
-    limiter: SlidingWindowLimiter
-    # Avatar uploads per user (decoding and re-encoding images costs CPU): count, window seconds.
-    upload_limit: tuple[int, float] = (20, 3600.0)
+from subgraphs.user.runtime import UserRuntime
 
 
 class UserContext(ViewerContext, kw_only=True):
@@ -59,3 +32,11 @@ class UserContext(ViewerContext, kw_only=True):
 
 
 Info = StrawberryInfo[UserContext, Any]
+
+
+async def build_context(rt: UserRuntime, request: Connection) -> UserContext:
+    viewer, error = await identify(request.headers.get("authorization"), rt.keyring, rt.revocations)
+    viewer_id = uuid.UUID(viewer.user_id) if viewer is not None else None
+    return UserContext(
+        rt=rt, viewer=viewer, auth_error=error, loaders=Loaders(rt.db, rt.directory, viewer_id)
+    )

@@ -29,7 +29,7 @@ from core.db.provisioning import create_territory
 from core.db.territories import GLOBAL_SCHEMA
 from core.security import KeyRing, access_token_claims
 from subgraphs.user.app import create_app
-from subgraphs.user.context import UserRuntime
+from subgraphs.user.runtime import UserRuntime
 from tests.conftest import SECOND_POD
 from tests.lifespan import running
 from tests.signing import SignedAsRouter
