@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -249,40 +252,56 @@ class DevstackSettings(_Group):
     redis_port: int = Field(56379, ge=1, le=65535, validation_alias=_env("DEV_REDIS_PORT"))
 
 
+# A service named `x` is placed by X_PORT and, a subgraph, found by the router at
+# X_SUBGRAPH_URL. The service registry (unityplan.registry) names the services and their default
+# ports; these settings hold the values set, for whatever services there are.
+_SERVICE_VARIABLE = re.compile(r"^(?P<service>[A-Z][A-Z0-9]*)_(?P<kind>PORT|SUBGRAPH_URL)$")
+_PLACEMENTS = {"PORT": "ports", "SUBGRAPH_URL": "urls"}
+
+
+def _placement_variable(field: str, service: str) -> str:
+    kind = next(kind for kind, name in _PLACEMENTS.items() if name == field)
+    return f"{service.upper()}_{kind}"
+
+
 class ServiceSettings(_Group):
     host: str = Field("127.0.0.1", validation_alias=_env("SERVICE_HOST"))
-    auth_port: int = Field(8001, ge=1, le=65535, validation_alias=_env("AUTH_PORT"))
-    user_port: int = Field(8002, ge=1, le=65535, validation_alias=_env("USER_PORT"))
-    router_port: int = Field(4000, ge=1, le=65535, validation_alias=_env("ROUTER_PORT"))
-    # Where the router finds the subgraphs; empty means http://SERVICE_HOST:<port>/graphql.
-    auth_url: str = Field("", validation_alias=_env("AUTH_SUBGRAPH_URL"))
-    user_url: str = Field("", validation_alias=_env("USER_SUBGRAPH_URL"))
     # Router: serve this supergraph file instead of composing from the subgraphs.
     supergraph_path: str = Field("", validation_alias=_env("SUPERGRAPH_PATH"))
+    # By service name: its <NAME>_PORT and <NAME>_SUBGRAPH_URL, those that are set.
+    ports: dict[str, Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=dict)
+    urls: dict[str, str] = Field(default_factory=dict)
 
-    # A service named `x` is placed by X_PORT and, a subgraph, found at X_SUBGRAPH_URL: the
-    # service registry (unityplan.registry) names the services, these are their values.
-    def port(self, service: str) -> int:
-        """The port service `service` listens on (its `<SERVICE>_PORT`)."""
-        return int(self.value(f"{service.upper()}_PORT"))
+    def port(self, service: str, default: int | None = None) -> int:
+        """The port service `service` listens on: its `<SERVICE>_PORT`, else `default`."""
+        port = self.ports.get(service, default)
+        if port is None:
+            raise ConfigError(f"{service.upper()}_PORT is not set")
+        return port
 
-    def subgraph_url(self, name: str) -> str:
+    def subgraph_url(self, name: str, default_port: int | None = None) -> str:
         """Where subgraph `name` is reached: `<NAME>_SUBGRAPH_URL`, else on its port here."""
-        explicit = str(self.value(f"{name.upper()}_SUBGRAPH_URL"))
-        return explicit or f"http://{self.host}:{self.port(name)}/graphql"
+        return self.urls.get(name) or f"http://{self.host}:{self.port(name, default_port)}/graphql"
 
-    def value(self, variable: str) -> Any:
-        """The value of the setting `variable` (`AUTH_PORT`, ...)."""
-        return getattr(self, self.field_of(variable))
+    @staticmethod
+    def is_placement(variable: str) -> bool:
+        """Whether `variable` places a service (`AUTH_PORT`, `USER_SUBGRAPH_URL`, ...)."""
+        return _SERVICE_VARIABLE.match(variable) is not None
 
-    @classmethod
-    def field_of(cls, variable: str) -> str:
-        """The field holding the setting `variable`; ConfigError for a service without one."""
-        for name, field in cls.model_fields.items():
-            alias = field.validation_alias
-            if isinstance(alias, AliasChoices) and variable in alias.choices:
-                return name
-        raise ConfigError(f"No setting {variable}: a service needs its port (and URL) settings")
+    @staticmethod
+    def placements(variables: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """The service placements among `variables`, as the `ports` and `urls` fields take
+        them; an empty X_SUBGRAPH_URL is as good as unset."""
+        found: dict[str, dict[str, Any]] = {"ports": {}, "urls": {}}
+        for variable, value in variables.items():
+            match = _SERVICE_VARIABLE.match(variable)
+            if match is None or value is None or (match["kind"] == "SUBGRAPH_URL" and not value):
+                continue
+            found[_PLACEMENTS[match["kind"]]][match["service"].lower()] = value
+        return found
+
+    def as_placements(self) -> dict[str, dict[str, Any]]:
+        return {"ports": dict(self.ports), "urls": dict(self.urls)}
 
 
 class RouterSettings(_Group):
@@ -324,8 +343,9 @@ class RouterSettings(_Group):
     max_request_bytes: int = Field(
         1_000_000, ge=1024, validation_alias=_env("ROUTER_MAX_REQUEST_BYTES")
     )
-    # Edge: access tokens are verified with the auth subgraph's JWKS (empty URL: the auth
-    # subgraph's /.well-known/jwks.json), kept this long and re-fetched on an unknown kid.
+    # Edge: access tokens are verified with the issuer's JWKS (empty URL: where the service
+    # registry's token-issuing subgraph publishes it), kept this long and re-fetched on an
+    # unknown kid.
     jwks_url: str = Field("", validation_alias=_env("ROUTER_JWKS_URL"))
     jwks_cache_seconds: float = Field(
         300.0, gt=0, validation_alias=_env("ROUTER_JWKS_CACHE_SECONDS")
@@ -511,13 +531,17 @@ def load_settings(
     """
     overrides = dict(overrides or {})
     known = set().union(*(_variable_names(group) for group in _GROUPS.values()))
-    unknown = sorted(set(overrides) - known)
+    unknown = sorted(
+        name for name in set(overrides) - known if not ServiceSettings.is_placement(name)
+    )
     if unknown:
         raise ConfigError(f"Unknown configuration variable(s): {', '.join(unknown)}")
     groups: dict[str, _Group] = {}
     problems: list[str] = []
     for name, group in _GROUPS.items():
         mine = {k: v for k, v in overrides.items() if k in _variable_names(group)}
+        if group is ServiceSettings:
+            mine.update(_service_placements(overrides, base))
         try:
             if base is not None:
                 current = getattr(base, name)
@@ -526,11 +550,32 @@ def load_settings(
                 groups[name] = group(**mine)
         except ValidationError as exc:
             for error in exc.errors():
-                variable = ".".join(str(part) for part in error["loc"]) or name
+                loc = [str(part) for part in error["loc"]]
+                if len(loc) > 1 and loc[0] in _PLACEMENTS.values():
+                    loc = [_placement_variable(loc[0], loc[1])]
+                variable = ".".join(loc) or name
                 problems.append(f"{variable}: {error['msg']}")
     if problems:
         raise ConfigError("Invalid configuration: " + "; ".join(problems))
     return Settings(**groups)
+
+
+def _service_placements(
+    overrides: Mapping[str, Any], base: Settings | None
+) -> dict[str, dict[str, Any]]:
+    """Every service's port and URL: `overrides` over `base`'s, or over the environment's and
+    `.env`'s (the services' names are not known here, so their variables are found by name)."""
+    if base is not None:
+        placed = base.services.as_placements()
+    else:
+        dotenv = dotenv_values(".env") if os.path.exists(".env") else {}
+        placed = ServiceSettings.placements({**dotenv, **os.environ})
+    explicit = ServiceSettings.placements(overrides)
+    for variable, value in overrides.items():  # an override may unset a subgraph's URL
+        match = _SERVICE_VARIABLE.match(variable)
+        if match is not None and match["kind"] == "SUBGRAPH_URL" and not value:
+            placed["urls"].pop(match["service"].lower(), None)
+    return {field: {**placed[field], **explicit[field]} for field in placed}
 
 
 def _as_env(group: _Group) -> dict[str, Any]:

@@ -1,26 +1,35 @@
 """Every service of the platform in one place: what `unityplan serve` runs, what the
 development stack starts, which subgraphs the router composes, and what compose.yaml deploys.
 
-Adding a subgraph is its package and one entry in `SERVICES`. A service named `x` is placed by
-the setting `X_PORT` and, for a subgraph, found by the router at `X_SUBGRAPH_URL` (see
+Adding a subgraph is its package and one entry in `BUILT_IN`; a subgraph distributed as its
+own package instead declares its `Service` as an entry point of the group `unityplan.services`
+(see `installed_services`). A service named `x` listens on the setting `X_PORT` (its
+`default_port` when unset) and, a subgraph, is found by the router at `X_SUBGRAPH_URL` (see
 `core.config.ServiceSettings`). The apps are imported when one is made, not with the registry:
 the commands that only read it (`unityplan infra`, alembic) stay quick.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any
 
 from strawberry.schema import BaseSchema
 
 from core.config import Settings
 from core.errors import ConfigError
+from core.security.jwt import JWKS_PATH
 
 AppFactory = Callable[[Settings], Any]  # an ASGI app
 SchemaBuilder = Callable[[], BaseSchema]
 Bootstrap = Callable[[Settings], Awaitable[object]]
+# The entry point group through which installed packages add services.
+ENTRY_POINT_GROUP = "unityplan.services"
+# One word: it is the prefix of the service's settings (X_PORT, X_SUBGRAPH_URL).
+_NAME = re.compile(r"^[a-z][a-z0-9]*$")
 
 
 @dataclass(frozen=True)
@@ -29,12 +38,16 @@ class Service:
 
     name: str
     create_app: AppFactory
+    # Where it listens when its X_PORT is not set.
+    default_port: int
     # The servers it cannot start without (DATABASE_URL, NATS_URL, REDIS_URL).
     needs: tuple[str, ...] = ()
     # Subgraphs only: the schema, read in-process without serving it (`unityplan compose`).
     build_schema: SchemaBuilder | None = None
     # Demo data for `unityplan dev`, safe to repeat; what it returns is printed.
     bootstrap: Bootstrap | None = None
+    # The subgraph issuing access tokens: the path where it publishes their public keys.
+    jwks_path: str | None = None
 
     @property
     def is_subgraph(self) -> bool:
@@ -54,12 +67,16 @@ class Service:
             raise ConfigError(f"The {self.name} service is not a subgraph: it has no schema")
         return self.build_schema()
 
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ConfigError(f"A service's name is one lower-case word, not {self.name!r}")
+
     def port(self, settings: Settings) -> int:
-        return settings.services.port(self.name)
+        return settings.services.port(self.name, self.default_port)
 
     def url(self, settings: Settings) -> str:
         """Where the router reaches this subgraph's GraphQL endpoint."""
-        return settings.services.subgraph_url(self.name)
+        return settings.services.subgraph_url(self.name, self.default_port)
 
 
 def _auth_app(settings: Settings) -> Any:
@@ -95,21 +112,55 @@ def _user_schema() -> BaseSchema:
 def _router_app(settings: Settings) -> Any:
     from router.server.app import create_app
 
-    return create_app(settings, subgraphs=subgraph_urls(settings))
+    return create_app(router_settings(settings), subgraphs=subgraph_urls(settings))
 
 
-SERVICES: tuple[Service, ...] = (
+# The subgraphs in this repository, in start order.
+BUILT_IN: tuple[Service, ...] = (
     Service(
         "auth",
         _auth_app,
+        8001,
         needs=("DATABASE_URL", "REDIS_URL"),
         build_schema=_auth_schema,
         bootstrap=_auth_bootstrap,
+        jwks_path=JWKS_PATH,
     ),
-    Service("user", _user_app, needs=("DATABASE_URL", "REDIS_URL"), build_schema=_user_schema),
-    # The router composes the subgraphs: it starts after them.
-    Service("router", _router_app),
+    Service(
+        "user", _user_app, 8002, needs=("DATABASE_URL", "REDIS_URL"), build_schema=_user_schema
+    ),
 )
+ROUTER = Service("router", _router_app, 4000)
+
+
+def installed_services() -> tuple[Service, ...]:
+    """The services that installed packages add: each entry point of the group
+    `unityplan.services` names a `Service` (`third = "third_subgraph.service:SERVICE"` in the
+    package's `[project.entry-points."unityplan.services"]`). Sorted by name, so every process
+    starts and composes them in one order."""
+    found = []
+    for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda point: point.name):
+        service = point.load()
+        if not isinstance(service, Service) or service.name != point.name:
+            raise ConfigError(
+                f"The entry point {point.name} = {point.value} of {ENTRY_POINT_GROUP} "
+                f"must name a unityplan.registry.Service named {point.name}"
+            )
+        found.append(service)
+    return tuple(found)
+
+
+def _all_services() -> tuple[Service, ...]:
+    services = (*BUILT_IN, *installed_services())
+    names = [service.name for service in services]
+    for name in names:
+        if names.count(name) > 1 or name == ROUTER.name:
+            raise ConfigError(f"Two services are named {name}")
+    # The router composes the subgraphs: it starts after them.
+    return (*services, ROUTER)
+
+
+SERVICES: tuple[Service, ...] = _all_services()
 
 
 def registered(name: str) -> Service:
@@ -128,3 +179,16 @@ def subgraphs() -> list[Service]:
 def subgraph_urls(settings: Settings) -> dict[str, str]:
     """Each subgraph's name and the URL the router reaches it at."""
     return {entry.name: entry.url(settings) for entry in subgraphs()}
+
+
+def router_settings(settings: Settings) -> Settings:
+    """`settings` as the router runs with them: ROUTER_JWKS_URL, unless set, is where the
+    subgraph issuing access tokens publishes their keys (beside its GraphQL endpoint)."""
+    if settings.router.jwks_url:
+        return settings
+    for entry in subgraphs():
+        if entry.jwks_path is not None:
+            graphql = settings.router.subgraph_urls.get(entry.name) or entry.url(settings)
+            base = graphql.rstrip("/").removesuffix("/graphql")
+            return settings.replace(ROUTER_JWKS_URL=base + entry.jwks_path)
+    return settings

@@ -1,6 +1,6 @@
 """Security primitives every service shares: passwords, access tokens, revocation, the caller."""
 
-from core.security.jwt import KeyRing
+from core.security.jwt import JWKS_PATH, KeyRing
 from core.security.keys import (
     SigningKey,
     development_key,
@@ -19,6 +19,7 @@ from core.security.principal import (
 from core.security.revocation import SessionRegistry
 
 __all__ = [
+    "JWKS_PATH",
     "KeyRing",
     "PasswordHasher",
     "Principal",

@@ -32,6 +32,8 @@ from core.security.keys import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_LEEWAY_SECONDS = 10
+# Where the service issuing access tokens publishes the public keys they are verified with.
+JWKS_PATH = "/.well-known/jwks.json"
 _INVALID_TOKEN_MESSAGE = "Invalid or expired access token"  # noqa: S105 - a message, not a secret
 # Set by the ring itself; a caller's values for these are replaced (except `jti`, see `sign`).
 _REGISTERED_CLAIMS = ("iat", "nbf", "exp", "iss", "aud")

@@ -32,12 +32,14 @@ MAX_USER_AGENT = 512
 
 
 def jwks_url(settings: Settings) -> str:
-    """ROUTER_JWKS_URL, else the auth subgraph's `/.well-known/jwks.json` next to its GraphQL."""
-    if settings.router.jwks_url:
-        return settings.router.jwks_url
-    graphql = settings.router.subgraph_urls.get("auth") or settings.services.subgraph_url("auth")
-    base = graphql.rstrip("/").removesuffix("/graphql")
-    return f"{base}/.well-known/jwks.json"
+    """ROUTER_JWKS_URL: where the keys of the access tokens the router verifies are published
+    (when served, the service registry points it at the subgraph issuing them)."""
+    if not settings.router.jwks_url:
+        raise ConfigError(
+            "ROUTER_JWKS_URL: not set, but the router verifies access tokens with the keys "
+            "published there"
+        )
+    return settings.router.jwks_url
 
 
 def verification_on(settings: Settings) -> bool:

@@ -17,6 +17,7 @@ from core.config import Settings
 from core.errors import is_outage
 from core.kit.app import SubgraphClients, create_subgraph_app
 from core.kit.graphql import Connection
+from core.security import JWKS_PATH
 from subgraphs.auth.context import AuthContext, build_context
 from subgraphs.auth.runtime import AuthRuntime
 from subgraphs.auth.schema import schema
@@ -27,7 +28,6 @@ SERVICE_NAME = "auth"
 SESSION_PURGE_INTERVAL_SECONDS = 3600
 # How often the auth subgraph checks that Redis still holds the session denylist.
 REVOCATION_CHECK_SECONDS = 1.0
-JWKS_PATH = "/.well-known/jwks.json"
 logger = logging.getLogger(__name__)
 
 

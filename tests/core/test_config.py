@@ -21,7 +21,7 @@ def test_overrides_are_typed_and_grouped() -> None:
         "default": "postgresql+asyncpg://postgres@db:5432/unityplan",
         "eu": "postgresql+asyncpg://postgres@db2/unityplan",
     }
-    assert settings.services.auth_port == 9001
+    assert settings.services.port("auth") == 9001
     assert settings.services.subgraph_url("auth") == "http://127.0.0.1:9001/graphql"
 
 

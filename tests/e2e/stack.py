@@ -34,7 +34,7 @@ from subgraphs.auth.app import create_app as create_auth
 from subgraphs.auth.bootstrap import issue_invitation
 from subgraphs.user.app import create_app as create_user
 from tests.router.subgraph_kit import free_port
-from unityplan.registry import subgraph_urls
+from unityplan.registry import router_settings, subgraph_urls
 
 REGISTER = """
 mutation Register($input: RegisterInput!) {
@@ -203,7 +203,10 @@ async def stack(
         AVATAR_STORAGE_DIR=str(tmp_path_factory.mktemp("e2e-avatars")),
         AUTH_SUBGRAPH_URL=f"http://127.0.0.1:{ports['auth']}/graphql",
         USER_SUBGRAPH_URL=f"http://127.0.0.1:{ports['user']}/graphql",
+        USER_PORT=ports["user"],
     )
+    # The routers of these tests verify tokens with the keys the auth subgraph publishes.
+    configured = router_settings(configured)
     await migrate_global(configured)
     db = Database(configured.database)
     territory = await create_territory(

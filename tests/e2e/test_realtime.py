@@ -26,7 +26,7 @@ from subgraphs.auth.app import create_app as create_auth
 from subgraphs.user.app import create_app as create_user
 from tests.e2e.stack import LOGIN, PASSWORD, UPDATE_PROFILE, Member, Stack, _serve, eventually
 from tests.router.subgraph_kit import free_port
-from unityplan.registry import subgraph_urls
+from unityplan.registry import router_settings, subgraph_urls
 
 pytest_plugins = ["tests.e2e.stack"]
 
@@ -74,8 +74,11 @@ class Replica:
 async def replica(stack: Stack) -> AsyncIterator[Replica]:
     ports = {name: free_port() for name in ("auth", "user", "router")}
     settings = stack.settings.replace(
+        # The replica's router reads the keys of the replica's auth subgraph.
+        ROUTER_JWKS_URL="",
         AUTH_SUBGRAPH_URL=f"http://127.0.0.1:{ports['auth']}/graphql",
         USER_SUBGRAPH_URL=f"http://127.0.0.1:{ports['user']}/graphql",
+        USER_PORT=ports["user"],
         ROUTER_MAX_SUBSCRIPTION_CONNECTIONS_PER_CLIENT=PER_CLIENT_LIMIT,
         ROUTER_SUBSCRIPTION_BUFFER_EVENTS=BUFFER,
         ROUTER_SUBSCRIPTION_KEEPALIVE_SECONDS=0.3,
@@ -86,7 +89,7 @@ async def replica(stack: Stack) -> AsyncIterator[Replica]:
     )
     auth = create_auth(settings, run_outbox_relay=False)
     user = create_user(settings, run_outbox_relay=False, run_consumers=False)
-    router = create_router(settings, subgraph_urls(settings))
+    router = create_router(router_settings(settings), subgraph_urls(settings))
     running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
     try:
         running.append(await _serve(auth, ports["auth"]))

@@ -75,19 +75,25 @@ class DevRun:
         self.process.send_signal(sig)
         code = self.process.wait(30)
         self._reader.join(5)
+        self._close()
         return code
+
+    def _close(self) -> None:
+        if self.process.stdout is not None and not self._reader.is_alive():
+            self.process.stdout.close()
 
     def kill(self) -> None:
         """Stop it after a failed test: SIGTERM first, so it stops the servers and services it
         started (a SIGKILL alone would leave them running), SIGKILL if it does not end."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._reader.join(5)
+        self._close()
 
 
 @pytest.fixture

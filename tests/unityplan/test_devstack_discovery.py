@@ -12,6 +12,7 @@ import pytest
 from core.config import load_settings
 from unityplan.devstack.discovery import find_running_stack, with_running_stack
 from unityplan.devstack.processes import ProcessRecord
+from unityplan.registry import registered
 
 
 def _record(root: Path, name: str, port: int, pid: int | None = None) -> None:
@@ -51,9 +52,9 @@ def test_a_running_stack_fills_in_only_what_is_not_set(
     assert settings.database.url == "postgresql+asyncpg://me@db.example:5432/mine"
     assert settings.nats.url == "nats://127.0.0.1:4411"
     assert settings.redis.url == "", "a server that stopped is not used"
-    assert settings.services.router_port == 4000, "an explicit port wins"
-    assert settings.services.auth_port == 4401
-    assert settings.services.user_port == 8002
+    assert registered("router").port(settings) == 4000, "an explicit port wins"
+    assert registered("auth").port(settings) == 4401
+    assert registered("user").port(settings) == 8002
 
 
 def test_nothing_recorded_changes_nothing(tmp_path: Path) -> None:

@@ -12,8 +12,7 @@ from unityplan.devstack.replicas import MAX_REPLICAS, plan_replicas
 
 
 def _services(**ports: int) -> ServiceSettings:
-    names = {"auth": "AUTH_PORT", "user": "USER_PORT", "router": "ROUTER_PORT"}
-    return ServiceSettings.model_validate({names[name]: port for name, port in ports.items()})
+    return ServiceSettings.model_validate({"ports": ports})
 
 
 def test_one_replica_is_the_configured_ports() -> None:

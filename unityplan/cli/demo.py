@@ -6,6 +6,7 @@ import click
 
 from unityplan.cli._settings import command_settings
 from unityplan.cli.admin import run_bootstrap
+from unityplan.registry import ROUTER
 
 
 @click.command()
@@ -31,7 +32,7 @@ def demo(territory_code: str) -> None:
     host = settings.services.host
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only to reach a wildcard bind locally
         host = "127.0.0.1"
-    url = f"http://{host}:{settings.services.router_port}/graphql"
+    url = f"http://{host}:{ROUTER.port(settings)}/graphql"
     click.echo(
         f"Router: {url}; dev invitation into {territory_code}: {invitation.invitation_token}"
     )

@@ -96,7 +96,7 @@ def server_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn
     "--port",
     type=click.IntRange(1, 65535),
     default=None,
-    help="Port (default AUTH_PORT/USER_PORT/ROUTER_PORT).",
+    help="Port (default the service's <SERVICE>_PORT: AUTH_PORT, ROUTER_PORT, ...).",
 )
 @click.option(
     "--supergraph",

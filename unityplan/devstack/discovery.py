@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from core.config import ServiceSettings, Settings
+from core.config import Settings
 from unityplan.devstack.processes import ProcessRecord
 from unityplan.devstack.replicas import PORT_VARIABLES
 from unityplan.devstack.servers import SERVER_TYPES
@@ -68,13 +68,13 @@ def find_running_stack(root: Path) -> RunningStack:
     return RunningStack(root, urls, ports)
 
 
-# How an unset setting looks in Settings, and the service port fields by setting.
+# How an unset setting looks in Settings.
 _SERVER_URLS: dict[str, Callable[[Settings], str]] = {
     "DATABASE_URL": lambda s: s.database.url,
     "NATS_URL": lambda s: s.nats.url,
     "REDIS_URL": lambda s: s.redis.url,
 }
-_PORT_FIELDS = {name: ServiceSettings.field_of(name) for name in PORT_VARIABLES.values()}
+_PORT_SERVICES = {variable: name for name, variable in PORT_VARIABLES.items()}
 
 
 def server_url(settings: Settings, variable: str) -> str:
@@ -86,11 +86,11 @@ def with_running_stack(settings: Settings) -> tuple[Settings, RunningStack]:
     """`settings` with every unset server URL, and every service port not set explicitly,
     taken from the stack running from DEVSTACK_DIR; and that stack."""
     stack = find_running_stack(settings.devstack.dir)
-    explicit_ports = settings.services.model_fields_set
+    explicit_ports = settings.services.ports
     overrides = {
         name: value
         for name, value in stack.settings().items()
         if (name in _SERVER_URLS and not server_url(settings, name))
-        or (name in _PORT_FIELDS and _PORT_FIELDS[name] not in explicit_ports)
+        or (name in _PORT_SERVICES and _PORT_SERVICES[name] not in explicit_ports)
     }
     return (settings.replace(**overrides) if overrides else settings), stack

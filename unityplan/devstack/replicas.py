@@ -40,7 +40,7 @@ def plan_replicas(services: ServiceSettings, replicas: int) -> list[ReplicaSet]:
     """The `replicas` sets to run; ConfigError if the count or a port does not fit."""
     if not 1 <= replicas <= MAX_REPLICAS:
         raise ConfigError(f"Replicas must be between 1 and {MAX_REPLICAS}, not {replicas}")
-    base = {service.name: services.port(service.name) for service in SERVICES}
+    base = {service.name: services.port(service.name, service.default_port) for service in SERVICES}
     sets = [
         ReplicaSet(
             index=index + 1,
@@ -59,7 +59,7 @@ def plan_replicas(services: ServiceSettings, replicas: int) -> list[ReplicaSet]:
             if port in taken:
                 raise ConfigError(
                     f"{replica.label(name)} and {taken[port]} would both use port {port}: "
-                    "set AUTH_PORT, USER_PORT and ROUTER_PORT further apart"
+                    f"set {', '.join(PORT_VARIABLES.values())} further apart"
                 )
             taken[port] = replica.label(name)
     return sets

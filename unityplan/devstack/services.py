@@ -27,7 +27,7 @@ from unityplan.devstack.processes import (
     venv_executable,
 )
 from unityplan.devstack.replicas import PORT_VARIABLES, ReplicaSet
-from unityplan.registry import SERVICES
+from unityplan.registry import SERVICES, registered
 
 # Start order, the registry's: the router composes the subgraphs, so it comes last.
 SERVICE_ORDER: tuple[str, ...] = tuple(service.name for service in SERVICES)
@@ -35,7 +35,7 @@ HEALTH_TIMEOUT_SECONDS = 60.0
 
 
 def service_port(settings: Settings, name: str) -> int:
-    return settings.services.port(name)
+    return registered(name).port(settings)
 
 
 def _serve_command(name: str) -> list[str]:
