@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test fuzz install browser-deps lint typecheck schema clean
+.PHONY: dev test fuzz install browser-deps lint typecheck schema compose-file clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ typecheck: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/unityplan schema
+
+# compose.yaml from the service registry (tests/deploy checks the committed one is current).
+compose-file: $(STAMP)
+	$(BIN)/python -m unityplan.compose_file > compose.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -33,6 +33,14 @@ _NAME = re.compile(r"^[a-z][a-z0-9]*$")
 
 
 @dataclass(frozen=True)
+class Deployment:
+    """What a service needs in compose.yaml beyond the common environment and its port."""
+
+    environment: dict[str, str] = field(default_factory=dict)
+    volumes: tuple[str, ...] = ()  # `name:/path`: a named volume mounted at a path
+
+
+@dataclass(frozen=True)
 class Service:
     """One service: its name, how its app is made, and what it needs to start."""
 
@@ -48,6 +56,7 @@ class Service:
     bootstrap: Bootstrap | None = None
     # The subgraph issuing access tokens: the path where it publishes their public keys.
     jwks_path: str | None = None
+    deployment: Deployment = field(default_factory=Deployment)
 
     @property
     def is_subgraph(self) -> bool:
@@ -127,7 +136,18 @@ BUILT_IN: tuple[Service, ...] = (
         jwks_path=JWKS_PATH,
     ),
     Service(
-        "user", _user_app, 8002, needs=("DATABASE_URL", "REDIS_URL"), build_schema=_user_schema
+        "user",
+        _user_app,
+        8002,
+        needs=("DATABASE_URL", "REDIS_URL"),
+        build_schema=_user_schema,
+        deployment=Deployment(
+            environment={
+                "AVATAR_STORAGE_DIR": "/data/avatars",
+                "AVATAR_PUBLIC_BASE_URL": "http://localhost:8002",
+            },
+            volumes=("avatar-data:/data/avatars",),
+        ),
     ),
 )
 ROUTER = Service("router", _router_app, 4000)

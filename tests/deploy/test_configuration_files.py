@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 from pydantic import AliasChoices
 
-from core.config import _GROUPS, load_settings
+from core.config import _GROUPS, ServiceSettings, load_settings
+from unityplan.compose_file import render
 from unityplan.registry import SERVICES, registered
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,10 +21,14 @@ APP_SERVICES = {service.name: service.port_variable for service in SERVICES}
 def _settings_variables() -> set[str]:
     names: set[str] = set()
     for group in _GROUPS.values():
-        for field in group.model_fields.values():
+        for name, field in group.model_fields.items():
+            if group is ServiceSettings and name in ("ports", "urls"):
+                continue  # the registry's services' variables, below
             alias = field.validation_alias
             assert isinstance(alias, AliasChoices), field
             names.update(str(choice) for choice in alias.choices)
+    names.update(service.port_variable for service in SERVICES)
+    names.update(service.url_variable for service in SERVICES if service.is_subgraph)
     return names
 
 
@@ -96,3 +101,7 @@ def test_dashboards_are_valid_with_unique_panel_ids() -> None:
         for panel in dashboard["panels"]:
             for target in panel["targets"]:
                 assert re.search(r"[a-z_]+_[a-z]+", target["expr"])
+
+
+def test_compose_file_is_the_one_generated_from_the_registry() -> None:
+    assert (ROOT / "compose.yaml").read_text() == render(), "run `make compose-file`"
