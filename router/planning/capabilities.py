@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from router.planning.groups import field_set_selections
-from router.planning.operation import Field, Fragment, Selection
+from router.planning.operation import Fragment, Selection
 from router.planning.options import PlanningBudget
-from router.planning.query_graph import Edge, Node, QueryGraph
-from router.supergraph import FieldInfo, FieldSet, FieldSetItem, Supergraph
+from router.planning.query_graph import Node, QueryGraph
+from router.supergraph import FieldSet, FieldSetItem, Supergraph
 
 
 class Capabilities:
@@ -22,13 +21,6 @@ class Capabilities:
         self._resolves: dict[tuple[str, str, str], bool] = {}
         self.types = supergraph.types
         self.order = {name: index for index, name in enumerate(supergraph.subgraphs)}
-
-    def is_key_field(self, type_name: str, field_name: str, subgraph: str) -> bool:
-        return any(
-            item.name == field_name and not item.type_condition
-            for key in self.types[type_name].keys_in(subgraph)
-            for item in key.fields
-        )
 
     def can_resolve(self, type_name: str, field_name: str, subgraph: str) -> bool:
         key = (type_name, field_name, subgraph)
@@ -61,160 +53,6 @@ class Capabilities:
                 if not self.field_set_local(child, item.selections, subgraph, sub_provided):
                     return False
         return True
-
-    def reachable(
-        self,
-        type_name: str,
-        selections: tuple[Selection, ...],
-        subgraph: str,
-        provided: FieldSet | None,
-        depth: int = 0,
-    ) -> bool:
-        """Whether every selected field can be resolved from `subgraph`, locally or by a key."""
-        self.budget.spend()
-        info = self.types.get(type_name)
-        if info is None or depth > 6 or info.kind not in {"object", "interface", "union"}:
-            return True
-        if info.kind != "object":
-            return all(
-                self.reachable(p, selections, subgraph, provided, depth)
-                for p in self.sg.possible_types(type_name, subgraph)
-            )
-        for selection in selections:
-            if isinstance(selection, Fragment):
-                condition = selection.type_condition
-                if (
-                    condition
-                    and condition != type_name
-                    and type_name not in self.sg.possible_types(condition)
-                ):
-                    continue
-                if not self.reachable(type_name, selection.selections, subgraph, provided, depth):
-                    return False
-                continue
-            field = info.fields.get(selection.name)
-            if field is None:
-                continue
-            sub_provided = provided_at(provided, type_name, selection.name)
-            if (
-                sub_provided is not None or self.can_resolve(type_name, selection.name, subgraph)
-            ) and self.reachable(
-                field.type_name, selection.selections, subgraph, sub_provided, depth + 1
-            ):
-                continue
-            # Otherwise a path leaves this subgraph: a jump to one answering the field.
-            if not any(
-                self.jump_reaches(edge, selection, field, provided, depth)
-                for edge in self.graph.jumps(Node(type_name, subgraph))
-            ):
-                return False
-        return True
-
-    def jump_reaches(
-        self,
-        edge: Edge,
-        selection: Field,
-        field: FieldInfo,
-        provided: FieldSet | None,
-        depth: int,
-    ) -> bool:
-        """Whether the entity fetch `edge` leads to a subgraph answering `selection` (by key,
-        also the selection below it), with a key the node it leaves can resolve."""
-        head, tail = edge.head, edge.tail
-        if tail is None or tail.subgraph == head.subgraph:
-            return False
-        if edge.kind == "interface_object":
-            return self.graph.field_edge(tail, selection.name) is not None and self.field_set_local(
-                head.type_name, edge.conditions, head.subgraph, None
-            )
-        return (
-            tail.subgraph in field.resolvable_in
-            and self.key_resolvable(edge, provided, depth)
-            and self.reachable(
-                field.type_name, selection.selections, tail.subgraph, None, depth + 1
-            )
-        )
-
-    def key_reachable(
-        self,
-        type_name: str,
-        subgraph: str,
-        target: str,
-        provided: FieldSet | None,
-        depth: int = 0,
-    ) -> bool:
-        """Whether an object of `type_name` in `subgraph` can be fetched from `target` by a key
-        it has, or can fetch first from elsewhere."""
-        return any(
-            edge.kind == "key"
-            and edge.tail is not None
-            and edge.tail.subgraph == target
-            and self.key_resolvable(edge, provided, depth)
-            for edge in self.graph.jumps(Node(type_name, subgraph))
-        )
-
-    def key_resolvable(self, edge: Edge, provided: FieldSet | None, depth: int) -> bool:
-        """Whether the key of the jump `edge` can be had where it starts: locally, or (within
-        a few jumps) fetched first from elsewhere."""
-        head = edge.head
-        if self.field_set_local(head.type_name, edge.conditions, head.subgraph, provided):
-            return True
-        return depth < 3 and self.reachable(
-            head.type_name,
-            field_set_selections(edge.conditions),
-            head.subgraph,
-            provided,
-            depth + 2,
-        )
-
-    def split(
-        self,
-        type_name: str,
-        selections: tuple[Selection, ...],
-        subgraph: str,
-        provided: FieldSet | None,
-    ) -> tuple[tuple[Selection, ...], tuple[Selection, ...]]:
-        """The selections `subgraph` can reach from an object of `type_name`, and the rest."""
-        part: list[Selection] = []
-        rest: list[Selection] = []
-        info = self.types.get(type_name)
-        for selection in selections:
-            if isinstance(selection, Fragment):
-                condition = selection.type_condition or type_name
-                inner, outer = self.split(condition, selection.selections, subgraph, provided)
-                if inner:
-                    part.append(replace(selection, selections=inner))
-                if outer:
-                    rest.append(replace(selection, selections=outer))
-                continue
-            if selection.name == "__typename" or self.reachable(
-                type_name, (selection,), subgraph, provided
-            ):
-                part.append(selection)
-                continue
-            field = info.fields.get(selection.name) if info is not None else None
-            if (
-                field is not None
-                and selection.selections
-                and info is not None
-                and info.kind == "object"
-                and (
-                    provided_at(provided, type_name, selection.name) is not None
-                    or self.can_resolve(type_name, selection.name, subgraph)
-                )
-            ):
-                inner, outer = self.split(
-                    field.type_name,
-                    selection.selections,
-                    subgraph,
-                    provided_at(provided, type_name, selection.name),
-                )
-                if inner:
-                    part.append(replace(selection, selections=inner))
-                rest.append(replace(selection, selections=outer))
-                continue
-            rest.append(selection)
-        return tuple(part), tuple(rest)
 
     def coverage(
         self, type_name: str, selections: tuple[Selection, ...], subgraph: str, depth: int = 0

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from router.planning.groups import FetchGroup
 from router.planning.operation import ConditionTerm, Field, Selection
-from router.planning.query_graph import Node
+from router.planning.query_graph import Edge, Node
 from router.planning.selections import OutSelections
 
 if TYPE_CHECKING:
@@ -60,43 +60,32 @@ def jump_to_interface_object(
     out: OutSelections,
     type_name: str,
     selection: Field,
+    edge: Edge,
     path: tuple[str, ...],
     conditions: tuple[ConditionTerm, ...],
-) -> bool:
-    """Fetch a field an implementation gets from an interface object (`@interfaceObject`):
-    the first interface-object edge of the query graph to a subgraph resolving it, with a key
-    the current subgraph has."""
-    for edge in planner.graph.jumps(Node(type_name, group.subgraph)):
-        if edge.kind != "interface_object" or edge.tail is None:
-            continue
-        interface, subgraph, key = edge.name, edge.tail.subgraph, edge.conditions
-        field = planner.types[interface].fields.get(selection.name)
-        if (
-            field is None
-            or subgraph not in field.resolvable_in
-            or not planner.field_set_local(type_name, key, group.subgraph, None)
-        ):
-            continue
-        out.field("__typename", "__typename")
-        out.add_field_set(key)
-        source = field.source(subgraph)
-        requires, deps = planner.plan_requires(
-            group, out, type_name, source, path, None, conditions
-        )
-        deps.add(group.id)
-        requirement = key + requires
-        dependent = planner.dependent(subgraph, path, conditions, deps, (type_name, requirement))
-        dependent.add_requirement(type_name, requirement, key)
-        dependent.typename_rewrites[type_name] = interface
-        fragment = dependent.selections.fragment(interface)
-        planner.place(
-            dependent,
-            fragment.selections,
-            selection,
-            field,
-            path,
-            source.provides if source is not None and source.provides else None,
-            conditions,
-        )
-        return True
-    return False
+) -> None:
+    """Fetch a field an implementation gets from an interface object (`@interfaceObject`)
+    along the interface-object edge `edge`, whose key the current fetch has: the
+    representation is sent with the interface's name as its `__typename`."""
+    assert edge.tail is not None
+    interface, subgraph, key = edge.name, edge.tail.subgraph, edge.conditions
+    field = planner.types[interface].fields[selection.name]
+    out.field("__typename", "__typename")
+    out.add_field_set(key)
+    source = field.source(subgraph)
+    requires, deps = planner.plan_requires(group, out, type_name, source, path, None, conditions)
+    deps.add(group.id)
+    requirement = key + requires
+    dependent = planner.dependent(subgraph, path, conditions, deps, (type_name, requirement))
+    dependent.add_requirement(type_name, requirement, key)
+    dependent.typename_rewrites[type_name] = interface
+    fragment = dependent.selections.fragment(interface)
+    planner.place(
+        dependent,
+        fragment.selections,
+        selection,
+        field,
+        path,
+        source.provides if source is not None and source.provides else None,
+        conditions,
+    )

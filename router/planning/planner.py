@@ -1,21 +1,30 @@
 """The query planner: (supergraph, normalized operation) -> QueryPlan, pure and deterministic.
 
-Fields are placed in the fetch group of the subgraph already being queried whenever it can
-resolve them; otherwise an entity fetch (`_entities`) is added at the field's parent path,
-keyed by a key that the current subgraph can provide. Requirements (`@requires`, keys not
-available locally) are planned like client fields and become dependencies of the fetch.
+Planning walks the federated query graph (`query_graph.py`) from the root entry points down
+the operation's selections. Each field is placed by the cheapest of its paths from the node of
+the fetch being built (`field_paths.py`): its own edge there, or a key or interface-object
+jump to an entity fetch, costed by the cost model (`cost.py`: fewest entity fetches, then
+fewest sequential steps) with conditions counted as the fetches they take. Conditions
+(`@requires`, keys not available locally, `@fromContext` values) are planned like client
+fields and become dependencies of the fetch that needs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from typing import NamedTuple
 
 from router.planning.capabilities import Capabilities, provided_at, selection_size
 from router.planning.contexts import ContextUses, plan_contexts, rename_variable
-from router.planning.cost import Cost, CostModel
+from router.planning.cost import Cost, CostModel, needs_object_type
 from router.planning.errors import PlanningError
+from router.planning.field_paths import (
+    FieldPath,
+    PathCost,
+    field_paths,
+    jump_paths,
+    provided_here,
+    selection_cover,
+)
 from router.planning.groups import FetchGroup, field_set_selections, unique_conditions
 from router.planning.interface_objects import jump_to_interface_object, resolve_concrete_type
 from router.planning.nodes import QueryPlan
@@ -27,10 +36,10 @@ from router.planning.operation import (
     Selection,
 )
 from router.planning.options import PlanningBudget, PlanningOptions
-from router.planning.query_graph import Node, QueryGraph, build_query_graph
+from router.planning.query_graph import QueryGraph, build_query_graph
 from router.planning.selections import OutSelections
 from router.planning.tree import build_plan
-from router.supergraph import EntityKey, FieldInfo, FieldSet, FieldSource, Supergraph
+from router.supergraph import FieldInfo, FieldSet, FieldSource, Supergraph
 from router.supergraph.model import list_depth, named_type
 
 _INTROSPECTION = {"__schema", "__type", "__typename"}
@@ -54,8 +63,10 @@ class _Planner(Capabilities):
         # The objects being planned, outermost first: where `@fromContext` values come from.
         self.ancestry: list[tuple[str, tuple[str, ...], FetchGroup, OutSelections]] = []
         self.run = 0
-        # Per object being planned, its selections (to weigh a jump against its siblings).
+        # Per object being planned, its selections and (once asked) the subgraphs that best
+        # cover the fields it must fetch elsewhere: a jump is weighed against its siblings.
         self.siblings: list[tuple[Selection, ...]] = []
+        self.covers: list[dict[str, int] | None] = []
         # Per value being planned, the subgraphs that could resolve its path.
         self.candidates: list[frozenset[str]] = []
 
@@ -131,6 +142,10 @@ class _Planner(Capabilities):
         provided: FieldSet | None,
         conditions: tuple[ConditionTerm, ...],
     ) -> None:
+        """Plan `selections` on a value of `type_name` that the fetch `group` is at: an object
+        directly; an interface on the interface itself when only its own fields are asked (or
+        its subgraph knows no object type of it), through a subgraph that has the interface
+        when this one has it as an `@interfaceObject`; otherwise per possible object type."""
         kind = self.types[type_name].kind
         if kind == "object":
             self.plan_object(group, out, type_name, selections, path, provided, conditions)
@@ -159,7 +174,7 @@ class _Planner(Capabilities):
         info = self.types[interface]
         return (
             subgraph in info.interface_object_in or not self.sg.possible_types(interface, subgraph)
-        ) and not _needs_object_type(interface, selections)
+        ) and not needs_object_type(interface, selections)
 
     def possible_here(self, type_name: str, subgraph: str) -> tuple[str, ...]:
         """The members of a union a value on this path can have: where several subgraphs
@@ -183,13 +198,19 @@ class _Planner(Capabilities):
         provided: FieldSet | None,
         conditions: tuple[ConditionTerm, ...],
     ) -> None:
+        """Plan one selection set on an object the fetch `group` is at, field by field. The
+        selection set is the unit the jumps are weighed in: its fields that `group`'s subgraph
+        cannot answer are covered by as few target subgraphs as possible (`cover_rank`), and
+        fields that jump to a target already fetched at this path join that fetch."""
         self.ancestry.append((type_name, path, group, out))
         self.siblings.append(selections)
+        self.covers.append(None)
         try:
             self._plan_selections(group, out, type_name, selections, path, provided, conditions)
         finally:
             self.ancestry.pop()
             self.siblings.pop()
+            self.covers.pop()
 
     def _plan_selections(
         self,
@@ -237,64 +258,210 @@ class _Planner(Capabilities):
         provided: FieldSet | None,
         conditions: tuple[ConditionTerm, ...],
     ) -> None:
+        """Place one field of the object `group` is at: the cheapest of its paths in the query
+        graph (`field_paths`: its own edge here, a key jump, an interface-object jump, each
+        costed by the fetches and steps it and its selection take), or, when no one path
+        resolves all of its selection, in parts (`plan_in_parts`)."""
         self.budget.spend()
-        info = self.types[type_name].fields.get(selection.name)
-        if info is None:
+        if selection.name not in self.types[type_name].fields:
             raise PlanningError(f"Unknown field {type_name}.{selection.name}")
         conditions = unique_conditions(conditions + selection.conditions)
-        sub_provided = provided_at(provided, type_name, selection.name)
-        if sub_provided is None and not self.can_resolve(type_name, selection.name, group.subgraph):
-            self.jump(group, out, type_name, selection, path, provided, conditions)
+        paths = field_paths(self, group, type_name, selection, path, provided, conditions)
+        if paths:
+            best = min(paths, key=_path_cost)
+            self.follow(best, group, out, type_name, selection, path, provided, conditions)
+        else:
+            self.plan_in_parts(group, out, type_name, selection, path, provided, conditions)
+
+    def follow(
+        self,
+        chosen: FieldPath,
+        group: FetchGroup,
+        out: OutSelections,
+        type_name: str,
+        selection: Field,
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+    ) -> None:
+        """Plan a field along the path chosen for it: in the fetch being built, or in the
+        entity fetch its jump leads to (joining one already planned at this path when it
+        can take the representation)."""
+        if chosen.kind == "here":
+            sub_provided = provided_here(self, type_name, selection, group.subgraph, provided)
+            self.place(group, out, selection, chosen.field, path, sub_provided, conditions)
             return
-        if sub_provided is None:
-            source = info.source(group.subgraph)
-            sub_provided = source.provides if source and source.provides else None
-        # Part of the value may live in another subgraph that cannot be reached by key (a value
-        # type): then fetch the whole field from a subgraph that has all of it.
-        if selection.selections and not self.reachable(
-            info.type_name, selection.selections, group.subgraph, sub_provided
-        ):
-            if self.jump(
-                group, out, type_name, selection, path, provided, conditions, optional=True
-            ):
-                return
-            # No subgraph has all of it: what this one cannot reach goes through the parent's
-            # key to subgraphs that have it (a parent entity call), the rest stays here.
-            part, rest = self.split(
-                info.type_name_in(group.subgraph),
-                selection.selections,
-                group.subgraph,
-                sub_provided,
+        assert chosen.edge is not None
+        if chosen.kind == "interface_object":
+            jump_to_interface_object(
+                self, group, out, type_name, selection, chosen.edge, path, conditions
             )
-            if part and self.jump(
-                group,
-                out,
-                type_name,
-                replace(selection, selections=rest),
-                path,
-                provided,
-                conditions,
-                optional=True,
-            ):
-                selection = replace(selection, selections=part)
-        elif selection.selections and len(info.resolvable_in) > 1:
-            # Resolvable here, but its selection may take fewer fetches from another subgraph
-            # that has the field too: the cheaper path wins, a tie stays here.
-            here = self.costs.cost(
-                info.type_name_in(group.subgraph),
-                selection.selections,
-                group.subgraph,
-                sub_provided,
+            return
+        target, key = chosen.target, chosen.edge.conditions
+        info = chosen.field
+        deps = {group.id}
+        out.field("__typename", "__typename")
+        if chosen.key_local:
+            out.add_field_set(key)
+        else:
+            deps |= self.plan_requirement(group, out, type_name, key, path, provided, conditions)
+        source = info.source(target)
+        requires, required_by = self.plan_requires(
+            group, out, type_name, source, path, provided, conditions
+        )
+        deps |= required_by
+        requirement = key + requires
+        uses: ContextUses = []
+        if source is not None and source.context_arguments:
+            selection, context_deps, uses = plan_contexts(
+                self, source.context_arguments, selection, path, conditions
+            )
+            deps |= context_deps
+        dependent = self.dependent(target, path, conditions, deps, (type_name, requirement))
+        dependent.add_requirement(type_name, requirement, key)
+        for use in uses:
+            variable = f"contextualArgument_{len(dependent.context_uses)}"
+            selection = rename_variable(selection, use[0], variable)
+            dependent.context_uses.append((variable, *use[1:]))
+        fragment = dependent.selections.fragment(type_name)
+        sub_provided = source.provides if source is not None and source.provides else None
+        self.place(dependent, fragment.selections, selection, info, path, sub_provided, conditions)
+
+    def plan_in_parts(
+        self,
+        group: FetchGroup,
+        out: OutSelections,
+        type_name: str,
+        selection: Field,
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+        optional: bool = False,
+    ) -> bool:
+        """A field no one path resolves with all of its selection (a value type whose fields
+        live in several subgraphs, none reachable from another by key). When the current
+        subgraph answers the field, what its paths reach stays here and the rest goes by an
+        entity fetch of the parent (a parent entity call); otherwise the key target reaching
+        the largest part takes it, and the rest is planned again. With `optional`, False
+        when no part can be fetched (else an error)."""
+        info = self.types[type_name].fields[selection.name]
+        here = group.subgraph
+        if provided_at(provided, type_name, selection.name) is not None or self.can_resolve(
+            type_name, selection.name, here
+        ):
+            sub_provided = provided_here(self, type_name, selection, here, provided)
+            part, rest = self.costs.partition(
+                info.type_name_in(here), selection.selections, here, sub_provided
             )
             if (
-                here is not None
-                and here.fetches
-                and self.jump(
-                    group, out, type_name, selection, path, provided, conditions, True, here
+                part
+                and rest
+                and self.fetch_elsewhere(
+                    group,
+                    out,
+                    type_name,
+                    replace(selection, selections=rest),
+                    path,
+                    provided,
+                    conditions,
                 )
             ):
-                return
-        self.place(group, out, selection, info, path, sub_provided, conditions)
+                selection = replace(selection, selections=part)
+            # Without a part elsewhere, the whole selection is planned here, and what no path
+            # reaches fails below, named.
+            self.place(group, out, selection, info, path, sub_provided, conditions)
+            return True
+        return self.parts_elsewhere(
+            group, out, type_name, selection, path, provided, conditions, optional
+        )
+
+    def parts_elsewhere(
+        self,
+        group: FetchGroup,
+        out: OutSelections,
+        type_name: str,
+        selection: Field,
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+        optional: bool,
+    ) -> bool:
+        """Fetch a field the current subgraph lacks from several by key: the target reaching
+        the largest part of its selection takes that part, and the rest is fetched again
+        (by one jump, or in parts)."""
+        info = self.types[type_name].fields[selection.name]
+        here = group.subgraph
+        best: tuple[int, tuple[Selection, ...], tuple[Selection, ...]] | None = None
+        for target in self.costs.jump_targets(type_name, here, provided):
+            if target.type_name != type_name or target.subgraph not in info.resolvable_in:
+                continue
+            part, rest = self.costs.partition(
+                info.type_name_in(target.subgraph), selection.selections, target.subgraph, None
+            )
+            size = selection_size(part)
+            if part and rest and (best is None or size > best[0]):
+                best = (size, part, rest)
+        if best is None:
+            if optional:
+                return False
+            raise PlanningError(
+                f"{type_name}.{selection.name} cannot be reached from subgraph "
+                f"'{here}': no subgraph resolving it has a usable @key on {type_name}"
+            )
+        _, part, rest = best
+        self.fetch_elsewhere(
+            group,
+            out,
+            type_name,
+            replace(selection, selections=part),
+            path,
+            provided,
+            conditions,
+            optional=False,
+        )
+        return self.fetch_elsewhere(
+            group,
+            out,
+            type_name,
+            replace(selection, selections=rest),
+            path,
+            provided,
+            conditions,
+            optional,
+        )
+
+    def fetch_elsewhere(
+        self,
+        group: FetchGroup,
+        out: OutSelections,
+        type_name: str,
+        selection: Field,
+        path: tuple[str, ...],
+        provided: FieldSet | None,
+        conditions: tuple[ConditionTerm, ...],
+        optional: bool = True,
+    ) -> bool:
+        """Fetch `selection` by the cheapest jump from here, or in parts over several."""
+        paths = jump_paths(self, group, type_name, selection, path, provided, conditions)
+        if paths:
+            best = min(paths, key=_path_cost)
+            self.follow(best, group, out, type_name, selection, path, provided, conditions)
+            return True
+        return self.parts_elsewhere(
+            group, out, type_name, selection, path, provided, conditions, optional
+        )
+
+    def cover_rank(self, type_name: str, here: str, provided: FieldSet | None, target: str) -> int:
+        """Where `target` stands in the cover of the selection set being planned (0 first;
+        past the end when it is not in it); computed once per selection set."""
+        if not self.siblings or self.ancestry[-1][0] != type_name:
+            return 0
+        ranks = self.covers[-1]
+        if ranks is None:
+            ranks = self.covers[-1] = selection_cover(
+                self, type_name, here, provided, self.siblings[-1]
+            )
+        return ranks.get(target, len(ranks))
 
     def place(
         self,
@@ -306,6 +473,8 @@ class _Planner(Capabilities):
         provided: FieldSet | None,
         conditions: tuple[ConditionTerm, ...],
     ) -> None:
+        """Put the field in `group`'s selection at `out`, then plan its own selection from the
+        node it leads to in that subgraph (with what a `@provides` gives there)."""
         placed = out.field(
             selection.response_key,
             selection.name,
@@ -351,139 +520,6 @@ class _Planner(Capabilities):
             # Nothing but `__typename` (answered by the shaper) was selected.
             placed.selections.field("__typename", "__typename")
 
-    def jump(
-        self,
-        group: FetchGroup,
-        out: OutSelections,
-        type_name: str,
-        selection: Field,
-        path: tuple[str, ...],
-        provided: FieldSet | None,
-        conditions: tuple[ConditionTerm, ...],
-        optional: bool = False,
-        within: Cost | None = None,
-    ) -> bool:
-        """Fetch `selection` by an entity fetch; with `optional`, False when impossible; with
-        `within`, only by a jump cheaper than that (else False). The cheapest of
-        `jump_options` is taken; with none, the field is fetched in parts from several
-        subgraphs, or through an `@interfaceObject`."""
-        options = self.jump_options(group, type_name, selection, path, provided, conditions)
-        best = min(options, key=lambda option: option[0]) if options else None
-        if within is not None and (best is None or best[0][:2] >= within):
-            return False
-        if best is None and self.jump_in_parts(
-            group, out, type_name, selection, path, provided, conditions, optional
-        ):
-            return True
-        if best is None:
-            if jump_to_interface_object(self, group, out, type_name, selection, path, conditions):
-                return True
-            if optional:
-                return False
-            raise PlanningError(
-                f"{type_name}.{selection.name} cannot be reached from subgraph "
-                f"'{group.subgraph}': no subgraph resolving it has a usable @key on {type_name}"
-            )
-        _, target, key, key_local = best
-        info = self.types[type_name].fields[selection.name]
-        deps = {group.id}
-        out.field("__typename", "__typename")
-        if key_local:
-            out.add_field_set(key.fields)
-        else:
-            deps |= self.plan_requirement(
-                group, out, type_name, key.fields, path, provided, conditions
-            )
-        source = info.source(target)
-        requires, required_by = self.plan_requires(
-            group, out, type_name, source, path, provided, conditions
-        )
-        deps |= required_by
-        requirement = key.fields + requires
-        uses: ContextUses = []
-        if source is not None and source.context_arguments:
-            selection, context_deps, uses = plan_contexts(
-                self, source.context_arguments, selection, path, conditions
-            )
-            deps |= context_deps
-        dependent = self.dependent(target, path, conditions, deps, (type_name, requirement))
-        dependent.add_requirement(type_name, requirement, key.fields)
-        for use in uses:
-            variable = f"contextualArgument_{len(dependent.context_uses)}"
-            selection = rename_variable(selection, use[0], variable)
-            dependent.context_uses.append((variable, *use[1:]))
-        fragment = dependent.selections.fragment(type_name)
-        sub_provided = source.provides if source is not None and source.provides else None
-        self.place(dependent, fragment.selections, selection, info, path, sub_provided, conditions)
-        return True
-
-    def jump_options(
-        self,
-        group: FetchGroup,
-        type_name: str,
-        selection: Field,
-        path: tuple[str, ...],
-        provided: FieldSet | None,
-        conditions: tuple[ConditionTerm, ...],
-    ) -> list[tuple[JumpCost, str, EntityKey, bool]]:
-        """The ways to fetch `selection` by an entity fetch, with their costs: paths of the
-        query graph from the object's node in the current subgraph, a key edge then the target
-        subgraph's edge for the field (a key edge back to the current subgraph when the field
-        has conditions to fetch first)."""
-        info = self.types[type_name].fields[selection.name]
-        options: list[tuple[JumpCost, str, EntityKey, bool]] = []
-        below: dict[str, Cost | None] = {}
-        for edge in self.graph.jumps(Node(type_name, group.subgraph)):
-            if edge.kind != "key" or edge.tail is None:
-                continue
-            subgraph = edge.tail.subgraph
-            field_edge = self.graph.field_edge(edge.tail, selection.name)
-            if (
-                field_edge is None
-                or subgraph not in info.resolvable_in
-                or (
-                    subgraph == group.subgraph and not (field_edge.conditions or field_edge.context)
-                )
-            ):
-                continue
-            if subgraph not in below:
-                below[subgraph] = None
-                if self.reachable(info.type_name, selection.selections, subgraph, None):
-                    found = self.costs.cost(info.type_name, selection.selections, subgraph, None)
-                    # None: reached through an interface object, which the model does not
-                    # search; counted as resolved there.
-                    below[subgraph] = found if found is not None else Cost(0, 0)
-            then = below[subgraph]
-            if then is None:
-                continue
-            self.budget.spend()
-            key = EntityKey(subgraph, edge.conditions)
-            key_local = self.field_set_local(type_name, key.fields, group.subgraph, provided)
-            existing = self.find_dependent(subgraph, path, conditions, {group.id})
-            cost = JumpCost(
-                fetches=(0 if existing else 1) + (0 if key_local else 1) + then.fetches,
-                steps=(1 if key_local else 2) + then.steps,
-                left_behind=-self.sibling_coverage(type_name, group.subgraph, subgraph),
-                uncovered=-self.coverage(info.type_name, selection.selections, subgraph),
-                order=self.order[subgraph],
-            )
-            options.append((cost, subgraph, key, key_local))
-        return options
-
-    def sibling_coverage(self, type_name: str, here: str, target: str) -> int:
-        """How many fields selected on the object being planned `target` resolves and the
-        subgraph `here` does not."""
-        if not self.siblings or self.ancestry[-1][0] != type_name:
-            return 0
-        count = 0
-        for selection in _flat_fields(self.siblings[-1]):
-            self.budget.spend()
-            if not self.can_resolve(type_name, selection.name, here) and self.can_resolve(
-                type_name, selection.name, target
-            ):
-                count += 1
-        return count
-
     def plan_requires(
         self,
         group: FetchGroup,
@@ -501,50 +537,6 @@ class _Planner(Capabilities):
         requires = self.concrete_field_set(type_name, source.requires)
         deps = self.plan_requirement(group, out, type_name, requires, path, provided, conditions)
         return requires, deps
-
-    def jump_in_parts(
-        self,
-        group: FetchGroup,
-        out: OutSelections,
-        type_name: str,
-        selection: Field,
-        path: tuple[str, ...],
-        provided: FieldSet | None,
-        conditions: tuple[ConditionTerm, ...],
-        optional: bool,
-    ) -> bool:
-        """Fetch a field no one subgraph has all of from several: each subgraph its part."""
-        if not selection.selections:
-            return False
-        info = self.types[type_name].fields[selection.name]
-        best: tuple[int, tuple[Selection, ...], tuple[Selection, ...]] | None = None
-        for subgraph in sorted(info.resolvable_in, key=self.order.__getitem__):
-            if subgraph == group.subgraph or not self.key_reachable(
-                type_name, group.subgraph, subgraph, provided
-            ):
-                continue
-            part, rest = self.split(
-                info.type_name_in(subgraph), selection.selections, subgraph, None
-            )
-            size = selection_size(part)
-            if part and rest and (best is None or size > best[0]):
-                best = (size, part, rest)
-        if best is None:
-            return False
-        _, part, rest = best
-        self.jump(
-            group, out, type_name, replace(selection, selections=part), path, provided, conditions
-        )
-        return self.jump(
-            group,
-            out,
-            type_name,
-            replace(selection, selections=rest),
-            path,
-            provided,
-            conditions,
-            optional,
-        )
 
     def plan_requirement(
         self,
@@ -617,7 +609,13 @@ class _Planner(Capabilities):
         serve without a key between them, each of those with the part it can resolve."""
         subgraph = self.root_subgraph(root_type, root_field, chosen)
         info = self.types[root_type].fields[root_field.name]
-        if self.operation.kind != "query" or not root_field.selections:
+        if (
+            self.operation.kind != "query"
+            or not root_field.selections
+            or self.costs.reaches(
+                info.type_name_in(subgraph), root_field.selections, subgraph, None
+            )
+        ):
             return [(subgraph, root_field)]
         parts: list[tuple[str, Field]] = []
         rest = root_field.selections
@@ -625,7 +623,9 @@ class _Planner(Capabilities):
         while rest:
             best: tuple[int, str, tuple[Selection, ...], tuple[Selection, ...]] | None = None
             for candidate in sorted(candidates, key=self.order.__getitem__):
-                part, left = self.split(info.type_name_in(candidate), rest, candidate, None)
+                part, left = self.costs.partition(
+                    info.type_name_in(candidate), rest, candidate, None
+                )
                 size = selection_size(part) + (candidate == subgraph)
                 if part and (best is None or size > best[0]):
                     best = (size, candidate, part, left)
@@ -677,40 +677,8 @@ class _Planner(Capabilities):
 _UNREACHABLE = Cost(1 << 20, 1 << 20)
 
 
-class JumpCost(NamedTuple):
-    """What an entity fetch costs the plan, compared in this order: new fetches (none when a
-    fetch planned at this path already goes there, one more when the key must be fetched
-    first), sequential steps, then the fetches it saves later: fields beside this one the
-    current subgraph lacks and the target has (`left_behind`, negated), fields of its own
-    selection the target resolves itself (`uncovered`, negated); the supergraph's subgraph
-    order decides a tie."""
-
-    fetches: int
-    steps: int
-    left_behind: int
-    uncovered: int
-    order: int
-
-
-def _flat_fields(selections: tuple[Selection, ...]) -> Iterator[Field]:
-    for selection in selections:
-        if isinstance(selection, Fragment):
-            yield from _flat_fields(selection.selections)
-        elif selection.name not in _INTROSPECTION:
-            yield selection
-
-
-def _needs_object_type(interface: str, selections: tuple[Selection, ...]) -> bool:
-    """Whether the selections on an interface value ask for its object type."""
-    for selection in selections:
-        if isinstance(selection, Fragment):
-            if selection.type_condition not in (None, interface) or _needs_object_type(
-                interface, selection.selections
-            ):
-                return True
-        elif selection.name == "__typename":
-            return True
-    return False
+def _path_cost(path: FieldPath) -> PathCost:
+    return path.cost
 
 
 def _root_fields(selections: tuple[Selection, ...]) -> list[Field]:
