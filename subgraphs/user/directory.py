@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from core.cache import CacheNamespace
 from core.db import Database
-from subgraphs.user.models import user_identities
+from subgraphs.user.models import UserIdentity
 
 _LOCAL_TTL_SECONDS = 30.0
 _LOCAL_MAX_ENTRIES = 50_000
@@ -58,8 +58,8 @@ class UserDirectory:
         if missing:
             async with self._db.global_session() as session:
                 rows = await session.execute(
-                    select(user_identities.c.id, user_identities.c.territory_code).where(
-                        user_identities.c.id.in_(missing)
+                    select(UserIdentity.id, UserIdentity.territory_code).where(
+                        UserIdentity.id.in_(missing)
                     )
                 )
                 loaded = {row[0]: row[1] for row in rows}

@@ -1,94 +1,99 @@
-"""Tables of the user subgraph, unqualified: a territory session maps them to its schema.
+"""SQLAlchemy mappings of the tables the user subgraph reads and writes.
 
-`users` and `user_identities` are owned by the auth subgraph; the projections here name only
-the columns this subgraph reads (existence, search and the home territory of a user id).
+Territory tables carry no schema: the territory session maps them to `territory_<code>`.
+`users` and `user_identities` are owned by the auth subgraph; the mappings here name only the
+columns this subgraph reads (existence, search and the home territory of a user id).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    MetaData,
-    PrimaryKeyConstraint,
-    Table,
-    Text,
-    func,
-    text,
-)
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, Text, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.db.territories import GLOBAL_SCHEMA
 
-metadata = MetaData()
-
 _EMPTY_LIST = text("'{}'::text[]")
 
-user_profiles = Table(
-    "user_profiles",
-    metadata,
-    Column("user_id", UUID(as_uuid=True), primary_key=True),
-    Column("about", Text),
-    Column("interests", ARRAY(Text), nullable=False, server_default=_EMPTY_LIST),
-    Column("skills", ARRAY(Text), nullable=False, server_default=_EMPTY_LIST),
-    Column("languages", ARRAY(Text), nullable=False, server_default=_EMPTY_LIST),
-    Column("location", Text),
-    Column("website_url", Text),
-    Column("github_url", Text),
-    Column("linkedin_url", Text),
-    Column("twitter_handle", Text),
-    Column("theme", Text, nullable=False, server_default=text("'auto'")),
-    Column("visibility", Text, nullable=False, server_default=text("'public'")),
-    Column("show_email", Boolean, nullable=False, server_default=text("false")),
-    Column("show_real_name", Boolean, nullable=False, server_default=text("true")),
-    Column("allow_messages_from", Text, nullable=False, server_default=text("'everyone'")),
+
+class Base(DeclarativeBase):
+    """Mappings of the user subgraph (tables are created by the alembic trees)."""
+
+
+class UserProfile(Base):
+    __tablename__ = "user_profiles"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    about: Mapped[str | None] = mapped_column(Text)
+    interests: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=_EMPTY_LIST)
+    skills: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=_EMPTY_LIST)
+    languages: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=_EMPTY_LIST)
+    location: Mapped[str | None] = mapped_column(Text)
+    website_url: Mapped[str | None] = mapped_column(Text)
+    github_url: Mapped[str | None] = mapped_column(Text)
+    linkedin_url: Mapped[str | None] = mapped_column(Text)
+    twitter_handle: Mapped[str | None] = mapped_column(Text)
+    theme: Mapped[str] = mapped_column(Text, server_default=text("'auto'"))
+    visibility: Mapped[str] = mapped_column(Text, server_default=text("'public'"))
+    show_email: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    show_real_name: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    allow_messages_from: Mapped[str] = mapped_column(Text, server_default=text("'everyone'"))
     # Stored avatar: {"version", "format", "sizes": {size: {"width", "height", "bytes"}}, ...}.
-    Column("avatar", JSONB),
-    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
+    avatar: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The column is `metadata`, a name declarative mappings keep for themselves.
+    extra: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, server_default=text("'{}'::jsonb")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-# A follow edge is stored in the home territory of each of its two users: once when both live
-# in the same territory, twice (one row per territory) across territories. `remote_territory`
-# names the other user's territory on a cross-territory row and is NULL otherwise.
-user_connections = Table(
-    "user_connections",
-    metadata,
-    Column("follower_id", UUID(as_uuid=True), nullable=False),
-    Column("following_id", UUID(as_uuid=True), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("remote_territory", Text),
-    PrimaryKeyConstraint("follower_id", "following_id"),
-)
 
-# Blocks follow the same placement; the reason is the blocker's own note and is stored only on
-# the blocker's side.
-user_blocks = Table(
-    "user_blocks",
-    metadata,
-    Column("blocker_id", UUID(as_uuid=True), nullable=False),
-    Column("blocked_id", UUID(as_uuid=True), nullable=False),
-    Column("reason", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("remote_territory", Text),
-    PrimaryKeyConstraint("blocker_id", "blocked_id"),
-)
+class UserConnection(Base):
+    """A follow edge, stored in the home territory of each of its two users: once when both live
+    in the same territory, twice (one row per territory) across territories.
+    `remote_territory` names the other user's territory on a cross-territory row, else NULL."""
 
-users = Table(
-    "users",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("username", Text, nullable=False),
-    Column("display_name", Text),
-    Column("is_active", Boolean, nullable=False),
-)
+    __tablename__ = "user_connections"
 
-user_identities = Table(
-    "user_identities",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("territory_code", Text, nullable=False),
-    schema=GLOBAL_SCHEMA,
-)
+    follower_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    following_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    remote_territory: Mapped[str | None] = mapped_column(Text)
+
+
+class UserBlock(Base):
+    """A block, placed like a follow; the reason is the blocker's own note and is stored only
+    on the blocker's side."""
+
+    __tablename__ = "user_blocks"
+
+    blocker_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    blocked_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    remote_territory: Mapped[str | None] = mapped_column(Text)
+
+
+class User(Base):
+    """The auth subgraph's accounts, as far as this subgraph reads them."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    username: Mapped[str] = mapped_column(Text)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean)
+
+
+class UserIdentity(Base):
+    """Where each user lives (the auth subgraph's global directory)."""
+
+    __tablename__ = "user_identities"
+    __table_args__ = {"schema": GLOBAL_SCHEMA}  # noqa: RUF012 - SQLAlchemy's declaration
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    territory_code: Mapped[str] = mapped_column(Text)

@@ -1,4 +1,5 @@
-"""Plain data the repository returns and the services and GraphQL types work with."""
+"""What the repository returns and the services and GraphQL types work with: frozen views of
+the mapped rows (a profile read once does not change under the resolver reading it)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from subgraphs.user.models import UserProfile
 from subgraphs.user.privacy import MessagePolicy, Theme, Visibility
 
 
@@ -33,27 +35,27 @@ class ProfileRecord:
     updated_at: datetime
 
     @classmethod
-    def from_mapping(cls, row: Any) -> ProfileRecord:
+    def of(cls, profile: UserProfile) -> ProfileRecord:
         return cls(
-            user_id=row["user_id"],
-            about=row["about"],
-            interests=list(row["interests"] or []),
-            skills=list(row["skills"] or []),
-            languages=list(row["languages"] or []),
-            location=row["location"],
-            website_url=row["website_url"],
-            github_url=row["github_url"],
-            linkedin_url=row["linkedin_url"],
-            twitter_handle=row["twitter_handle"],
-            theme=Theme(row["theme"]),
-            visibility=Visibility(row["visibility"]),
-            show_email=row["show_email"],
-            show_real_name=row["show_real_name"],
-            allow_messages_from=MessagePolicy(row["allow_messages_from"]),
-            avatar=row["avatar"],
-            metadata=dict(row["metadata"] or {}),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
+            user_id=profile.user_id,
+            about=profile.about,
+            interests=list(profile.interests or []),
+            skills=list(profile.skills or []),
+            languages=list(profile.languages or []),
+            location=profile.location,
+            website_url=profile.website_url,
+            github_url=profile.github_url,
+            linkedin_url=profile.linkedin_url,
+            twitter_handle=profile.twitter_handle,
+            theme=Theme(profile.theme),
+            visibility=Visibility(profile.visibility),
+            show_email=profile.show_email,
+            show_real_name=profile.show_real_name,
+            allow_messages_from=MessagePolicy(profile.allow_messages_from),
+            avatar=profile.avatar,
+            metadata=dict(profile.extra or {}),
+            created_at=profile.created_at,
+            updated_at=profile.updated_at,
         )
 
     def export(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.kit.repository import Repository
-from subgraphs.user.models import user_blocks, user_connections, user_profiles, users
+from subgraphs.user.models import User, UserBlock, UserConnection, UserProfile
 from subgraphs.user.pagination import EdgeCursor
 from subgraphs.user.privacy import Relationship
 from subgraphs.user.records import Block, Edge, Page, ProfileRecord
@@ -60,7 +60,7 @@ class UserRepository(Repository):
         if not user_ids:
             return set()
         result = await self.session.execute(
-            select(users.c.id).where(users.c.id.in_(list(user_ids)), users.c.is_active)
+            select(User.id).where(User.id.in_(list(user_ids)), User.is_active)
         )
         return set(result.scalars())
 
@@ -79,31 +79,34 @@ class UserRepository(Repository):
         return found
 
     async def _select_profiles(self, user_ids: list[UUID]) -> dict[UUID, ProfileRecord]:
-        result = await self.session.execute(
-            select(user_profiles)
-            .join(users, users.c.id == user_profiles.c.user_id)
-            .where(user_profiles.c.user_id.in_(user_ids), users.c.is_active)
+        result = await self.session.scalars(
+            select(UserProfile)
+            .join(User, User.id == UserProfile.user_id)
+            .where(UserProfile.user_id.in_(user_ids), User.is_active)
         )
-        return {row.user_id: ProfileRecord.from_mapping(row._mapping) for row in result}
+        return {profile.user_id: ProfileRecord.of(profile) for profile in result}
 
     async def create_profiles(self, user_ids: Collection[UUID]) -> int:
         """Default profiles for those users of this territory that have none (idempotent)."""
         statement = (
-            pg_insert(user_profiles)
-            .from_select(["user_id"], select(users.c.id).where(users.c.id.in_(list(user_ids))))
+            pg_insert(UserProfile)
+            .from_select(["user_id"], select(User.id).where(User.id.in_(list(user_ids))))
             .on_conflict_do_nothing(index_elements=["user_id"])
         )
         result = await self.session.execute(statement)
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def update_profile(self, user_id: UUID, changes: Mapping[str, Any]) -> ProfileRecord:
-        result = await self.session.execute(
-            update(user_profiles)
-            .where(user_profiles.c.user_id == user_id)
-            .values(**changes, updated_at=func.now())
-            .returning(user_profiles)
+        # By column: `metadata` is a column name the mapping spells `extra`.
+        columns = UserProfile.__table__.c
+        result = await self.session.scalars(
+            update(UserProfile)
+            .where(UserProfile.user_id == user_id)
+            .values({columns[name]: value for name, value in changes.items()})
+            .values(updated_at=func.now())
+            .returning(UserProfile)
         )
-        return ProfileRecord.from_mapping(result.one()._mapping)
+        return ProfileRecord.of(result.one())
 
     async def relationships(
         self, viewer_id: UUID, owner_ids: Collection[UUID]
@@ -112,17 +115,17 @@ class UserRepository(Repository):
         if not owner_ids:
             return {}
         owners = list(owner_ids)
-        c, b = user_connections, user_blocks
+        c, b = UserConnection, UserBlock
         rows = await self.session.execute(
             union_all(
-                select(literal("follows"), c.c.following_id).where(
-                    c.c.follower_id == viewer_id, c.c.following_id.in_(owners)
+                select(literal("follows"), c.following_id).where(
+                    c.follower_id == viewer_id, c.following_id.in_(owners)
                 ),
-                select(literal("viewer_blocked"), b.c.blocked_id).where(
-                    b.c.blocker_id == viewer_id, b.c.blocked_id.in_(owners)
+                select(literal("viewer_blocked"), b.blocked_id).where(
+                    b.blocker_id == viewer_id, b.blocked_id.in_(owners)
                 ),
-                select(literal("owner_blocked"), b.c.blocker_id).where(
-                    b.c.blocked_id == viewer_id, b.c.blocker_id.in_(owners)
+                select(literal("owner_blocked"), b.blocker_id).where(
+                    b.blocked_id == viewer_id, b.blocker_id.in_(owners)
                 ),
             )
         )
@@ -135,17 +138,17 @@ class UserRepository(Repository):
         if not viewer_ids:
             return {}
         viewers = list(viewer_ids)
-        c, b = user_connections, user_blocks
+        c, b = UserConnection, UserBlock
         rows = await self.session.execute(
             union_all(
-                select(literal("follows"), c.c.follower_id).where(
-                    c.c.following_id == owner_id, c.c.follower_id.in_(viewers)
+                select(literal("follows"), c.follower_id).where(
+                    c.following_id == owner_id, c.follower_id.in_(viewers)
                 ),
-                select(literal("viewer_blocked"), b.c.blocker_id).where(
-                    b.c.blocked_id == owner_id, b.c.blocker_id.in_(viewers)
+                select(literal("viewer_blocked"), b.blocker_id).where(
+                    b.blocked_id == owner_id, b.blocker_id.in_(viewers)
                 ),
-                select(literal("owner_blocked"), b.c.blocked_id).where(
-                    b.c.blocker_id == owner_id, b.c.blocked_id.in_(viewers)
+                select(literal("owner_blocked"), b.blocked_id).where(
+                    b.blocker_id == owner_id, b.blocked_id.in_(viewers)
                 ),
             )
         )
@@ -158,7 +161,7 @@ class UserRepository(Repository):
     ) -> tuple[datetime, bool]:
         """Record the edge; (when it began, whether it is new). A duplicate keeps its time."""
         inserted = await self.session.execute(
-            pg_insert(user_connections)
+            pg_insert(UserConnection)
             .values(
                 follower_id=follower_id,
                 following_id=following_id,
@@ -166,33 +169,33 @@ class UserRepository(Repository):
                 created_at=at,
             )
             .on_conflict_do_nothing(index_elements=["follower_id", "following_id"])
-            .returning(user_connections.c.created_at)
+            .returning(UserConnection.created_at)
         )
         created = inserted.scalar_one_or_none()
         if created is not None:
             return created, True
         existing = await self.session.execute(
-            select(user_connections.c.created_at).where(
-                user_connections.c.follower_id == follower_id,
-                user_connections.c.following_id == following_id,
+            select(UserConnection.created_at).where(
+                UserConnection.follower_id == follower_id,
+                UserConnection.following_id == following_id,
             )
         )
         return existing.scalar_one(), False
 
     async def unfollow(self, follower_id: UUID, following_id: UUID) -> bool:
         result = await self.session.execute(
-            delete(user_connections).where(
-                user_connections.c.follower_id == follower_id,
-                user_connections.c.following_id == following_id,
+            delete(UserConnection).where(
+                UserConnection.follower_id == follower_id,
+                UserConnection.following_id == following_id,
             )
         )
         return bool(getattr(result, "rowcount", 0))
 
     async def remove_follows_between(self, first: UUID, second: UUID) -> list[tuple[UUID, UUID]]:
         """Delete the follows in both directions; the (follower, following) pairs removed."""
-        c = user_connections.c
+        c = UserConnection
         result = await self.session.execute(
-            delete(user_connections)
+            delete(UserConnection)
             .where(
                 or_(
                     and_(c.follower_id == first, c.following_id == second),
@@ -204,10 +207,10 @@ class UserRepository(Repository):
         return [(row[0], row[1]) for row in result]
 
     async def follower_counts(self, user_ids: Collection[UUID]) -> dict[UUID, int]:
-        return await self._counts(user_connections.c.following_id, user_ids)
+        return await self._counts(UserConnection.following_id, user_ids)
 
     async def following_counts(self, user_ids: Collection[UUID]) -> dict[UUID, int]:
-        return await self._counts(user_connections.c.follower_id, user_ids)
+        return await self._counts(UserConnection.follower_id, user_ids)
 
     async def _counts(self, column: Any, user_ids: Collection[UUID]) -> dict[UUID, int]:
         if not user_ids:
@@ -228,7 +231,7 @@ class UserRepository(Repository):
     ) -> dict[UUID, Page]:
         """One page per user of their followers (or of whom they follow), newest first, without
         `hidden` users: two queries for the whole batch."""
-        c = user_connections.c
+        c = UserConnection
         owner, other = (
             (c.following_id, c.follower_id) if followers else (c.follower_id, c.following_id)
         )
@@ -274,7 +277,7 @@ class UserRepository(Repository):
     # ------------------------------------------------------------------ blocks
 
     async def blocked_between(self, first: UUID, second: UUID) -> bool:
-        b = user_blocks.c
+        b = UserBlock
         result = await self.session.execute(
             select(
                 exists().where(
@@ -297,7 +300,7 @@ class UserRepository(Repository):
         at: datetime,
     ) -> bool:
         """Record or update the block (a re-block replaces the reason); whether it is new."""
-        statement = pg_insert(user_blocks).values(
+        statement = pg_insert(UserBlock).values(
             blocker_id=blocker_id,
             blocked_id=blocked_id,
             reason=reason,
@@ -314,15 +317,15 @@ class UserRepository(Repository):
 
     async def unblock(self, blocker_id: UUID, blocked_id: UUID) -> bool:
         result = await self.session.execute(
-            delete(user_blocks).where(
-                user_blocks.c.blocker_id == blocker_id, user_blocks.c.blocked_id == blocked_id
+            delete(UserBlock).where(
+                UserBlock.blocker_id == blocker_id, UserBlock.blocked_id == blocked_id
             )
         )
         return bool(getattr(result, "rowcount", 0))
 
     async def blocks_by(self, blocker_id: UUID) -> list[Block]:
         """The users `blocker_id` blocked, newest first."""
-        b = user_blocks.c
+        b = UserBlock
         rows = await self.session.execute(
             select(b.blocked_id, b.reason, b.created_at)
             .where(b.blocker_id == blocker_id)
@@ -332,7 +335,7 @@ class UserRepository(Repository):
 
     async def blocked_with(self, user_id: UUID) -> set[UUID]:
         """Everyone `user_id` blocked or was blocked by."""
-        b = user_blocks.c
+        b = UserBlock
         rows = await self.session.execute(
             union_all(
                 select(b.blocked_id).where(b.blocker_id == user_id),
@@ -347,20 +350,20 @@ class UserRepository(Repository):
         """Delete every row of this territory that mentions the user; counts per table."""
         counts: dict[str, int] = {}
         for name, statement in (
-            ("profiles", delete(user_profiles).where(user_profiles.c.user_id == user_id)),
+            ("profiles", delete(UserProfile).where(UserProfile.user_id == user_id)),
             (
                 "follows",
-                delete(user_connections).where(
+                delete(UserConnection).where(
                     or_(
-                        user_connections.c.follower_id == user_id,
-                        user_connections.c.following_id == user_id,
+                        UserConnection.follower_id == user_id,
+                        UserConnection.following_id == user_id,
                     )
                 ),
             ),
             (
                 "blocks",
-                delete(user_blocks).where(
-                    or_(user_blocks.c.blocker_id == user_id, user_blocks.c.blocked_id == user_id)
+                delete(UserBlock).where(
+                    or_(UserBlock.blocker_id == user_id, UserBlock.blocked_id == user_id)
                 ),
             ),
         ):
@@ -370,7 +373,7 @@ class UserRepository(Repository):
 
     async def remote_territories_of(self, user_id: UUID) -> set[str]:
         """The other territories holding a copy of one of the user's follows or blocks."""
-        c, b = user_connections.c, user_blocks.c
+        c, b = UserConnection, UserBlock
         rows = await self.session.execute(
             union_all(
                 select(c.remote_territory).where(
@@ -387,7 +390,7 @@ class UserRepository(Repository):
 
     async def all_edges(self, user_id: UUID) -> tuple[list[Edge], list[Edge]]:
         """(whom the user follows, who follows the user), newest first, for the data export."""
-        c = user_connections.c
+        c = UserConnection
         following = await self.session.execute(
             select(c.following_id, c.created_at)
             .where(c.follower_id == user_id)

@@ -6,14 +6,25 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections.abc import Collection, Sequence
-from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    outerjoin,
+    select,
+    tuple_,
+)
+from sqlalchemy.orm import QueryableAttribute
 
 from core.db import Database
 from core.errors import BadUserInput
-from subgraphs.user.models import user_connections, user_profiles, users
+from subgraphs.user.models import User, UserConnection, UserProfile
 from subgraphs.user.pagination import SearchCursor
 from subgraphs.user.privacy import Visibility
 from subgraphs.user.records import SearchHit, SearchPage
@@ -81,12 +92,12 @@ async def search_users(
     )
 
 
-def search_key(expression: ColumnElement[str]) -> ColumnElement[str]:
+def search_key(expression: ColumnElement[str] | QueryableAttribute[str]) -> ColumnElement[str]:
     """The case- and accent-folded key the search index is built on (migration u0002)."""
     return func.user_search_key(expression)
 
 
-_USER_SEARCH_KEY = search_key(users.c.username + " " + func.coalesce(users.c.display_name, ""))
+_USER_SEARCH_KEY = search_key(User.username + " " + func.coalesce(User.display_name, ""))
 
 
 def search_statements(
@@ -96,40 +107,40 @@ def search_statements(
     hidden: Collection[UUID],
     after: SearchCursor | None,
     limit: int,
-) -> tuple[Select[Any], Select[Any]]:
+) -> tuple[Select[int], Select[UUID, str]]:
     """(how many match, the page after the cursor plus one row to tell if more follow)."""
     pattern = "%" + _escape_like(text) + "%"
     # Code-point order whatever the database's collation: results of several territories
     # (perhaps on differently configured pods) merge in one order (see search.py).
-    key = search_key(users.c.username).collate("C")
-    p = user_profiles.c
+    key = search_key(User.username).collate("C")
+    p = UserProfile
     visibility = func.coalesce(p.visibility, Visibility.PUBLIC.value)
     visible: list[ColumnElement[bool]] = [visibility == Visibility.PUBLIC.value]
     if viewer_id is not None:
         follows = exists().where(
-            user_connections.c.follower_id == viewer_id,
-            user_connections.c.following_id == users.c.id,
+            UserConnection.follower_id == viewer_id,
+            UserConnection.following_id == User.id,
         )
         visible += [
-            users.c.id == viewer_id,
+            User.id == viewer_id,
             and_(visibility == Visibility.CONNECTIONS.value, follows),
         ]
-    conditions: list[ColumnElement[bool]] = [
-        users.c.is_active,
+    conditions: list[ColumnElement[bool] | QueryableAttribute[bool]] = [
+        User.is_active,
         _USER_SEARCH_KEY.like(search_key(literal(pattern)), escape="\\"),
         or_(*visible),
     ]
     if hidden:
-        conditions.append(users.c.id.not_in(list(hidden)))
-    source = users.outerjoin(user_profiles, p.user_id == users.c.id)
+        conditions.append(User.id.not_in(list(hidden)))
+    source = outerjoin(User, UserProfile, p.user_id == User.id)
     count = select(func.count()).select_from(source).where(*conditions)
     if after is not None:
-        conditions.append(tuple_(key, users.c.id) > tuple_(after.key, after.user_id))
+        conditions.append(tuple_(key, User.id) > tuple_(after.key, after.user_id))
     page = (
-        select(users.c.id, key)
+        select(User.id, key)
         .select_from(source)
         .where(*conditions)
-        .order_by(key, users.c.id)
+        .order_by(key, User.id)
         .limit(limit + 1)
     )
     return count, page

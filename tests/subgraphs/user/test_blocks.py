@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from subgraphs.user.models import user_blocks
+from subgraphs.user.models import UserBlock
 from tests.subgraphs.user.conftest import (
     BLOCK,
     FOLLOW,
@@ -145,7 +145,7 @@ async def test_block_across_territories(user_app: UserApp, territories: Territor
     for code in (territories.home.code, territories.remote.code):
         async with user_app.db.territory_session(code) as session:
             rows = await session.execute(
-                select(user_blocks.c.reason).where(user_blocks.c.blocker_id == uuid.UUID(here.id))
+                select(UserBlock.reason).where(UserBlock.blocker_id == uuid.UUID(here.id))
             )
             reasons[code] = [row[0] for row in rows]
     assert reasons == {territories.home.code: ["private note"], territories.remote.code: [None]}

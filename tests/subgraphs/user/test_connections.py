@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from subgraphs.user.models import user_connections
+from subgraphs.user.models import UserConnection
 from tests.subgraphs.user.conftest import (
     FOLLOW,
     UNFOLLOW,
@@ -226,9 +226,9 @@ async def test_follow_across_territories_is_stored_on_both_sides(
         async with user_app.db.territory_session(code) as session:
             rows = (
                 await session.execute(
-                    select(user_connections.c.remote_territory).where(
-                        user_connections.c.follower_id == uuid.UUID(here.id),
-                        user_connections.c.following_id == uuid.UUID(there.id),
+                    select(UserConnection.remote_territory).where(
+                        UserConnection.follower_id == uuid.UUID(here.id),
+                        UserConnection.following_id == uuid.UUID(there.id),
                     )
                 )
             ).all()
@@ -237,6 +237,6 @@ async def test_follow_across_territories_is_stored_on_both_sides(
     for code in (territories.home.code, territories.remote.code):
         async with user_app.db.territory_session(code) as session:
             left = await session.execute(
-                select(user_connections).where(user_connections.c.follower_id == uuid.UUID(here.id))
+                select(UserConnection).where(UserConnection.follower_id == uuid.UUID(here.id))
             )
             assert left.all() == []

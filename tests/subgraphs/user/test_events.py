@@ -21,7 +21,7 @@ from core.db.tables import outbox, processed_events
 from core.events import Event, EventBus
 from core.events.fanout import TerritoryConsumers
 from core.events.subjects import territory_subject
-from subgraphs.user.models import user_blocks, user_connections, user_profiles
+from subgraphs.user.models import UserBlock, UserConnection, UserProfile
 from tests.subgraphs.user.conftest import (
     UNFOLLOW,
     UPDATE_PROFILE,
@@ -134,7 +134,7 @@ async def test_registered_event_delivered_twice_creates_the_profile_once(
     await eventually(settled)
     async with evented_app.db.territory_session(home) as session:
         profiles = await session.execute(
-            select(user_profiles.c.user_id).where(user_profiles.c.user_id == uuid.UUID(newcomer.id))
+            select(UserProfile.user_id).where(UserProfile.user_id == uuid.UUID(newcomer.id))
         )
         assert len(profiles.all()) == 1
         records = await session.execute(
@@ -153,20 +153,18 @@ async def mentions(app: UserApp, territory: str, user_id: uuid.UUID) -> int:
     async with app.db.territory_session(territory) as session:
         total = 0
         for statement in (
+            select(func.count()).select_from(UserProfile).where(UserProfile.user_id == user_id),
             select(func.count())
-            .select_from(user_profiles)
-            .where(user_profiles.c.user_id == user_id),
-            select(func.count())
-            .select_from(user_connections)
+            .select_from(UserConnection)
             .where(
                 or_(
-                    user_connections.c.follower_id == user_id,
-                    user_connections.c.following_id == user_id,
+                    UserConnection.follower_id == user_id,
+                    UserConnection.following_id == user_id,
                 )
             ),
             select(func.count())
-            .select_from(user_blocks)
-            .where(or_(user_blocks.c.blocker_id == user_id, user_blocks.c.blocked_id == user_id)),
+            .select_from(UserBlock)
+            .where(or_(UserBlock.blocker_id == user_id, UserBlock.blocked_id == user_id)),
         ):
             total += (await session.execute(statement)).scalar_one()
         return total
@@ -258,9 +256,7 @@ async def test_territories_provisioned_later_are_consumed_too(
     async def profile_exists() -> bool:
         async with evented_app.db.territory_session(code) as session:
             found = await session.execute(
-                select(user_profiles.c.user_id).where(
-                    user_profiles.c.user_id == uuid.UUID(newcomer.id)
-                )
+                select(UserProfile.user_id).where(UserProfile.user_id == uuid.UUID(newcomer.id))
             )
             return found.first() is not None
 

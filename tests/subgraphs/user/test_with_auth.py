@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select
 from core.config import Settings
 from core.db import Database
 from subgraphs.user.app import create_app
-from subgraphs.user.models import user_connections, user_profiles
+from subgraphs.user.models import UserConnection, UserProfile
 from tests.signing import SignedAsRouter
 from tests.subgraphs.auth.conftest import (  # noqa: F401 - fixtures used by name
     AuthApp,
@@ -135,17 +135,15 @@ async def test_show_email_and_real_name_reach_the_auth_subgraph(
 async def count_mentions(user_app: UserApp, code: str, user_id: uuid.UUID) -> int:
     async with user_app.db.territory_session(code) as session:
         profiles = await session.execute(
-            select(func.count())
-            .select_from(user_profiles)
-            .where(user_profiles.c.user_id == user_id)
+            select(func.count()).select_from(UserProfile).where(UserProfile.user_id == user_id)
         )
         edges = await session.execute(
             select(func.count())
-            .select_from(user_connections)
+            .select_from(UserConnection)
             .where(
                 or_(
-                    user_connections.c.follower_id == user_id,
-                    user_connections.c.following_id == user_id,
+                    UserConnection.follower_id == user_id,
+                    UserConnection.following_id == user_id,
                 )
             )
         )
