@@ -11,13 +11,13 @@ from strawberry.file_uploads import Upload
 from core.errors import BadUserInput, NotFound
 from core.graphql import FederationSchema
 from core.input_checks import subgraph_extensions
+from subgraphs.user import service
 from subgraphs.user.avatar_service import delete_avatar, upload_avatar
 from subgraphs.user.avatars import MAX_UPLOAD_BYTES
 from subgraphs.user.context import Info
 from subgraphs.user.pagination import SearchCursor, page_size
 from subgraphs.user.search import search_territories, search_text, search_users
-from subgraphs.user.service import UserService, parse_user_id
-from subgraphs.user.sessions import TerritorySessions
+from subgraphs.user.service import parse_user_id
 from subgraphs.user.subscriptions import Subscription
 from subgraphs.user.types import (
     AvatarSize,
@@ -65,10 +65,6 @@ class UpdateProfileInput:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
-
-
-def _service(sessions: TerritorySessions, info: Info) -> UserService:
-    return UserService(sessions, info.context.rt.directory)
 
 
 @strawberry.type
@@ -135,10 +131,9 @@ class Query:
     @strawberry.field
     async def blocked_users(self, info: Info) -> list[BlockedUser]:
         viewer = info.context.require_viewer()
-        async with TerritorySessions(info.context.rt.db) as sessions:
-            blocks = await _service(sessions, info).blocked_users(
-                uuid.UUID(viewer.user_id), viewer.territory_code
-            )
+        blocks = await service.blocked_users(
+            info.context.rt, uuid.UUID(viewer.user_id), viewer.territory_code
+        )
         return [BlockedUser.of(block) for block in blocks]
 
 
@@ -147,19 +142,17 @@ class Mutation:
     @strawberry.mutation
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> Profile:
         viewer = info.context.require_viewer()
-        async with TerritorySessions(info.context.rt.db) as sessions:
-            record = await _service(sessions, info).update_profile(
-                uuid.UUID(viewer.user_id), viewer.territory_code, input.sent()
-            )
+        record = await service.update_profile(
+            info.context.rt, uuid.UUID(viewer.user_id), viewer.territory_code, input.sent()
+        )
         return Profile(record=record)
 
     @strawberry.mutation
     async def reset_profile(self, info: Info) -> Profile:
         viewer = info.context.require_viewer()
-        async with TerritorySessions(info.context.rt.db) as sessions:
-            record = await _service(sessions, info).reset_profile(
-                uuid.UUID(viewer.user_id), viewer.territory_code
-            )
+        record = await service.reset_profile(
+            info.context.rt, uuid.UUID(viewer.user_id), viewer.territory_code
+        )
         return Profile(record=record)
 
     # PNG, JPEG or WebP, at most 5 MB (GraphQL multipart request).
@@ -188,40 +181,36 @@ class Mutation:
     async def follow(self, info: Info, user_id: strawberry.ID) -> User:
         viewer = info.context.require_viewer()
         target = parse_user_id(user_id)
-        async with TerritorySessions(info.context.rt.db) as sessions:
-            await _service(sessions, info).follow(
-                uuid.UUID(viewer.user_id), viewer.territory_code, target
-            )
+        await service.follow(
+            info.context.rt, uuid.UUID(viewer.user_id), viewer.territory_code, target
+        )
         return User.of(target)
 
     @strawberry.mutation
     async def unfollow(self, info: Info, user_id: strawberry.ID) -> bool:
         viewer = info.context.require_viewer()
         target = parse_user_id(user_id)
-        async with TerritorySessions(info.context.rt.db) as sessions:
-            return await _service(sessions, info).unfollow(
-                uuid.UUID(viewer.user_id), viewer.territory_code, target
-            )
+        return await service.unfollow(
+            info.context.rt, uuid.UUID(viewer.user_id), viewer.territory_code, target
+        )
 
     # Blocking again replaces the reason; follows both ways end.
     @strawberry.mutation
     async def block(self, info: Info, user_id: strawberry.ID, reason: str | None = None) -> bool:
         viewer = info.context.require_viewer()
         target = parse_user_id(user_id)
-        async with TerritorySessions(info.context.rt.db) as sessions:
-            await _service(sessions, info).block(
-                uuid.UUID(viewer.user_id), viewer.territory_code, target, reason
-            )
+        await service.block(
+            info.context.rt, uuid.UUID(viewer.user_id), viewer.territory_code, target, reason
+        )
         return True
 
     @strawberry.mutation
     async def unblock(self, info: Info, user_id: strawberry.ID) -> bool:
         viewer = info.context.require_viewer()
         target = parse_user_id(user_id)
-        async with TerritorySessions(info.context.rt.db) as sessions:
-            return await _service(sessions, info).unblock(
-                uuid.UUID(viewer.user_id), viewer.territory_code, target
-            )
+        return await service.unblock(
+            info.context.rt, uuid.UUID(viewer.user_id), viewer.territory_code, target
+        )
 
 
 async def _read_upload(file: Any) -> bytes:
