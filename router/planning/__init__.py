@@ -5,8 +5,8 @@ from router.planning.errors import PlanningError
 from router.planning.nodes import Condition, Fetch, Flatten, Parallel, PlanNode, QueryPlan, Sequence
 from router.planning.operation import NormalizedOperation, OperationError, normalize
 from router.planning.options import PlanningOptions
+from router.planning.plan_printer import print_plan
 from router.planning.planner import plan_operation
-from router.planning.printer import print_plan
 
 __all__ = [
     "Condition",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from router.planning.errors import PlanningError
 from router.planning.nodes import Fetch, PlanNode, QueryPlan, Sequence
-from router.planning.printer import print_plan
+from router.planning.plan_printer import print_plan
 
 
 @dataclass(frozen=True, slots=True)
