@@ -12,6 +12,9 @@ anonymous and share one upstream; each signed-in viewer has an upstream of its o
 
     .venv/bin/python bench/subscriptions.py [--subscribers 1000] [--signed-in 50] [--events 40]
 
+With `--events 0` it only opens the subscriptions and prints how much the router's resident
+memory grew with them (10,000 idle WebSockets: `--subscribers 10000 --signed-in 0 --events 0`).
+
 Latency runs from the moment the `updateProfile` answer arrives (the change is committed by
 then) to the moment a client reads the event. Then the same deliveries per hop, from the
 timestamps each event carries (`extensions.eventTiming`, see core/events/timing.py): written ->
@@ -137,6 +140,7 @@ def _environment(database: str, run: str, devstack: str, ports: dict[str, int]) 
         "ARGON2_TIME_COST": "1",
         # Every bench client shares one address: keep the per-address limits out of the way.
         "ROUTER_MAX_SUBSCRIPTION_CONNECTIONS_PER_CLIENT": "1000000",
+        "ROUTER_MAX_SUBSCRIPTION_CONNECTIONS": "1000000",
         "LOGIN_FAILURES_PER_IP": "1000000",
         "TRUSTED_PROXIES": "127.0.0.0/8",
     }
@@ -248,6 +252,14 @@ async def _subscriber(
     return socket_
 
 
+def _rss_bytes(pid: int) -> int:
+    """The resident memory of a process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
 def _cpu_by_service(services: dict[str, int]) -> dict[str, float]:
     return {name: _cpu_of([pid]) for name, pid in services.items()}
 
@@ -263,6 +275,7 @@ async def _measure(
         arrivals: dict[str, list[float]] = {}
         timings: dict[str, list[dict[str, float]]] = {}
         ws_url = router.replace("http://", "ws://") + "/graphql"
+        router_before = _rss_bytes(services["router"])
         sockets: list[ClientConnection] = []
         for start in range(0, len(tokens), 100):
             sockets += await asyncio.gather(
@@ -288,6 +301,15 @@ async def _measure(
             if warm >= 10:
                 raise RuntimeError("not every subscriber received the warm-up events")
         print(f"{len(tokens)} subscribers ({args.signed_in} signed in, the rest anonymous) ready")
+        grown = _rss_bytes(services["router"]) - router_before
+        print(
+            f"router memory: +{grown / 2**20:.1f} MiB with the subscriptions open and one event "
+            f"delivered = {grown / len(tokens) / 1024:.1f} KiB per subscription"
+        )
+        if not args.events:
+            for socket_ in sockets:
+                await socket_.close()
+            return
         admin = await asyncpg.connect(_plain(ADMIN_URL))
         backends = await _backends(admin, database)
         cpu_before = {**_cpu_by_service(services), "PostgreSQL": _cpu_of(backends)}

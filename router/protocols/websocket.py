@@ -52,25 +52,31 @@ class WebSocketConnection:
         self.viewer: Viewer | None = None
         self.acknowledged = False
         self.operations: dict[str, asyncio.Task[None]] = {}
-        self.headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
-        }
         self._send_lock = asyncio.Lock()
         self._closed = False
         self._reader: asyncio.Task[None] | None = None
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._pinging: asyncio.Task[None] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The upgrade request's headers, read when an operation starts (not kept meanwhile:
+        there is one connection object per client)."""
+        return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope["headers"]}
 
     # -- sending -------------------------------------------------------------------------------
     async def send(self, message: dict[str, Any]) -> None:
-        if self._closed:
-            raise _Closed()
-        async with self._send_lock:
-            await self._send({"type": "websocket.send", "text": orjson.dumps(message).decode()})
+        await self.send_text(orjson.dumps(message).decode())
 
     async def send_text(self, text: str) -> None:
         if self._closed:
             raise _Closed()
         async with self._send_lock:
-            await self._send({"type": "websocket.send", "text": text})
+            try:
+                await self._send({"type": "websocket.send", "text": text})
+            except OSError:  # the client went away (uvicorn's ClientDisconnected)
+                self._closed = True
+                raise _Closed() from None
 
     async def close(self, code: int, reason: str) -> None:
         if self._closed:
@@ -112,7 +118,7 @@ class WebSocketConnection:
                 {"type": "websocket.close", "code": TOO_MANY_CONNECTIONS_CLOSE, "reason": refused}
             )
             return
-        keepalive = asyncio.create_task(self._keepalive())
+        self._schedule_keepalive()
         self._reader = asyncio.current_task()
         try:
             await self._serve()
@@ -120,7 +126,8 @@ class WebSocketConnection:
             pass
         finally:
             self._closed = True
-            keepalive.cancel()
+            if self._keepalive is not None:
+                self._keepalive.cancel()
             for task in list(self.operations.values()):
                 task.cancel()
             await asyncio.gather(*self.operations.values(), return_exceptions=True)
@@ -240,11 +247,12 @@ class WebSocketConnection:
 
     def _call(self) -> Call:
         viewer = self.viewer
-        forwarded = self.realtime.pipeline.edge.forwarded(self.headers, self.scope.get("client"))
+        headers = self.headers
+        forwarded = self.realtime.pipeline.edge.forwarded(headers, self.scope.get("client"))
         return Call(
             Door.WEBSOCKET,
             None,
-            self.headers,
+            headers,
             forwarded_with(forwarded, viewer.authorization if viewer is not None else None),
             viewer.principal if viewer is not None else None,
             viewer=viewer,
@@ -302,14 +310,26 @@ class WebSocketConnection:
             with contextlib.suppress(_Closed):
                 await self.send({"id": operation_id, "type": "complete"})
 
-    async def _keepalive(self) -> None:
-        message = {"type": "ka"} if self.legacy else {"type": "ping"}
-        with contextlib.suppress(_Closed, asyncio.CancelledError):
-            while True:
-                await asyncio.sleep(self.realtime.keepalive_seconds)
-                if self.legacy and not self.acknowledged:
-                    continue
-                await self.send(message)
+    # Keep-alives by timer, not by a task sleeping per connection: an idle connection then
+    # holds one timer handle between pings.
+    def _schedule_keepalive(self) -> None:
+        if not self._closed:
+            self._keepalive = asyncio.get_running_loop().call_later(
+                self.realtime.keepalive_seconds, self._ping
+            )
+
+    def _ping(self) -> None:
+        if self._closed:
+            return
+        if self.legacy and not self.acknowledged:
+            self._schedule_keepalive()
+            return
+        self._pinging = asyncio.get_running_loop().create_task(self._send_ping())
+
+    async def _send_ping(self) -> None:
+        with contextlib.suppress(_Closed):
+            await self.send_text('{"type":"ka"}' if self.legacy else '{"type":"ping"}')
+            self._schedule_keepalive()
 
 
 def _authorization(payload: Any) -> str | None:

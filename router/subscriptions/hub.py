@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,16 +28,20 @@ class UpstreamKey:
 
     subgraph: str
     document: str
-    variables: bytes
+    variables: str
     viewer: str
 
     @classmethod
     def of(
         cls, subgraph: str, document: str, variables: Mapping[str, Any], viewer: str | None
     ) -> UpstreamKey:
-        return cls(
-            subgraph, document, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS), viewer or ""
-        )
+        return cls(subgraph, document, canonical_json(variables), viewer or "")
+
+
+def canonical_json(value: Any) -> str:
+    """`value` as JSON with sorted keys, as text: kept as long as a subscription lives, and
+    orjson's bytes keep the whole buffer they were written in (4 KiB however short)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,7 @@ class UpstreamEvent:
     of one upstream are one session (or all anonymous), so they are allowed the same data."""
 
     payload: dict[str, Any]
-    completions: dict[tuple[int, bytes], asyncio.Task[bytes]] = field(default_factory=dict)
+    completions: dict[tuple[int, str], asyncio.Task[bytes]] = field(default_factory=dict)
     # When the router read it from the subgraph (ms since the epoch, see core.events.timing).
     received_at: float = field(default_factory=now_ms)
 
@@ -65,27 +68,36 @@ class SlowConsumer(Exception):
 
 
 class Mailbox:
-    """The events of one client subscription, at most `capacity` waiting."""
+    """The events of one client subscription, at most `capacity` waiting.
+
+    Kept small, as there is one per client subscription and most of them wait idle: a list
+    (a few events at most are ever waiting) and a future only while the client waits."""
+
+    __slots__ = ("_items", "_waiter", "capacity", "on_overflow", "overflowed")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: deque[UpstreamEvent | Ended] = deque()
-        self._ready = asyncio.Event()
+        self._items: list[UpstreamEvent | Ended] = []
+        self._waiter: asyncio.Future[None] | None = None
         self.overflowed = False
         # Called once on overflow: the transport aborts the connection, whose writes may block.
         self.on_overflow: Callable[[], None] | None = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def put(self, event: UpstreamEvent) -> bool:
         if self.overflowed:
             return False
         if len(self._items) >= self.capacity:
             self.overflowed = True
-            self._ready.set()
+            self._wake()
             if self.on_overflow is not None:
                 self.on_overflow()
             return False
         self._items.append(event)
-        self._ready.set()
+        self._wake()
         return True
 
     def cut(self, ended: Ended) -> None:
@@ -95,17 +107,20 @@ class Mailbox:
 
     def end(self, ended: Ended) -> None:
         self._items.append(ended)
-        self._ready.set()
+        self._wake()
 
     async def get(self) -> UpstreamEvent | Ended:
         while not self._items:
             if self.overflowed:
                 raise SlowConsumer()
-            self._ready.clear()
-            await self._ready.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         if self.overflowed:
             raise SlowConsumer()
-        return self._items.popleft()
+        return self._items.pop(0)
 
 
 class _Upstream:

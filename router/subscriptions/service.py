@@ -22,7 +22,13 @@ from router.execution.gateway import Gateway
 from router.execution.response_merge import rename_keys
 from router.execution.shaping import Shaper
 from router.pipeline.document import PreparedOperation
-from router.subscriptions.hub import Ended, SubscriptionHub, UpstreamEvent, UpstreamKey
+from router.subscriptions.hub import (
+    Ended,
+    SubscriptionHub,
+    UpstreamEvent,
+    UpstreamKey,
+    canonical_json,
+)
 from router.subscriptions.lifetime import SessionWatch, Verifier, Viewer, unauthenticated
 
 
@@ -106,7 +112,7 @@ class SubscriptionService:
             else None
         )
         headers = {"authorization": authorization} if authorization else {}
-        memo = (id(prepared), orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
+        memo = (id(prepared), canonical_json(variables))
         try:
             while True:
                 item = await mailbox.get()
