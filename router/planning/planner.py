@@ -103,11 +103,11 @@ class _Planner(Capabilities):
         for group in self.groups:
             if (
                 group.is_entity
-                and (requirement is None or group.accepts(*requirement))
                 and group.subgraph == subgraph
                 and group.path == path
                 and group.conditions == conditions
                 and group.run == self.run
+                and (requirement is None or group.accepts(*requirement))
                 and not any(group.id == d or group.id in self.ancestors(d) for d in deps)
             ):
                 return group

@@ -20,7 +20,7 @@ from router.supergraph import Supergraph
 
 
 def _document(
-    group: FetchGroup, number: int, operation: NormalizedOperation
+    group: FetchGroup, number: int, operation: NormalizedOperation, selections: str
 ) -> tuple[str, tuple[str, ...]]:
     contextual = {use[0]: use[1] for use in group.context_uses}
     usages = tuple(sorted(set(group.selections.variables()) - set(contextual)))
@@ -29,10 +29,10 @@ def _document(
     name = f"{operation.name}__{group.subgraph}__{number}" if operation.name else ""
     if group.is_entity:
         definitions.insert(0, "$representations: [_Any!]!")
-        body = "{ _entities(representations: $representations) " + group.selections.print() + " }"
+        body = "{ _entities(representations: $representations) " + selections + " }"
         kind = "query"
     else:
-        body = group.selections.print()
+        body = selections
         kind = operation.kind
     head = kind + (" " + name if name else "")
     if definitions:
@@ -46,7 +46,8 @@ def _node(
     root = None if group.is_entity else supergraph.root_type(operation.kind)
     renames = alias_conflicts(supergraph, group.subgraph, root, group.selections)
     check_fetch(supergraph, group.subgraph, root or "_Entity", group.selections)
-    text, usages = _document(group, number, operation)
+    selections = group.selections.print()
+    text, usages = _document(group, number, operation, selections)
     fetch = Fetch(
         id=number,
         subgraph=group.subgraph,
@@ -62,7 +63,7 @@ def _node(
             for variable, type_, path, selection in group.context_uses
         ),
         requires_text=group.requires.print() if group.is_entity else "",
-        entity_selection=group.selections.print() if group.is_entity else "",
+        entity_selection=selections if group.is_entity else "",
         output_renames=renames,
     )
     node: PlanNode = Flatten(group.path, fetch) if group.is_entity else fetch
