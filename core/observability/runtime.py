@@ -46,7 +46,6 @@ class EventLoopMonitor:
         lag = max(0.0, lag_seconds)
         self.lag.set(lag)
         self.lag_histogram.observe(lag)
-        self.tasks.set(len(asyncio.all_tasks()))
 
     async def _probe(self) -> None:
         while True:
@@ -58,6 +57,10 @@ class EventLoopMonitor:
         """Start probing on the running loop (idempotent)."""
         if self._task is None or self._task.done():
             self.record(0.0)
+            # Counted when scraped, not at every probe: with thousands of connections there
+            # are thousands of tasks to walk.
+            loop = asyncio.get_running_loop()
+            self.tasks.set_function(lambda: len(asyncio.all_tasks(loop)))
             self._task = asyncio.create_task(self._probe(), name="event-loop-monitor")
 
     async def stop(self) -> None:

@@ -45,7 +45,15 @@ async def test_a_blocked_loop_shows_as_lag() -> None:
             await asyncio.sleep(0.02)
             lag = max(lag, registry.get_sample_value("python_event_loop_lag_seconds") or 0.0)
         assert lag >= 0.2
-        assert (registry.get_sample_value("python_asyncio_tasks") or 0) >= 1
+        # The task count is read when the metrics are: five more tasks show at once.
+        before = registry.get_sample_value("python_asyncio_tasks") or 0
+        sleepers = [asyncio.create_task(asyncio.sleep(10)) for _ in range(5)]
+        await asyncio.sleep(0)
+        assert (registry.get_sample_value("python_asyncio_tasks") or 0) == before + 5
+        for sleeper in sleepers:
+            sleeper.cancel()
+        await asyncio.gather(*sleepers, return_exceptions=True)
+        assert before >= 1
         count = registry.get_sample_value("python_event_loop_lag_distribution_seconds_count")
         assert count is not None
         assert count >= 2
