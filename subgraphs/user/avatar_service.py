@@ -1,5 +1,6 @@
-"""Avatar uploads and deletion: render, store the new version, point the profile at it, and only
-then remove the old files (so a failed upload leaves the previous avatar intact)."""
+"""Avatar uploads and deletion, use cases taking the runtime like those of service.py: render,
+store the new version, point the profile at it, and only then remove the old files (so a failed
+upload leaves the previous avatar intact)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from core.db import Database
 from subgraphs.user import events
 from subgraphs.user.avatars import AvatarSize, ProcessedAvatar, process_avatar
 from subgraphs.user.records import ProfileRecord
 from subgraphs.user.repository import UserRepository
 from subgraphs.user.storage import BlobStore, avatar_key
+
+if TYPE_CHECKING:  # the runtime holds this module's AvatarLinks
+    from subgraphs.user.runtime import UserRuntime
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +39,13 @@ class AvatarLinks:
 
 
 async def upload_avatar(
-    db: Database, blobs: BlobStore, user_id: UUID, territory: str, data: bytes
+    rt: UserRuntime, user_id: UUID, territory: str, data: bytes
 ) -> ProfileRecord:
+    blobs = rt.blobs
     processed = await asyncio.to_thread(process_avatar, data)
     await _store(blobs, user_id, processed)
     try:
-        async with db.territory_session(territory) as session:
+        async with rt.db.territory_session(territory) as session:
             repo = UserRepository(session)
             before = (await repo.profiles([user_id]))[user_id]
             metadata = {**processed.metadata(), "updatedAt": datetime.now(UTC).isoformat()}
@@ -60,8 +64,8 @@ async def upload_avatar(
     return after
 
 
-async def delete_avatar(db: Database, blobs: BlobStore, user_id: UUID, territory: str) -> bool:
-    async with db.territory_session(territory) as session:
+async def delete_avatar(rt: UserRuntime, user_id: UUID, territory: str) -> bool:
+    async with rt.db.territory_session(territory) as session:
         repo = UserRepository(session)
         before = (await repo.profiles([user_id]))[user_id]
         if before.avatar is None:
@@ -74,7 +78,7 @@ async def delete_avatar(db: Database, blobs: BlobStore, user_id: UUID, territory
             {**events.ids(userId=user_id), "version": None},
             audience=[user_id],
         )
-    await _remove_version(blobs, user_id, before.avatar)
+    await _remove_version(rt.blobs, user_id, before.avatar)
     return True
 
 

@@ -163,18 +163,14 @@ class Mutation:
         count, window = rt.upload_limit
         await rt.limiter.enforce(f"user:avatar-upload:{viewer.user_id}", count, window)
         data = await _read_upload(file)
-        record = await upload_avatar(
-            rt.db, rt.blobs, uuid.UUID(viewer.user_id), viewer.territory_code, data
-        )
+        record = await upload_avatar(rt, uuid.UUID(viewer.user_id), viewer.territory_code, data)
         return Profile(record=record)
 
     @strawberry.mutation
     async def delete_avatar(self, info: Info) -> bool:
         viewer = info.context.require_viewer()
         rt = info.context.rt
-        return await delete_avatar(
-            rt.db, rt.blobs, uuid.UUID(viewer.user_id), viewer.territory_code
-        )
+        return await delete_avatar(rt, uuid.UUID(viewer.user_id), viewer.territory_code)
 
     # The followed user; following twice is not an error.
     @strawberry.mutation
