@@ -130,7 +130,7 @@ def _service(service: Service) -> str:
     if deployment.environment:
         lines.append("    environment:")
         lines.append("      <<: *app-env")
-        lines.extend(f"      {name}: {value}" for name, value in deployment.environment.items())
+        lines.extend(f"      {name}: {value}" for name, value in deployment.environment)
     else:
         lines.append("    environment: *app-env")
     lines.append(f"    ports: {_flow([f'{port}:{port}'])}")

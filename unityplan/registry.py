@@ -36,7 +36,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9]*$")
 class Deployment:
     """What a service needs in compose.yaml beyond the common environment and its port."""
 
-    environment: dict[str, str] = field(default_factory=dict)
+    environment: tuple[tuple[str, str], ...] = ()  # (variable, value) beyond the common ones
     volumes: tuple[str, ...] = ()  # `name:/path`: a named volume mounted at a path
 
 
@@ -142,10 +142,10 @@ BUILT_IN: tuple[Service, ...] = (
         needs=("DATABASE_URL", "REDIS_URL"),
         build_schema=_user_schema,
         deployment=Deployment(
-            environment={
-                "AVATAR_STORAGE_DIR": "/data/avatars",
-                "AVATAR_PUBLIC_BASE_URL": "http://localhost:8002",
-            },
+            environment=(
+                ("AVATAR_STORAGE_DIR", "/data/avatars"),
+                ("AVATAR_PUBLIC_BASE_URL", "http://localhost:8002"),
+            ),
             volumes=("avatar-data:/data/avatars",),
         ),
     ),
