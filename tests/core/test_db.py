@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -185,6 +186,15 @@ async def test_a_connection_the_server_ended_is_replaced_without_an_error(
     admin = await asyncpg.connect(_plain(settings.database.url))
     try:
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", first) is True
+        # The backend ends a moment after it is told to; then its socket is closed here too.
+        for _ in range(250):
+            gone = await admin.fetchval(
+                "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $1", first
+            )
+            if gone:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
     finally:
         await admin.close()
     for _ in range(3):
