@@ -719,7 +719,7 @@ def plan_operation(
     """The query plan of a normalized operation; raises `PlanningError`, also when planning
     exceeds the options' limits."""
     if operation.kind == "subscription":
-        raise PlanningError("Subscriptions are not supported by this router yet")
+        raise PlanningError("A subscription is planned with plan_subscription")
     return _plan(supergraph, operation, options or PlanningOptions())
 
 

@@ -141,7 +141,8 @@ class User:
     def show_real_name(self) -> bool:
         return bool(self.shown_real_name)
 
-    @strawberry.field
+    # Shareable: the user subgraph provides it with the events it streams (`userUpdated`).
+    @strawberry.field(directives=[Shareable()])  # type: ignore[untyped-decorator]
     def username(self) -> str:
         return self.account.username
 

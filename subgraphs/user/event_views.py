@@ -4,7 +4,8 @@ An event about a user reaches every subscription watching them: the anonymous on
 upstream, and each signed-in viewer has their own. Each decides, at the event, whether its
 viewer may still see the profile. Read one by one, that is one transaction per subscription
 and event; here the first subscription to ask gathers the others of the same moment: one
-transaction reads the profile once and every asking viewer's relationship with its owner.
+transaction reads the profile once, every asking viewer's relationship with its owner and the
+owner's username (provided with the event, so the router need not ask the auth subgraph).
 The privacy decision stays per viewer and per event, on data read after the event.
 """
 
@@ -27,29 +28,44 @@ from subgraphs.user.repository import UserRepository
 RECENT_EVENTS = 256
 
 
+class _EventRead:
+    """What was read for one (event, owner): the views per viewer, the owner's username."""
+
+    __slots__ = ("loader", "username")
+
+    def __init__(self) -> None:
+        self.loader: DataLoader[str, OwnerView] | None = None
+        self.username: str | None = None
+
+
 class EventViews:
-    """The owner of an event as each viewer may see them, per (event, owner)."""
+    """The owner of an event as each viewer may see them, per (event, owner), and the owner's
+    username (which the subgraph provides with the events it streams)."""
 
     def __init__(self, db: Database, directory: UserDirectory) -> None:
         self._db = db
         self._directory = directory
-        self._loaders: OrderedDict[tuple[uuid.UUID, uuid.UUID], DataLoader[str, OwnerView]] = (
-            OrderedDict()
-        )
+        self._reads: OrderedDict[tuple[uuid.UUID, uuid.UUID], _EventRead] = OrderedDict()
 
     async def view(
         self, event_id: uuid.UUID, owner: uuid.UUID, viewer: uuid.UUID | None
-    ) -> OwnerView:
+    ) -> tuple[OwnerView, str | None]:
+        """How `viewer` may see `owner` after the event, and the owner's username."""
         key = (event_id, owner)
-        loader = self._loaders.get(key)
-        if loader is None:
-            loader = self._loaders[key] = DataLoader(load_fn=partial(self._load, owner))
-            if len(self._loaders) > RECENT_EVENTS:
-                self._loaders.popitem(last=False)
+        read = self._reads.get(key)
+        if read is None:
+            read = self._reads[key] = _EventRead()
+            read.loader = DataLoader(load_fn=partial(self._load, owner, read))
+            if len(self._reads) > RECENT_EVENTS:
+                self._reads.popitem(last=False)
+        assert read.loader is not None
         # Keyed by text: "" is the anonymous viewer.
-        return await loader.load(str(viewer) if viewer is not None else "")
+        view = await read.loader.load(str(viewer) if viewer is not None else "")
+        return view, read.username
 
-    async def _load(self, owner: uuid.UUID, viewers: Sequence[str]) -> list[OwnerView]:
+    async def _load(
+        self, owner: uuid.UUID, read: _EventRead, viewers: Sequence[str]
+    ) -> list[OwnerView]:
         territory = await self._directory.home_territory(owner)
         if territory is None:
             return [OwnerView(owner, None, None, NO_RELATIONSHIP) for _ in viewers]
@@ -58,6 +74,7 @@ class EventViews:
             repo = UserRepository(session)
             profile = (await repo.profiles([owner])).get(owner)
             relationships = await repo.relationships_towards(owner, signed_in)
+            read.username = (await repo.usernames([owner])).get(owner)
         views = []
         for viewer in viewers:
             viewer_id = uuid.UUID(viewer) if viewer else None

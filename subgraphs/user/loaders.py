@@ -76,6 +76,7 @@ class Loaders:
         self.owners: DataLoader[UUID, OwnerView] = DataLoader(load_fn=self._load_owners)
         self.counts: DataLoader[UUID, Counts] = DataLoader(load_fn=self._load_counts)
         self.pages: DataLoader[PageRequest, Page] = DataLoader(load_fn=self._load_pages)
+        self.usernames: DataLoader[UUID, str | None] = DataLoader(load_fn=self._load_usernames)
         self._blocked_with_viewer: asyncio.Future[frozenset[UUID]] | None = None
 
     async def _by_territory(self, user_ids: Sequence[UUID]) -> dict[str, list[UUID]]:
@@ -118,6 +119,17 @@ class Loaders:
             )
             for user_id in members
         ]
+
+    async def _load_usernames(self, user_ids: Sequence[UUID]) -> list[str | None]:
+        groups = await self._by_territory(user_ids)
+
+        async def usernames_in(territory: str, members: list[UUID]) -> dict[UUID, str]:
+            async with self._db.territory_session(territory) as session:
+                return await UserRepository(session).usernames(members)
+
+        parts = await asyncio.gather(*(usernames_in(t, m) for t, m in groups.items()))
+        found = {user_id: name for part in parts for user_id, name in part.items()}
+        return [found.get(user_id) for user_id in user_ids]
 
     async def _load_counts(self, user_ids: Sequence[UUID]) -> list[Counts]:
         groups = await self._by_territory(user_ids)

@@ -86,6 +86,15 @@ class UserRepository(Repository):
         )
         return {profile.user_id: ProfileRecord.of(profile) for profile in result}
 
+    async def usernames(self, user_ids: Collection[UUID]) -> dict[UUID, str]:
+        """The usernames of active users (the auth subgraph's accounts, read here)."""
+        if not user_ids:
+            return {}
+        rows = await self.session.execute(
+            select(User.id, User.username).where(User.id.in_(list(user_ids)), User.is_active)
+        )
+        return {row.id: row.username for row in rows}
+
     async def create_profiles(self, user_ids: Collection[UUID]) -> int:
         """Default profiles for those users of this territory that have none (idempotent)."""
         statement = (

@@ -11,6 +11,8 @@ from collections.abc import AsyncGenerator
 from datetime import datetime
 
 import strawberry
+from strawberry.federation.schema_directives import Provides
+from strawberry.federation.types import FieldSet
 
 from core.errors import NotFound, Unauthenticated
 from core.events.subjects import realtime_user_subject
@@ -42,7 +44,8 @@ async def _may_see(info: Info, viewer_id: uuid.UUID | None, owner: uuid.UUID) ->
 @strawberry.type
 class Subscription:
     # The user's profile changed; only while the viewer may see it (anyone, for a public one).
-    @strawberry.subscription
+    # The username comes with each event (read with it), not from the auth subgraph.
+    @strawberry.subscription(directives=[Provides(fields=FieldSet("username"))])  # type: ignore[untyped-decorator]
     async def user_updated(self, info: Info, user_id: strawberry.ID) -> AsyncGenerator[User, None]:
         viewer = await info.context.subscriber()
         viewer_id = uuid.UUID(viewer.user_id) if viewer is not None else None
@@ -58,10 +61,12 @@ class Subscription:
             if action not in UPDATE_ACTIONS or data.get("userId") != str(owner):
                 continue
             # Read once for every subscription this event reaches (see EventViews).
-            view = await info.context.rt.event_views.view(event.id, owner, viewer_id)
+            view, username = await info.context.rt.event_views.view(event.id, owner, viewer_id)
             if view.visible:
-                _fresh_loaders(info, viewer_id).owners.prime(owner, view)
-                yield User.of(owner)  # its fields read the view the check just read
+                loaders = _fresh_loaders(info, viewer_id)
+                loaders.owners.prime(owner, view)
+                loaders.usernames.prime(owner, username)
+                yield User.of(owner)  # its fields read what the check just read
 
     # Someone followed the signed-in user (in any territory).
     @strawberry.subscription

@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any, cast
 
 import strawberry
+from strawberry.federation.schema_directives import External
 from strawberry.scalars import JSON
 
-from core.errors import Forbidden
+from core.errors import Forbidden, NotFound
 from subgraphs.user.avatars import AvatarSize as AvatarSizeValue
 from subgraphs.user.context import Info
 from subgraphs.user.export import export_profile
@@ -53,6 +54,15 @@ class User:
     @property
     def user_id(self) -> uuid.UUID | None:
         return _uuid(self.id)
+
+    # The auth subgraph's; this subgraph answers it only where it provides it (`userUpdated`).
+    @strawberry.field(directives=[External()])  # type: ignore[untyped-decorator]
+    async def username(self, info: Info) -> str:
+        user_id = self.user_id
+        found = await info.context.loaders.usernames.load(user_id) if user_id else None
+        if found is None:
+            raise NotFound("User not found")
+        return found
 
     # Null where the viewer may not see it.
     @strawberry.field

@@ -15,6 +15,8 @@ from core.security.router_proof import RouterSigner
 from router.composition import CompositionError, SubgraphDefinition, compose
 from router.composition.remote import SubgraphUnavailable, fetch_subgraphs
 from router.planning import OperationError, PlanningError, normalize, plan_operation, print_plan
+from router.planning.planner import plan_subscription
+from router.planning.subscription import split_plan
 from router.supergraph import Supergraph, SupergraphError, parse_supergraph
 from unityplan.cli._settings import configured_settings
 from unityplan.devstack.discovery import with_running_stack
@@ -105,8 +107,12 @@ def plan(supergraph: str | None, operation_name: str | None, operation_file: Tex
     """Print the query plan of the operation in OPERATION_FILE ("-" reads stdin)."""
     graph = _load_supergraph(supergraph)
     try:
-        document = parse(operation_file.read())
-        click.echo(print_plan(plan_operation(graph, normalize(document, operation_name))))
+        operation = normalize(parse(operation_file.read()), operation_name)
+        if operation.kind == "subscription":
+            # The upstream subscription, and what runs again for every event.
+            click.echo(split_plan(plan_subscription(graph, operation)).print())
+        else:
+            click.echo(print_plan(plan_operation(graph, operation)))
     except GraphQLSyntaxError as exc:
         raise click.ClickException(f"Syntax error: {exc.message}") from exc
     except (OperationError, PlanningError) as exc:

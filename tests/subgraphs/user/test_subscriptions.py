@@ -240,9 +240,9 @@ async def test_one_event_is_read_once_for_all_its_subscribers_each_seeing_what_i
     batches: list[int] = []
     load = views._load
 
-    async def counted(owner_id: uuid.UUID, viewers: Any) -> Any:
+    async def counted(owner_id: uuid.UUID, read: Any, viewers: Any) -> Any:
         batches.append(len(viewers))
-        return await load(owner_id, viewers)
+        return await load(owner_id, read, viewers)
 
     monkeypatch.setattr(views, "_load", counted)
     feed = live_app.runtime.feed
