@@ -224,8 +224,10 @@ def selection_cover(
     selections: tuple[Selection, ...],
 ) -> dict[str, int]:
     """The subgraphs the fields of one selection set that `here` cannot answer are best
-    fetched from, ranked: repeatedly the key target answering most of the fields still
-    uncovered (the supergraph's order on a tie), so sibling fields share one entity fetch."""
+    fetched from, ranked: repeatedly the jump target (key or interface object) answering most
+    of the fields still uncovered, the supergraph's order on a tie, so that sibling fields
+    share one entity fetch. A jump tied with another on fetches and steps goes to the target
+    ranked first here."""
     info = planner.types[type_name]
     missing: set[str] = set()
     for field in flat_fields(selections):
