@@ -362,6 +362,12 @@ class OutboxRelay:
     async def _publish_batch(self, source: OutboxSource) -> _Batch:
         batch = _Batch()
         async with self._db.pod_session(source.pod_id, source.schema) as session:
+            if not await session.scalar(
+                select(func.pg_try_advisory_xact_lock(_outbox_lock(source)))
+            ):
+                # Another relay (a replica, the other service) is publishing from this outbox:
+                # one at a time keeps each subject's order; it was woken by the same commits.
+                return batch
             due = (
                 await session.execute(
                     select(
@@ -372,8 +378,12 @@ class OutboxRelay:
                         outbox.c.headers,
                         outbox.c.attempts,
                     )
-                    .where(outbox.c.sent_at.is_(None), outbox.c.available_at <= func.now())
-                    .order_by(outbox.c.available_at, outbox.c.created_at)
+                    .where(
+                        outbox.c.sent_at.is_(None),
+                        outbox.c.available_at <= func.now(),
+                        ~_after_a_delayed_event,
+                    )
+                    .order_by(outbox.c.created_at)
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True)
                 )
@@ -525,6 +535,26 @@ class OutboxRelay:
         self.metrics.published.labels(territory=source.label)
         self.metrics.failures.labels(territory=source.label)
         self.metrics.lag.labels(territory=source.label).set(oldest_age)
+
+
+def _outbox_lock(source: OutboxSource) -> Any:
+    """The advisory lock one relay holds while it publishes from `source`'s outbox."""
+    return func.hashtext("unityplan.outbox:" + source.schema)
+
+
+# An event waits while an earlier one of its subject waits for a retry: events of a subject
+# are published in the order they were written, those of other subjects go on meanwhile.
+_delayed = outbox.alias("delayed")
+_after_a_delayed_event = (
+    select(_delayed.c.id)
+    .where(
+        _delayed.c.sent_at.is_(None),
+        _delayed.c.available_at > func.now(),
+        _delayed.c.subject == outbox.c.subject,
+        _delayed.c.created_at < outbox.c.created_at,
+    )
+    .exists()
+)
 
 
 def _event_specific(exc: Exception) -> bool:

@@ -430,3 +430,79 @@ async def test_an_idle_relay_is_connected_to_nats(settings: Settings, db: Databa
         await eventually(connected, what="the idle relay to connect")
     finally:
         await relay.stop()
+
+
+async def test_an_event_waits_behind_an_earlier_one_of_its_subject_that_waits_for_a_retry(
+    settings: Settings, db: Database, bus: EventBus, run_id: str
+) -> None:
+    """Order per subject survives retries: while the first event of a subject backs off, the
+    next one of that subject waits too; other subjects' events go on."""
+    subject = global_subject("test", f"ordered{run_id.replace('-', '')}")
+    other = global_subject("test", f"other{run_id.replace('-', '')}")
+    written: list[Event] = []
+    for target in (subject, subject, other):
+        async with db.global_session() as session:
+            written.append(
+                await enqueue(
+                    session,
+                    subject=target,
+                    type="org.unityplan.test.ordered",
+                    source="/tests",
+                    data={},
+                )
+            )
+    first, second, unrelated = written
+    async with db.global_session() as session:
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.id == first.id)
+            .values(available_at=func.now() + timedelta(minutes=5), attempts=1)
+        )
+    relay = OutboxRelay(settings, db, bus=bus, registry=CollectorRegistry())
+    await relay.run_once()
+    sent = await _sent_at(db, written)
+    assert sent[first.id] is None
+    assert sent[second.id] is None  # behind the first, though due itself
+    assert sent[unrelated.id] is not None
+    async with db.global_session() as session:
+        await session.execute(
+            update(outbox).where(outbox.c.id == first.id).values(available_at=func.now())
+        )
+    await relay.run_once()
+    sent = await _sent_at(db, written)
+    assert sent[first.id] is not None
+    assert sent[second.id] is not None
+    namespace = Namespace.from_settings(settings.nats)
+    stored = await stored_messages(bus, namespace.stream(StreamName.GLOBAL))
+    order = [m.event_id for m in stored if m.event_id in {str(first.id), str(second.id)}]
+    assert order == [str(first.id), str(second.id)]
+
+
+async def test_one_relay_at_a_time_publishes_from_an_outbox(
+    settings: Settings, db: Database, bus: EventBus, run_id: str
+) -> None:
+    """Relays of every service and replica share the outboxes, but while one publishes from an
+    outbox the others leave it alone: rows it holds cannot be overtaken by later ones."""
+    async with db.global_session() as session:
+        event = await enqueue(
+            session,
+            subject=global_subject("test", f"turn{run_id.replace('-', '')}"),
+            type="org.unityplan.test.turn",
+            source="/tests",
+            data={},
+        )
+    relay = OutboxRelay(settings, db, bus=bus, registry=CollectorRegistry())
+    # Another relay's turn on the global outbox, from a connection of its own.
+    other = await db.engine(db.default_pod).connect()
+    try:
+        taken = await other.scalar(
+            text("SELECT pg_try_advisory_lock(hashtext('unityplan.outbox:global'))")
+        )
+        assert taken is True
+        await relay.run_once()
+        assert (await _sent_at(db, [event]))[event.id] is None
+        await other.execute(text("SELECT pg_advisory_unlock(hashtext('unityplan.outbox:global'))"))
+    finally:
+        await other.close()
+    await relay.run_once()
+    assert (await _sent_at(db, [event]))[event.id] is not None
