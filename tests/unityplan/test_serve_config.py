@@ -1,8 +1,10 @@
-"""How `unityplan serve` has uvicorn serve a service: WebSocket compression as configured."""
+"""How `unityplan serve` runs a service: WebSocket compression as configured, and start-up's
+objects frozen out of the garbage collector's full collections."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ import uvicorn
 from websockets.asyncio.client import connect
 
 from core.config import load_settings
-from unityplan.cli.serve import server_config
+from unityplan.cli.serve import StartupWatch, server_config
 from unityplan.devstack import free_port
 
 
@@ -51,3 +53,27 @@ async def test_client_websockets_are_compressed_only_when_configured(
     finally:
         server.should_exit = True
         await asyncio.wait_for(serving, 10)
+
+
+async def test_what_start_up_built_is_kept_out_of_full_collections() -> None:
+    """Once the app's start-up completed, the objects it built are frozen (gc.freeze)."""
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    try:
+        await StartupWatch(_echo)({"type": "lifespan"}, receive, send)
+        assert [m["type"] for m in sent] == [
+            "lifespan.startup.complete",
+            "lifespan.shutdown.complete",
+        ]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

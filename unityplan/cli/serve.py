@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +24,18 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 
 
+def freeze_startup_objects() -> None:
+    """Keep what start-up built (schemas, the supergraph and its query graph, imported code)
+    out of the garbage collector's full collections: they live as long as the process, and
+    walking them made each full collection pause the service for about 100 ms."""
+    gc.collect()
+    gc.freeze()
+
+
 class StartupWatch:
     """An ASGI app around another that remembers why its start-up failed, instead of letting
-    uvicorn print the traceback the app's lifespan reports."""
+    uvicorn print the traceback the app's lifespan reports; once start-up completed, it
+    freezes what start-up built (`freeze_startup_objects`)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -40,6 +50,8 @@ class StartupWatch:
             if message["type"] == "lifespan.startup.failed":
                 self.failure = self.failure or _cause(message.get("message") or "")
                 message = {**message, "message": ""}
+            elif message["type"] == "lifespan.startup.complete":
+                freeze_startup_objects()
             await send(message)
 
         try:
