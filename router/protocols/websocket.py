@@ -42,6 +42,23 @@ class _Closed(Exception):
 class WebSocketConnection:
     """One client WebSocket and its subscriptions, by operation id."""
 
+    __slots__ = (
+        "_closed",
+        "_keepalive",
+        "_pinging",
+        "_reader",
+        "_receive",
+        "_send",
+        "_send_lock",
+        "acknowledged",
+        "legacy",
+        "operations",
+        "protocol",
+        "realtime",
+        "scope",
+        "viewer",
+    )
+
     def __init__(self, realtime: Realtime, scope: Scope, receive: Receive, send: Send) -> None:
         self.realtime = realtime
         self.scope = scope
@@ -147,8 +164,15 @@ class WebSocketConnection:
         if first is None:
             return
         await self._handle(first)
-        while (message := await self._next_message()) is not None:
+        # Messages are not kept while the next one is awaited: there is one connection per
+        # client, and `connection_init` carries its token.
+        del first
+        while True:
+            message = await self._next_message()
+            if message is None:
+                return
             await self._handle(message)
+            del message
 
     async def _next_message(self) -> dict[str, Any] | None:
         """The client's next protocol message; None when it disconnected."""
@@ -263,6 +287,7 @@ class WebSocketConnection:
         """One operation of the connection, from the pipeline's outcome to `complete`."""
         try:
             outcome = await self.realtime.pipeline.run(request, self._call())
+            del request  # planned: its text is not kept while a subscription lives
             if isinstance(outcome, Refused):
                 self.operations.pop(operation_id, None)
                 await self._error(operation_id, outcome.errors)
