@@ -362,12 +362,6 @@ class OutboxRelay:
     async def _publish_batch(self, source: OutboxSource) -> _Batch:
         batch = _Batch()
         async with self._db.pod_session(source.pod_id, source.schema) as session:
-            if not await session.scalar(
-                select(func.pg_try_advisory_xact_lock(_outbox_lock(source)))
-            ):
-                # Another relay (a replica, the other service) is publishing from this outbox:
-                # one at a time keeps each subject's order; it was woken by the same commits.
-                return batch
             due = (
                 await session.execute(
                     select(
@@ -379,6 +373,13 @@ class OutboxRelay:
                         outbox.c.attempts,
                     )
                     .where(
+                        # Nothing while another relay (a replica, the other service) publishes
+                        # from this outbox: one at a time keeps each subject's order, and that
+                        # one was woken by the same commits. Taken in this statement (no round
+                        # trip of its own), held until this transaction ends.
+                        select(func.pg_try_advisory_xact_lock(_outbox_lock(source)))
+                        .scalar_subquery()
+                        .is_(True),
                         outbox.c.sent_at.is_(None),
                         outbox.c.available_at <= func.now(),
                         ~_after_a_delayed_event,
