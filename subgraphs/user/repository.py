@@ -120,45 +120,35 @@ class UserRepository(Repository):
     async def relationships(
         self, viewer_id: UUID, owner_ids: Collection[UUID]
     ) -> dict[UUID, Relationship]:
-        """How the viewer stands towards each owner, in one query."""
-        if not owner_ids:
-            return {}
-        owners = list(owner_ids)
-        c, b = UserConnection, UserBlock
-        rows = await self.session.execute(
-            union_all(
-                select(literal("follows"), c.following_id).where(
-                    c.follower_id == viewer_id, c.following_id.in_(owners)
-                ),
-                select(literal("viewer_blocked"), b.blocked_id).where(
-                    b.blocker_id == viewer_id, b.blocked_id.in_(owners)
-                ),
-                select(literal("owner_blocked"), b.blocker_id).where(
-                    b.blocked_id == viewer_id, b.blocker_id.in_(owners)
-                ),
-            )
-        )
-        return _relationships(rows)
+        """How the viewer stands towards each owner, in one query (keyed by owner)."""
+        return await self._relationships([viewer_id], list(owner_ids), by_owner=True)
 
     async def relationships_towards(
         self, owner_id: UUID, viewer_ids: Collection[UUID]
     ) -> dict[UUID, Relationship]:
         """How each viewer stands towards one owner, in one query (keyed by viewer)."""
-        if not viewer_ids:
+        return await self._relationships(list(viewer_ids), [owner_id], by_owner=False)
+
+    async def _relationships(
+        self, viewers: list[UUID], owners: list[UUID], *, by_owner: bool
+    ) -> dict[UUID, Relationship]:
+        if not viewers or not owners:
             return {}
-        viewers = list(viewer_ids)
         c, b = UserConnection, UserBlock
+        # Each kind of relationship: its table's viewer column and owner column.
+        kinds = (
+            ("follows", c.follower_id, c.following_id),
+            ("viewer_blocked", b.blocker_id, b.blocked_id),
+            ("owner_blocked", b.blocked_id, b.blocker_id),
+        )
         rows = await self.session.execute(
             union_all(
-                select(literal("follows"), c.follower_id).where(
-                    c.following_id == owner_id, c.follower_id.in_(viewers)
-                ),
-                select(literal("viewer_blocked"), b.blocker_id).where(
-                    b.blocked_id == owner_id, b.blocker_id.in_(viewers)
-                ),
-                select(literal("owner_blocked"), b.blocked_id).where(
-                    b.blocker_id == owner_id, b.blocked_id.in_(viewers)
-                ),
+                *(
+                    select(literal(kind), owner if by_owner else viewer).where(
+                        viewer.in_(viewers), owner.in_(owners)
+                    )
+                    for kind, viewer, owner in kinds
+                )
             )
         )
         return _relationships(rows)
