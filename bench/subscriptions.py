@@ -12,8 +12,10 @@ anonymous and share one upstream; each signed-in viewer has an upstream of its o
 
     .venv/bin/python bench/subscriptions.py [--subscribers 1000] [--signed-in 50] [--events 40]
 
-With `--events 0` it only opens the subscriptions and prints how much the router's resident
-memory grew with them (10,000 idle WebSockets: `--subscribers 10000 --signed-in 0 --events 0`).
+`--territories N` creates N idle territories beside the bench's first (the latency with many
+territories on the pod). With `--events 0` it only opens the subscriptions and prints how much
+the router's resident memory grew with them (10,000 idle WebSockets:
+`--subscribers 10000 --signed-in 0 --events 0`).
 
 Latency runs from the moment the `updateProfile` answer arrives (the change is committed by
 then) to the moment a client reads the event. Then the same deliveries per hop, from the
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import secrets
 import socket
@@ -146,11 +149,19 @@ def _environment(database: str, run: str, devstack: str, ports: dict[str, int]) 
     }
 
 
-async def _invitation(settings: Settings) -> str:
+async def _invitation(settings: Settings, territories: int = 0) -> str:
+    """The bench territory's invitation, after `territories` more territories were created
+    beside it (idle ones: the services watch their outboxes and streams all the same)."""
     await migrate_global(settings)
     db = Database(settings.database)
     redis = create_redis(settings.redis)
     try:
+        for n in range(territories):
+            await create_territory(
+                settings, db, code=f"bi{n:05d}", name=f"Idle {n}", type="country"
+            )
+            if (n + 1) % 100 == 0:
+                print(f"  {n + 1} idle territories created")
         await create_territory(settings, db, code=TERRITORY, name="Bench", type="country")
         runtime = AuthRuntime.create(settings, db, redis)
         invitation = await issue_invitation(runtime, TERRITORY, creator_id=None, max_uses=1000)
@@ -301,6 +312,10 @@ async def _measure(
             if warm >= 10:
                 raise RuntimeError("not every subscriber received the warm-up events")
         print(f"{len(tokens)} subscribers ({args.signed_in} signed in, the rest anonymous) ready")
+        # This client's own garbage collections would pause its reading (and so the figures)
+        # for as long as it walks a thousand connections' objects: keep them out of it.
+        gc.collect()
+        gc.freeze()
         grown = _rss_bytes(services["router"]) - router_before
         print(
             f"router memory: +{grown / 2**20:.1f} MiB with the subscriptions open and one event "
@@ -378,7 +393,7 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as devstack:
         environment = _environment(database, run, devstack, ports)
         try:
-            invitation = await _invitation(load_settings(environment))
+            invitation = await _invitation(load_settings(environment), args.territories)
             for service in ("auth", "user", "router"):
                 process = await asyncio.create_subprocess_exec(
                     unityplan,
@@ -414,4 +429,7 @@ if __name__ == "__main__":
     parser.add_argument("--signed-in", type=int, default=50)
     parser.add_argument("--events", type=int, default=40)
     parser.add_argument("--interval", type=float, default=0.25)
+    parser.add_argument(
+        "--territories", type=int, default=0, help="idle territories created beside the bench's"
+    )
     asyncio.run(main(parser.parse_args()))

@@ -125,8 +125,13 @@ class SubscriptionService:
                     completion = item.completions[memo] = asyncio.create_task(
                         self._encoded(gateway, prepared, variables, item, headers, primary.subgraph)
                     )
-                # Shielded: one client leaving must not cancel what the others wait for.
-                yield await asyncio.shield(completion)
+                if completion.done():
+                    # Completed for an earlier client: no trip through the event loop for it
+                    # (most clients of an event arrive here).
+                    yield completion.result()
+                else:
+                    # Shielded: one client leaving must not cancel what the others wait for.
+                    yield await asyncio.shield(completion)
         finally:
             if stop_watching is not None:
                 stop_watching()
