@@ -53,16 +53,20 @@ def schema_for(code: str) -> str:
     return TERRITORY_SCHEMA_PREFIX + validate_territory_code(code).replace("-", "_")
 
 
-def is_territory_schema(schema: str) -> bool:
-    """Whether `schema` is a name `schema_for` can produce."""
+def territory_code_of(schema: str) -> str | None:
+    """The territory code whose schema `schema` is (`schema_for` reversed), or None."""
     if not schema.startswith(TERRITORY_SCHEMA_PREFIX):
-        return False
+        return None
     code = schema[len(TERRITORY_SCHEMA_PREFIX) :].replace("_", "-")
     try:
-        validate_territory_code(code)
+        return validate_territory_code(code)
     except BadUserInput:
-        return False
-    return True
+        return None
+
+
+def is_territory_schema(schema: str) -> bool:
+    """Whether `schema` is a name `schema_for` can produce."""
+    return territory_code_of(schema) is not None
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db.tables import outbox
-from core.db.territories import GLOBAL_SCHEMA
-from core.errors import BadUserInput, InfrastructureError
+from core.db.territories import GLOBAL_SCHEMA, territory_code_of
+from core.errors import BadUserInput, InfrastructureError, NotFound
 from core.events.bus import EventBus, OutgoingDocument
 from core.events.metrics import GLOBAL_LABEL, OutboxMetrics
 from core.events.outbox import audience_of
@@ -247,14 +247,30 @@ class OutboxRelay:
         notified = self._listener.take()
         if not notified:
             return
-        by_schema = {(s.pod_id, s.schema): s for s in await self.sources()}
-        for key in notified:
-            source = by_schema.get(key)
+        for pod_id, schema in notified:
+            source = await self._notified_source(pod_id, schema)
             if source is not None:
                 self._pending[source.label] = source
             else:
                 # Not (yet) in the registry as this process knows it: the sweep finds it.
-                log.debug("outbox relay notified by unknown schema %s on pod %s", key[1], key[0])
+                log.debug("outbox relay notified by unknown schema %s on pod %s", schema, pod_id)
+
+    async def _notified_source(self, pod_id: str, schema: str) -> OutboxSource | None:
+        """The outbox a commit on `pod_id` named, looked up by itself (not by listing every
+        territory: a pod holds thousands)."""
+        if schema == GLOBAL_SCHEMA:
+            default = self._db.default_pod
+            return OutboxSource(GLOBAL_LABEL, default, GLOBAL_SCHEMA) if pod_id == default else None
+        code = territory_code_of(schema)
+        if code is None:
+            return None
+        try:
+            territory = await self._db.territory(code)
+        except (NotFound, BadUserInput):
+            return None
+        if territory.pod_id != pod_id or territory.schema != schema:
+            return None
+        return OutboxSource(territory.code, territory.pod_id, territory.schema)
 
     def _take_retries(self, now: float) -> None:
         for label, (at, source) in list(self._retry_at.items()):

@@ -15,6 +15,7 @@ from core.db import Database, Territory, TerritoryType
 from core.db.migrations import migrate_global
 from core.db.provisioning import create_territory
 from core.db.registry import territories
+from core.db.territories import schema_for, territory_code_of
 from core.errors import BadUserInput, Conflict, NotFound
 from tests.conftest import SECOND_POD
 
@@ -268,3 +269,10 @@ async def test_concurrent_creation_yields_one_territory(
     assert {territory.code for territory in created} == {code}
     assert len({territory.created_at for territory in created}) == 1
     assert await _schema_exists(settings, settings.database.default_pod, created[0].schema)
+
+
+def test_a_schema_name_gives_back_its_territory_code() -> None:
+    for code in ("dk", "dk-aarhus", "fn-123"):
+        assert territory_code_of(schema_for(code)) == code
+    for schema in ("global", "public", "territory_", "territory_NOT A CODE", "territory_dk;drop"):
+        assert territory_code_of(schema) is None
