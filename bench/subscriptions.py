@@ -45,6 +45,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -111,6 +112,16 @@ def _cpu_of(pids: list[int]) -> float:
 async def _backends(admin: asyncpg.Connection, database: str) -> list[int]:
     rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)
     return [int(row["pid"]) for row in rows]
+
+
+async def _drop_redis_keys(prefix: str) -> None:
+    """Remove every Redis key the run's services wrote (all under the run's key prefix)."""
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        async for key in redis.scan_iter(match=f"{prefix}*", count=500):
+            await redis.delete(key)
+    finally:
+        await redis.aclose()
 
 
 def _plain(url: str) -> str:
@@ -421,6 +432,7 @@ async def main(args: argparse.Namespace) -> None:
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await admin.close()
             await drop_scratch_namespace(NATS_URL, run)
+            await _drop_redis_keys(f"{run}:")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from subscriptions import (  # bench/ is the script's directory
     NATS_URL,
     _backends,
     _cpu_of,
+    _drop_redis_keys,
     _environment,
     _free_port,
     _graphql,
@@ -209,6 +210,7 @@ async def main(args: argparse.Namespace) -> None:
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await admin.close()
             await drop_scratch_namespace(NATS_URL, run)
+            await _drop_redis_keys(f"{run}:")
 
 
 if __name__ == "__main__":
