@@ -20,6 +20,7 @@ from nats.aio.subscription import Subscription
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
 
+from core.background import cancelled_meanwhile
 from core.events.consumer import Consumer, Handler
 from core.events.subjects import validate_durable_name
 
@@ -209,6 +210,8 @@ class TerritoryConsumers:
                         await self._declare(code)
                 added = await self.refresh()
             except Exception as exc:  # the registry or NATS may be briefly away; try later
+                if cancelled_meanwhile():
+                    raise asyncio.CancelledError from exc
                 log.warning("consumers %s cannot follow the registry: %s", self.durable_prefix, exc)
                 continue
             if added:

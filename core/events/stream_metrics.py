@@ -9,7 +9,6 @@ stream names, without the namespace prefix.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from core.background import cancelled_meanwhile, stop_tasks
 from core.events.bus import EventBus
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ class StreamSampler(Collector):
             try:
                 await self.sample_once()
             except Exception as exc:  # NATS hiccups: keep the last sample, try again later
+                if cancelled_meanwhile():
+                    raise asyncio.CancelledError from exc
                 log.debug("JetStream sample failed: %s", exc)
             await asyncio.sleep(self.interval_seconds)
 
@@ -118,9 +120,7 @@ class StreamSampler(Collector):
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks([task])
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         messages = GaugeMetricFamily(

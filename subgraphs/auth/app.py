@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import Litestar, MediaType, get
 
+from core.background import cancelled_meanwhile, stop_tasks
 from core.config import Settings
 from core.errors import is_outage
 from core.kit.app import SubgraphClients, create_subgraph_app
@@ -49,7 +50,9 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
             await asyncio.sleep(SESSION_PURGE_INTERVAL_SECONDS)
             try:
                 await purge_expired_sessions(runtime)
-            except Exception:  # a database hiccup must not end the loop
+            except Exception as exc:  # a database hiccup must not end the loop
+                if cancelled_meanwhile():
+                    raise asyncio.CancelledError from exc
                 logger.exception("purging expired sessions failed")
 
     async def keep_denylist_complete() -> None:
@@ -61,6 +64,8 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
                 if restored is not None:
                     logger.info("session denylist refilled with %d revocations", restored)
             except Exception as exc:  # Redis or the database away: try again next round
+                if cancelled_meanwhile():
+                    raise asyncio.CancelledError from exc
                 logger.warning("cannot refill the session denylist yet: %s", exc)
             await asyncio.sleep(REVOCATION_CHECK_SECONDS)
 
@@ -85,10 +90,7 @@ def create_app(settings: Settings, *, run_outbox_relay: bool = True) -> Litestar
         tasks.append(asyncio.create_task(seal_secrets(), name="seal-secrets"))
 
     async def stop(app: Litestar) -> None:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(tasks)
         await runtime.feed.close()
         await runtime.mail.drain()
 
