@@ -7,7 +7,6 @@ The report names each dependency with `ok` or the kind of failure, never address
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeAlias, TypeVar, Union
@@ -18,6 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.background import cancelled_meanwhile, stop_tasks
 from core.db import Database
 
 logger = logging.getLogger(__name__)
@@ -151,6 +151,8 @@ class ReadinessGauge:
     async def _probe(self) -> None:
         while True:
             await self.check()
+            if cancelled_meanwhile():  # a check reported the cancellation as its failure
+                raise asyncio.CancelledError
             await asyncio.sleep(self.interval_seconds)
 
     def start(self) -> None:
@@ -160,6 +162,4 @@ class ReadinessGauge:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks([task])
