@@ -124,6 +124,24 @@ async def _drop_redis_keys(prefix: str) -> None:
         await redis.aclose()
 
 
+async def _stop_and_remove(
+    processes: list[asyncio.subprocess.Process], database: str, run: str, within: float = 30
+) -> None:
+    """Stop the services (last started first), then remove the run's scratch database, NATS
+    namespace and Redis keys."""
+    for process in reversed(processes):
+        if process.returncode is None:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), within)
+    admin = await asyncpg.connect(_plain(ADMIN_URL))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    await drop_scratch_namespace(NATS_URL, run)
+    await _drop_redis_keys(f"{run}:")
+
+
 def _plain(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -424,15 +442,7 @@ async def main(args: argparse.Namespace) -> None:
                 f"http://127.0.0.1:{ports['router']}", invitation, args, services, database
             )
         finally:
-            for process in reversed(processes):
-                if process.returncode is None:
-                    process.terminate()
-                    await asyncio.wait_for(process.wait(), 30)
-            admin = await asyncpg.connect(_plain(ADMIN_URL))
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            await admin.close()
-            await drop_scratch_namespace(NATS_URL, run)
-            await _drop_redis_keys(f"{run}:")
+            await _stop_and_remove(processes, database, run)
 
 
 if __name__ == "__main__":

@@ -33,14 +33,13 @@ import httpx
 from sqlalchemy.engine import make_url
 from subscriptions import (  # bench/ is the script's directory
     ADMIN_URL,
-    NATS_URL,
     _backends,
     _cpu_of,
-    _drop_redis_keys,
     _environment,
     _free_port,
     _graphql,
     _plain,
+    _stop_and_remove,
     _wait_healthy,
 )
 
@@ -49,7 +48,6 @@ from core.config import Settings, load_settings
 from core.db import Database
 from core.db.migrations import migrate_global
 from core.db.provisioning import create_territory
-from core.events import drop_scratch_namespace
 from subgraphs.auth.bootstrap import issue_invitation
 from subgraphs.auth.runtime import AuthRuntime
 
@@ -203,14 +201,8 @@ async def main(args: argparse.Namespace) -> None:
                 settings, f"http://127.0.0.1:{ports['router']}", ADMIN_URL, database
             )
         finally:
-            for process in reversed(processes):
-                if process.returncode is None:
-                    process.terminate()
-                    await asyncio.wait_for(process.wait(), 60)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await admin.close()
-            await drop_scratch_namespace(NATS_URL, run)
-            await _drop_redis_keys(f"{run}:")
+            await _stop_and_remove(processes, database, run, within=60)
 
 
 if __name__ == "__main__":
