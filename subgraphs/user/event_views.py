@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 from strawberry.dataloader import DataLoader
@@ -33,8 +33,8 @@ class _EventRead:
 
     __slots__ = ("loader", "username")
 
-    def __init__(self) -> None:
-        self.loader: DataLoader[str, OwnerView] | None = None
+    def __init__(self, load: Callable[[_EventRead, Sequence[str]], Awaitable[list[OwnerView]]]):
+        self.loader: DataLoader[str, OwnerView] = DataLoader(load_fn=partial(load, self))
         self.username: str | None = None
 
 
@@ -54,11 +54,9 @@ class EventViews:
         key = (event_id, owner)
         read = self._reads.get(key)
         if read is None:
-            read = self._reads[key] = _EventRead()
-            read.loader = DataLoader(load_fn=partial(self._load, owner, read))
+            read = self._reads[key] = _EventRead(partial(self._load, owner))
             if len(self._reads) > RECENT_EVENTS:
                 self._reads.popitem(last=False)
-        assert read.loader is not None
         # Keyed by text: "" is the anonymous viewer.
         view = await read.loader.load(str(viewer) if viewer is not None else "")
         return view, read.username
