@@ -2,12 +2,15 @@
 
 A trigger on `global.territories` sends a NOTIFY on every change; each process listens and
 forgets its copy at once. The TTL (TERRITORY_CACHE_TTL_SECONDS) is the safety net for the
-moments the listening connection is down.
+moments the listening connection is down: while it listens, an expired copy is still answered
+from and read again in the background, so no request waits for the whole registry (thousands
+of territories) to load.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -45,6 +48,7 @@ class TerritoryRegistryCache:
         self._listener: asyncpg.Connection | None = None
         self._listen_attempted_at = _NEVER
         self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None
 
     @property
     def listening(self) -> bool:
@@ -83,6 +87,11 @@ class TerritoryRegistryCache:
         return found
 
     async def close(self) -> None:
+        refreshing, self._refreshing = self._refreshing, None
+        if refreshing is not None:
+            refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refreshing
         listener, self._listener = self._listener, None
         if listener is not None and not listener.is_closed():
             await listener.close()
@@ -97,6 +106,13 @@ class TerritoryRegistryCache:
         snapshot = self._snapshot
         if snapshot is not None and not self._older_than_ttl(self._loaded_at):
             return snapshot, False
+        if snapshot is not None and self.listening:
+            # Changes would have dropped it: expired only by age, it is read again meanwhile.
+            self._refresh_in_background()
+            return snapshot, False
+        return await self._load()
+
+    async def _load(self) -> tuple[dict[str, Territory], bool]:
         async with self._lock:
             if self._snapshot is not None and not self._older_than_ttl(self._loaded_at):
                 return self._snapshot, False
@@ -105,9 +121,23 @@ class TerritoryRegistryCache:
             generation = self._generation
             async with self._engine().connect() as connection:
                 snapshot = await load_registry(connection)
-            self._snapshot = snapshot
-            self._loaded_at = time.monotonic() if generation == self._generation else _NEVER
+            if generation == self._generation:
+                self._snapshot = snapshot
+                self._loaded_at = time.monotonic()
+            # Otherwise the registry changed during the read: this caller has an answer as
+            # fresh as its call, the next one reads again.
             return snapshot, True
+
+    def _refresh_in_background(self) -> None:
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._refresh(), name="territory-registry")
+
+    async def _refresh(self) -> None:
+        try:
+            await self._load()
+        except Exception as exc:
+            # The copy in hand stays; the next lookup tries again.
+            log.warning("Territory registry not read again (the cached copy stays): %s", exc)
 
     async def _listen(self) -> None:
         if self.listening or not self._older_than_ttl(self._listen_attempted_at):

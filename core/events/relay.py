@@ -2,8 +2,9 @@
 
 It is woken by the commit: every outbox insert sends a NOTIFY naming its schema, and the relay
 publishes that outbox's events at once; a slow sweep over every outbox (one statement per pod)
-is the safety net for notifications missed, and the relay polls while it cannot listen. An
-idle territory costs nothing between sweeps.
+is the safety net for notifications missed, and the relay polls while it cannot listen. The
+sweep runs in a task of its own, so a notified event never waits for one to finish. An idle
+territory costs nothing between sweeps.
 
 Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several relays share the work without
 publishing one row twice; `Nats-Msg-Id` = event id makes a republish after a crash between
@@ -119,10 +120,13 @@ class OutboxRelay:
         self._purged_at: dict[str, float] = {}
         self._retention = timedelta(hours=settings.nats.outbox_retention_hours)
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
-        self._sweep_now = True
-        self._listener = OutboxListener(db, self._wake.set)
+        self._sweep_requested = asyncio.Event()
+        self._listener = OutboxListener(
+            db, on_notify=self._wake.set, on_lost=self._sweep_requested.set
+        )
         # Outboxes with events to publish (notified, found by a sweep, or not drained yet).
         self._pending: dict[str, OutboxSource] = {}
         # When an outbox whose events failed is due again (their back-off), by label.
@@ -143,6 +147,7 @@ class OutboxRelay:
         if self._task is None:
             self._stop.clear()
             self._task = asyncio.create_task(self._run(), name="outbox-relay")
+            self._sweeper = asyncio.create_task(self._sweep_loop(), name="outbox-sweeper")
             if self._streams_sampler is not None:
                 self._streams_sampler.start()
 
@@ -150,9 +155,12 @@ class OutboxRelay:
         """Finish the pass in progress (so no claimed row is left half-done), then stop."""
         self._stop.set()
         self._wake.set()
+        self._sweep_requested.set()
         task, self._task = self._task, None
-        if task is not None:
-            await task
+        sweeper, self._sweeper = self._sweeper, None
+        for running in (task, sweeper):
+            if running is not None:
+                await running
         if self._streams_sampler is not None:
             await self._streams_sampler.stop()
         await self._listener.close()
@@ -173,29 +181,20 @@ class OutboxRelay:
 
     def wake(self) -> None:
         """Sweep every outbox now rather than at the next sweep."""
-        self._sweep_now = True
-        self._wake.set()
+        self._sweep_requested.set()
 
     async def _run(self) -> None:
+        """Publish from the outboxes commits named, those a sweep found and those due again."""
         failed_passes = 0
-        next_sweep = 0.0
         while not self._stop.is_set():
             self._wake.clear()
-            now = time.monotonic()
             published = 0
             try:
                 # Connected while idle too: readiness reports the connection, and the first
                 # event should not wait for it.
                 await self._ensure_connected()
-                if await self._listener.listen():
-                    self._sweep_now = True  # notifications before listening were missed
-                if self._sweep_now or now >= next_sweep:
-                    self._sweep_now = False
-                    await self._sweep()
-                    interval = self._sweep_interval if self.listening else self._poll_interval
-                    next_sweep = now + interval
                 await self._take_notified()
-                self._take_retries(now)
+                self._take_retries(time.monotonic())
                 if self._pending:
                     published = await self._pass(list(self._pending.values()), purge=False)
             except Exception as exc:
@@ -212,17 +211,51 @@ class OutboxRelay:
             if published and self._pending:
                 continue  # full batches: drain before sleeping
             failures = max(failed_passes, self.connect_failures, self.stream_failures)
+            delay: float | None
             if failures:
                 delay = backoff_seconds(failures, base=self._poll_interval, cap=self._max_backoff)
             elif self._pending:
                 delay = self._poll_interval  # a pass halted (NATS slow or away): try again soon
+            elif self._retry_at:
+                soonest = min(at for at, _ in self._retry_at.values())
+                delay = max(0.0, soonest - time.monotonic())
             else:
-                wake_at = min([next_sweep, *(at for at, _ in self._retry_at.values())])
-                delay = max(0.0, wake_at - time.monotonic())
+                delay = None  # until a commit, the sweeper or a stop wakes it
             if self._wake.is_set():
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _sweep_loop(self) -> None:
+        """Listen for commits on every pod, then sweep every outbox for what no notification
+        named; again every OUTBOX_SWEEP_SECONDS while listening, every poll interval while not
+        (and at once when a listening connection is lost). What is due goes to `_run`."""
+        failed = 0
+        while not self._stop.is_set():
+            self._sweep_requested.clear()
+            try:
+                # Listening before sweeping: a commit after this is notified, one before it is
+                # found by the sweep.
+                await self._listener.listen()
+                await self._sweep()
+            except Exception as exc:
+                # A database outage must not end the sweeps; the publishing loop goes on.
+                failed += 1
+                log.warning(
+                    "outbox sweep failed (%d in a row): %s", failed, exc, exc_info=failed == 1
+                )
+            else:
+                failed = 0
+            if self._pending:
+                self._wake.set()
+            interval = self._sweep_interval if self.listening else self._poll_interval
+            if failed:
+                retry = backoff_seconds(failed, base=self._poll_interval, cap=self._max_backoff)
+                interval = min(interval, retry)
+            if self._sweep_requested.is_set():
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sweep_requested.wait(), interval)
 
     async def _sweep(self) -> None:
         """Find outboxes with due events (missed notifications, retries) and purge old rows."""

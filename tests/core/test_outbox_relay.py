@@ -418,6 +418,107 @@ async def test_a_commit_wakes_the_relay_which_publishes_it_without_waiting_for_t
     assert written.time <= written.publishtime
 
 
+async def test_a_commit_is_published_while_a_sweep_is_held_up(
+    settings: Settings, db: Database, bus: EventBus, event_territories: EventTerritories
+) -> None:
+    # A sweep reads every outbox of a pod; one it cannot read yet (locked by a migration, say)
+    # holds the sweep up. Events that commits named go out meanwhile: the sweep is not on
+    # their way.
+    remote = event_territories.remote
+    locker = db.engine(remote.pod_id)
+    relay = OutboxRelay(settings, db, bus=bus, registry=CollectorRegistry())
+    async with locker.connect() as holding:
+        await holding.execute(text(f'LOCK TABLE "{remote.schema}".outbox IN ACCESS EXCLUSIVE MODE'))
+        await relay.start()
+        try:
+
+            async def sweep_waits() -> bool:
+                async with locker.connect() as probe:
+                    waiting = await probe.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                            " AND relation = CAST(:outbox AS regclass)"
+                        ),
+                        {"outbox": f'"{remote.schema}".outbox'},
+                    )
+                return bool(waiting)
+
+            await eventually(sweep_waits, what="the sweep to wait for the locked outbox")
+            home = event_territories.home.code
+            async with db.territory_session(home) as session:
+                event = await enqueue(
+                    session,
+                    subject=territory_subject(home, "test", "swept"),
+                    type="org.unityplan.test.swept",
+                    source="/tests/swept",
+                    data={},
+                )
+
+            async def sent() -> bool:
+                return (await _sent_at(db, [event])).get(event.id) is not None
+
+            await eventually(sent, what="the event to be published during the sweep")
+            assert relay.sweeps == 0
+            assert await sweep_waits()
+            await holding.rollback()
+
+            async def swept() -> bool:
+                return relay.sweeps >= 1
+
+            await eventually(swept, what="the sweep to finish once the outbox is free")
+        finally:
+            await holding.rollback()  # a sweep still waiting could not finish, nor the relay
+            await relay.stop()
+
+
+async def test_a_lost_listening_connection_makes_the_relay_sweep_and_listen_again(
+    settings: Settings, db: Database, bus: EventBus, event_territories: EventTerritories
+) -> None:
+    # Commits made while nobody listened are found by the sweep that follows the loss, not
+    # after OUTBOX_SWEEP_SECONDS.
+    relay = OutboxRelay(
+        settings.replace(OUTBOX_SWEEP_SECONDS=3600), db, bus=bus, registry=CollectorRegistry()
+    )
+    await relay.start()
+    try:
+
+        async def listening() -> bool:
+            return relay.listening and relay.sweeps >= 1
+
+        await eventually(listening, what="the relay to listen and sweep")
+        sweeps = relay.sweeps
+        async with db.engine(db.default_pod).connect() as admin:
+            ended = await admin.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = 'unityplan:outbox-listener'"
+                    " AND datname = current_database()"
+                )
+            )
+        assert ended == 1
+
+        async def swept_again() -> bool:
+            return relay.sweeps > sweeps and relay.listening
+
+        await eventually(swept_again, what="a sweep and listening again after the loss")
+        home = event_territories.home.code
+        async with db.territory_session(home) as session:
+            event = await enqueue(
+                session,
+                subject=territory_subject(home, "test", "relistened"),
+                type="org.unityplan.test.relistened",
+                source="/tests/relistened",
+                data={},
+            )
+
+        async def sent() -> bool:
+            return (await _sent_at(db, [event])).get(event.id) is not None
+
+        await eventually(sent, what="an event committed after listening again")
+    finally:
+        await relay.stop()
+
+
 async def test_an_idle_relay_is_connected_to_nats(settings: Settings, db: Database) -> None:
     # Readiness reports the relay's connection, and the first event must not wait for it.
     relay = OutboxRelay(settings.replace(OUTBOX_SWEEP_SECONDS=3600), db, registry=None)

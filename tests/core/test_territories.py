@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from core.config import Settings
@@ -238,6 +239,35 @@ async def test_other_processes_drop_their_cache_when_the_registry_changes(
         assert code not in {t.code for t in await patient.territories()}
     finally:
         await patient.dispose()
+
+
+async def test_an_expired_copy_is_answered_at_once_and_read_again_in_the_background(
+    settings: Settings, db: Database, country: Territory
+) -> None:
+    """While changes are followed, no lookup waits for the whole registry to load."""
+    brief = Database(settings.database.model_copy(update={"territory_cache_ttl_seconds": 0.2}))
+    statements: list[str] = []
+
+    def counted(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    try:
+        assert (await brief.territory(country.code)).name == "Norway"  # read, and listening
+        event.listen(brief.engine(brief.default_pod).sync_engine, "before_cursor_execute", counted)
+        await asyncio.sleep(0.3)  # the copy is past its TTL
+        assert (await brief.territory(country.code)).name == "Norway"
+        assert statements == []  # answered without waiting for a read ...
+
+        async def read_again() -> bool:
+            return any("territories" in statement for statement in statements)
+
+        deadline = time.monotonic() + 10
+        while not await read_again():  # ... which follows in the background
+            assert time.monotonic() < deadline, "the expired copy was never read again"
+            await asyncio.sleep(0.02)
+        assert (await brief.territory(country.code)).name == "Norway"
+    finally:
+        await brief.dispose()
 
 
 async def _until(
