@@ -111,6 +111,15 @@ class Database:
         """Forget the cached registry; the next lookup reads it again."""
         self._registry.invalidate()
 
+    @property
+    def territories_generation(self) -> int:
+        """Moves on with every registry change this process hears of."""
+        return self._registry.generation
+
+    async def territories_changed(self, since: int, within: float) -> None:
+        """Wait until the registry changes after generation `since`, at most `within` s."""
+        await self._registry.changed_since(since, within)
+
     # ------------------------------------------------------------------ sessions
 
     @asynccontextmanager

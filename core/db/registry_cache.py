@@ -49,16 +49,37 @@ class TerritoryRegistryCache:
         self._listen_attempted_at = _NEVER
         self._lock = asyncio.Lock()
         self._refreshing: asyncio.Task[None] | None = None
+        # Resolved by the next change, for those waiting for one.
+        self._next_change: asyncio.Future[None] | None = None
 
     @property
     def listening(self) -> bool:
         return self._listener is not None and not self._listener.is_closed()
+
+    @property
+    def generation(self) -> int:
+        """Moves on with every change this process hears of (or makes)."""
+        return self._generation
 
     def invalidate(self) -> None:
         self._snapshot = None
         self._loaded_at = _NEVER
         self._misses.clear()
         self._generation += 1
+        waiting, self._next_change = self._next_change, None
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+
+    async def changed_since(self, generation: int, within: float) -> None:
+        """Return once the registry changed after `generation` was read, or after `within`
+        seconds (changes are heard while listening; the caller looks anyway then)."""
+        if generation != self._generation:
+            return
+        if self._next_change is None:
+            self._next_change = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            # Shielded: one waiter timing out must not cancel the others' future.
+            await asyncio.wait_for(asyncio.shield(self._next_change), within)
 
     async def all(self) -> dict[str, Territory]:
         snapshot, _ = await self._current()

@@ -325,18 +325,15 @@ class EventBus:
         refresh_seconds: float = 5.0,
     ) -> TerritoryConsumers:
         """Consume `territory.<code>.<subject_tail>` (`user.registered`, `user.*`) in every
-        active territory, including territories provisioned later (looked for every
-        `refresh_seconds`, from the cached registry); see `TerritoryConsumers`."""
+        active territory, including territories provisioned later (on the registry's change
+        notification, and every `refresh_seconds` in case one went unheard); see
+        `TerritoryConsumers`."""
         db = self._db
         if db is None:
             raise InfrastructureError("Consumers need the database: EventBus(settings, db)")
-
-        async def active_codes() -> list[str]:
-            return [territory.code for territory in await db.territories()]
-
         fanout = TerritoryConsumers(
             self,
-            active_codes,
+            db,
             durable_prefix=durable_prefix,
             subject_tail=subject_tail,
             handler=handler,

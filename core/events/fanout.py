@@ -1,5 +1,6 @@
 """One durable consumer per territory stream, all handled by one loop of the service, following
-the registry: a territory provisioned while the service runs is consumed without a restart.
+the registry: a territory provisioned while the service runs is consumed without a restart, as
+soon as the registry's change notification reaches the service.
 
 A JetStream consumer cannot span streams, so each territory's stream has its own durable
 consumer; they are push consumers all delivering to one subject per handler
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 from nats.aio.msg import Msg
@@ -25,12 +25,10 @@ from core.events.consumer import Consumer, Handler
 from core.events.subjects import validate_durable_name
 
 if TYPE_CHECKING:
+    from core.db.database import Database
     from core.events.bus import EventBus
 
 log = logging.getLogger(__name__)
-
-TerritoryCodes = Callable[[], Awaitable[Iterable[str]]]
-"""Where the active territory codes come from (the registry)."""
 
 # Unacknowledged events the server hands one territory's consumer at a time.
 _MAX_ACK_PENDING = 256
@@ -47,7 +45,7 @@ class TerritoryConsumers:
     def __init__(
         self,
         bus: EventBus,
-        territories: TerritoryCodes,
+        db: Database,
         *,
         durable_prefix: str,
         subject_tail: str,
@@ -56,7 +54,7 @@ class TerritoryConsumers:
     ) -> None:
         self.durable_prefix = validate_durable_name(durable_prefix)
         self._bus = bus
-        self._territories = territories
+        self._db = db
         self._tail = subject_tail
         self._handler = handler
         self._refresh_seconds = refresh_seconds
@@ -68,6 +66,7 @@ class TerritoryConsumers:
         self._tasks: list[asyncio.Task[None]] = []
         self._busy: set[int] = set()
         self._reconnections_seen = bus.reconnections
+        self._seen_generation = 0
 
     async def start(self) -> None:
         """Consume every active territory now, then follow the registry."""
@@ -79,6 +78,7 @@ class TerritoryConsumers:
         self._subscription = await client.subscribe(
             self._deliver, queue=self.durable_prefix, cb=self._received
         )
+        self._seen_generation = self._db.territories_generation  # before the first look
         await self.refresh()
         self._tasks = [
             asyncio.create_task(self._work(index), name=f"consumers:{self.durable_prefix}:{index}")
@@ -110,7 +110,8 @@ class TerritoryConsumers:
 
     async def refresh(self) -> list[str]:
         """Declare consumers for territories that have none yet; returns their codes."""
-        added = [code for code in sorted(await self._territories()) if code not in self.consumers]
+        active = sorted(territory.code for territory in await self._db.territories())
+        added = [code for code in active if code not in self.consumers]
         # Declared a few at a time: a service starting with a thousand territories waits for
         # round trips to NATS, not for NATS to work.
         slots = asyncio.Semaphore(_DECLARING_AT_ONCE)
@@ -199,8 +200,12 @@ class TerritoryConsumers:
                 self._busy.discard(index)
 
     async def _follow(self) -> None:
+        """Declare consumers for new territories when the registry changes, and every
+        `refresh_seconds` in case a change went unheard."""
+        seen = self._seen_generation
         while True:
-            await asyncio.sleep(self._refresh_seconds)
+            await self._db.territories_changed(seen, self._refresh_seconds)
+            seen = self._db.territories_generation
             try:
                 if self._bus.reconnections != self._reconnections_seen:
                     # The server may have restarted without its store: declare every consumer

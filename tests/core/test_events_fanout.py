@@ -81,12 +81,14 @@ async def test_a_territory_created_while_consuming_gets_its_events_consumed(
         seen.append(event.id)
 
     prefix = f"fan-{uuid.uuid4().hex[:8]}"
-    # Following the registry by itself (nothing calls refresh here).
-    fanout = await bus.consume_territories(prefix, "test.joined", handler, refresh_seconds=0.1)
+    # Following the registry by itself (nothing calls refresh here), and not by looking again
+    # now and then (an hour): only the registry's change notification can bring the newcomer.
+    fanout = await bus.consume_territories(prefix, "test.joined", handler, refresh_seconds=3600)
     newcomer_code = f"evj-{run_id}"
+    elsewhere = Database(settings.database)  # another process provisions it
     try:
         await create_territory(
-            settings, db, code=newcomer_code, name="Joined", type=TerritoryType.COUNTRY
+            settings, elsewhere, code=newcomer_code, name="Joined", type=TerritoryType.COUNTRY
         )
         event = Event(
             type="org.unityplan.test.joined",
@@ -106,6 +108,7 @@ async def test_a_territory_created_while_consuming_gets_its_events_consumed(
         assert seen.count(event.id) == 1
         assert newcomer_code in fanout.consumers
     finally:
+        await elsewhere.dispose()
         names = {code: consumer.durable_name for code, consumer in fanout.consumers.items()}
         await fanout.stop()
         namespace = Namespace.from_settings(settings.nats)
