@@ -5,8 +5,8 @@ Creates a scratch database, Redis key prefix and NATS namespace, runs the auth a
 subgraphs and the router as their own processes (`unityplan serve ...`, as in production),
 registers an owner with a public profile and `--signed-in` viewers, opens `--subscribers`
 graphql-transport-ws connections to the router, each subscribed to
-`userUpdated(userId: owner) { id username profile { about } }` (`username` comes from the auth
-subgraph through `_entities` for every event), then sends `--events` profile updates, one every
+`userUpdated(userId: owner) { id username profile { about } }` (the user subgraph provides
+`username` with every event), then sends `--events` profile updates, one every
 `--interval` seconds, and removes what it created. Subscribers beyond the signed-in ones are
 anonymous and share one upstream; each signed-in viewer has an upstream of its own.
 
