@@ -418,6 +418,26 @@ async def test_a_commit_wakes_the_relay_which_publishes_it_without_waiting_for_t
     assert written.time <= written.publishtime
 
 
+async def _home_event(db: Database, territories: EventTerritories, action: str) -> Event:
+    """An event committed in the home territory's outbox."""
+    home = territories.home.code
+    async with db.territory_session(home) as session:
+        return await enqueue(
+            session,
+            subject=territory_subject(home, "test", action),
+            type=f"org.unityplan.test.{action}",
+            source=f"/tests/{action}",
+            data={},
+        )
+
+
+async def _until_published(db: Database, event: Event, what: str) -> None:
+    async def sent() -> bool:
+        return (await _sent_at(db, [event])).get(event.id) is not None
+
+    await eventually(sent, what=what)
+
+
 async def test_a_commit_is_published_while_a_sweep_is_held_up(
     settings: Settings, db: Database, bus: EventBus, event_territories: EventTerritories
 ) -> None:
@@ -444,20 +464,8 @@ async def test_a_commit_is_published_while_a_sweep_is_held_up(
                 return bool(waiting)
 
             await eventually(sweep_waits, what="the sweep to wait for the locked outbox")
-            home = event_territories.home.code
-            async with db.territory_session(home) as session:
-                event = await enqueue(
-                    session,
-                    subject=territory_subject(home, "test", "swept"),
-                    type="org.unityplan.test.swept",
-                    source="/tests/swept",
-                    data={},
-                )
-
-            async def sent() -> bool:
-                return (await _sent_at(db, [event])).get(event.id) is not None
-
-            await eventually(sent, what="the event to be published during the sweep")
+            event = await _home_event(db, event_territories, "swept")
+            await _until_published(db, event, "the event to be published during the sweep")
             assert relay.sweeps == 0
             assert await sweep_waits()
             await holding.rollback()
@@ -501,20 +509,8 @@ async def test_a_lost_listening_connection_makes_the_relay_sweep_and_listen_agai
             return relay.sweeps > sweeps and relay.listening
 
         await eventually(swept_again, what="a sweep and listening again after the loss")
-        home = event_territories.home.code
-        async with db.territory_session(home) as session:
-            event = await enqueue(
-                session,
-                subject=territory_subject(home, "test", "relistened"),
-                type="org.unityplan.test.relistened",
-                source="/tests/relistened",
-                data={},
-            )
-
-        async def sent() -> bool:
-            return (await _sent_at(db, [event])).get(event.id) is not None
-
-        await eventually(sent, what="an event committed after listening again")
+        event = await _home_event(db, event_territories, "relistened")
+        await _until_published(db, event, "an event committed after listening again")
     finally:
         await relay.stop()
 
