@@ -630,7 +630,8 @@ async def test_shutting_down_completes_every_subscription_cleanly(
     await listening(replica, 0)
 
 
-NODE_MODULES = Path(__file__).resolve().parents[2] / "bench" / "gateway" / "node_modules"
+# Installed by `make test` (tests/browser/install.sh), as for the browser test.
+NODE_MODULES = Path(__file__).resolve().parents[1] / "browser" / "node_modules"
 # The `graphql-ws` library's own client: prints every `next` payload as a JSON line.
 NODE_CLIENT = """
 const { createRequire } = require("node:module");
@@ -655,7 +656,7 @@ client.subscribe(
 
 @pytest.mark.skipif(
     shutil.which("node") is None or not (NODE_MODULES / "graphql-ws").is_dir(),
-    reason="needs Node and the graphql-ws npm package (npm ci in bench/gateway)",
+    reason="needs Node and the graphql-ws npm package (make browser-deps); CI installs both",
 )
 async def test_the_graphql_ws_npm_client(stack: Stack, replica: Replica) -> None:
     star, fan = await stack.register(), await stack.register()
