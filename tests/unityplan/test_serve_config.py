@@ -56,9 +56,11 @@ async def test_client_websockets_are_compressed_only_when_configured(
 
 
 async def test_what_start_up_built_is_kept_out_of_full_collections() -> None:
-    """Once the app's start-up completed, the objects it built are frozen (gc.freeze)."""
+    """Once the app's start-up completed, the objects it built are frozen (gc.freeze), and
+    young objects are collected less often than Python's default."""
     gc.unfreeze()
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
     sent: list[dict[str, Any]] = []
 
@@ -75,5 +77,9 @@ async def test_what_start_up_built_is_kept_out_of_full_collections() -> None:
             "lifespan.shutdown.complete",
         ]
         assert gc.get_freeze_count() > 0
+        young, middle, full = gc.get_threshold()
+        assert (young, middle) == (10_000, 20)
+        assert full == thresholds[2]
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
